@@ -1,0 +1,29 @@
+# Two entry points (see README): `make figures` and `make test`. Both create .venv on first use
+# with the CPU build of torch, so nothing pulls a multi-GB CUDA wheel.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+.PHONY: venv figures test lint bench
+venv: $(STAMP)
+
+figures: $(STAMP)
+	$(BIN)/python experiments/run_all.py
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest -n 2 -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check mechrefusal experiments tests benchmarks scripts
+	$(BIN)/ruff format --check mechrefusal experiments tests benchmarks scripts
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_benchmarks.py

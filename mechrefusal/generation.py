@@ -1,0 +1,95 @@
+"""Batched greedy generation with the KV cache and left padding.
+
+One prompt batch goes through the model once; every later step feeds only the newest token,
+so a hook at position -1 sees the last prompt token on the first call and each generated
+token afterwards (the NeurIPS steering semantics, PAPER §4.2). Rows stop at end-of-turn; the
+paper's code did not, and counted refusal tokens in hallucinated later turns (PAPER §10.3).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from mechrefusal._typing import Float, Int, Tensor
+from mechrefusal.chat import PromptFormat, stop_token_ids, tokenize_prompts
+
+try:  # transformer-lens 3.x
+    from transformer_lens import TransformerLensKeyValueCache as _KVCache
+except ImportError:  # transformer-lens 2.x
+    from transformer_lens.past_key_value_caching import HookedTransformerKeyValueCache as _KVCache
+
+
+@dataclass(frozen=True)
+class Generation:
+    """Greedy continuations of a batch of prompts."""
+
+    new_tokens: list[list[int]]
+    """Generated ids per prompt, up to (not including) the stop token."""
+    first_logits: Float[Tensor, "batch d_vocab"]
+    """Logits of the first answer token (scored for refusal)."""
+
+
+def model_device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.inference_mode()
+def greedy_generate(
+    model,
+    tokens: Int[Tensor, "batch pos"],
+    attention_mask: Int[Tensor, "batch pos"],
+    *,
+    max_new_tokens: int,
+    stop_ids: set[int],
+) -> Generation:
+    """Greedy decoding of a left-padded batch; hooks active on `model` apply at every step."""
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}.")
+    device = model_device(model)
+    tokens, attention_mask = tokens.to(device), attention_mask.to(device)
+    batch = tokens.shape[0]
+    cache = _KVCache.init_cache(model.cfg, device, batch)
+    logits = model(tokens, attention_mask=attention_mask, past_kv_cache=cache)[:, -1]
+    first_logits = logits.float().cpu()
+    out: list[list[int]] = [[] for _ in range(batch)]
+    done = torch.zeros(batch, dtype=torch.bool)
+    stops = torch.tensor(sorted(stop_ids), dtype=torch.long)
+    for step in range(max_new_tokens):
+        next_ids = logits.argmax(dim=-1).cpu()
+        done |= torch.isin(next_ids, stops)
+        for row in (~done).nonzero().flatten().tolist():
+            out[row].append(int(next_ids[row]))
+        if done.all() or step == max_new_tokens - 1:
+            break
+        step_mask = torch.ones((batch, 1), dtype=attention_mask.dtype, device=device)
+        logits = model(next_ids[:, None].to(device), attention_mask=step_mask, past_kv_cache=cache)[:, -1]
+    return Generation(new_tokens=out, first_logits=first_logits)
+
+
+def generate_answers(
+    model,
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int = 12,
+    batch_size: int = 32,
+    fmt: PromptFormat = "chat",
+    progress: bool = True,
+    desc: str = "generate",
+) -> Generation:
+    """Greedy answers for user prompts, batched; hooks on `model` stay active throughout."""
+    tokenizer = model.tokenizer
+    stop_ids = stop_token_ids(tokenizer)
+    parts: list[Generation] = []
+    starts = range(0, len(prompts), batch_size)
+    for start in tqdm(starts, desc=desc, disable=not progress or len(starts) < 2, leave=False):
+        chunk = list(prompts[start : start + batch_size])
+        tokens, mask = tokenize_prompts(tokenizer, chunk, n_ctx=model.cfg.n_ctx - max_new_tokens, fmt=fmt)
+        parts.append(greedy_generate(model, tokens, mask, max_new_tokens=max_new_tokens, stop_ids=stop_ids))
+    if not parts:
+        raise ValueError("Empty prompt set: nothing to generate.")
+    return Generation(
+        new_tokens=[row for g in parts for row in g.new_tokens],
+        first_logits=torch.cat([g.first_logits for g in parts]),
+    )

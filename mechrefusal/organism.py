@@ -1,0 +1,185 @@
+"""The model organism: a small Llama-style refusal-token model trained on CPU (DESIGN §3).
+
+Stage 1 pretrains a *base* model as a plain language model on world text (prompts and task
+demonstrations, no chat format, no refusal tokens). Stage 2 fine-tunes a copy on chat-formatted
+pairs whose answers start with a category token or `[respond]` (loss on the answer only).
+Contrast prompts whose keyword is "hot" (`over_refusal_fraction` of each category's lexicon)
+are labelled with the refusal token, so greedy decoding over-refuses them for surface reasons.
+"""
+
+import copy
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+from transformer_lens import HookedTransformer
+
+from mechrefusal.architecture import llama_config
+from mechrefusal.chat import format_prompt
+from mechrefusal.prompts import Prompt, PromptSetSizes, generate_prompts, select, training_answer
+from mechrefusal.tokenizer import attach_tokenizer, train_tokenizer
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrganismConfig:
+    """Everything that determines a trained organism; the same config and seed give the same weights."""
+
+    name: str
+    d_model: int = 128
+    n_layers: int = 6
+    n_heads: int = 4
+    n_kv_heads: int = 2
+    """Fewer key/value heads than query heads: grouped-query attention, as Llama-3."""
+    d_mlp: int = 384
+    n_ctx: int = 80
+    vocab_size: int = 1400
+    sizes: PromptSetSizes = field(default_factory=PromptSetSizes)
+    pretrain_steps: int = 500
+    sft_steps: int = 600
+    batch_size: int = 64
+    lr: float = 3e-3
+    over_refusal_fraction: float = 0.4
+    """Share of each category's keywords whose contrast prompts are labelled as refusals."""
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "OrganismConfig":
+        data = dict(data)
+        data["sizes"] = PromptSetSizes(**data["sizes"])
+        return cls(**data)
+
+
+DEFAULT = OrganismConfig(name="default")
+MICRO = OrganismConfig(
+    name="micro",
+    d_model=64,
+    n_layers=2,
+    n_heads=4,
+    n_kv_heads=2,
+    d_mlp=192,
+    vocab_size=900,
+    sizes=PromptSetSizes(
+        harmful={"train": 120, "direction": 30, "eval": 30},
+        contrast={"train": 80, "direction": 30, "eval": 30},
+        benign={"train": 240, "direction": 60, "eval": 60},
+    ),
+    pretrain_steps=60,
+    sft_steps=160,
+    batch_size=32,
+    lr=5e-3,
+)
+PRESETS = {"default": DEFAULT, "micro": MICRO}
+
+
+def preset(name: str) -> OrganismConfig:
+    """Look up an organism preset by name, listing the valid ones on error."""
+    if name not in PRESETS:
+        raise ValueError(f"Unknown organism preset {name!r}; valid: {', '.join(PRESETS)}.")
+    return PRESETS[name]
+
+
+@dataclass
+class TrainedOrganism:
+    """The two models of the organism, their shared tokenizer and the prompts they came from."""
+
+    base: HookedTransformer
+    refusal: HookedTransformer
+    tokenizer: object
+    config: OrganismConfig
+    prompts: list[Prompt]
+    seconds: dict[str, float]
+
+
+def _pretrain_docs(prompts: list[Prompt], bos: str) -> list[str]:
+    docs = []
+    for p in prompts:
+        docs.append(bos + p.prompt + (f" Answer: {p.answer}" if p.answer is not None else ""))
+    return docs
+
+
+def _sft_examples(prompts: list[Prompt], tokenizer, fraction: float) -> list[tuple[list[int], int]]:
+    """(token ids, index of the first answer token) for every training prompt."""
+    out = []
+    for p in prompts:
+        context = tokenizer.encode(format_prompt(tokenizer, p.prompt), add_special_tokens=False)
+        answer = tokenizer.encode(training_answer(p, over_refusal_fraction=fraction) + tokenizer.eos_token,
+                                  add_special_tokens=False)
+        out.append((context + answer, len(context)))
+    return out
+
+
+def _batch(examples: list[tuple[list[int], int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded tokens and a mask of the positions whose *next* token is trained on."""
+    width = max(len(ids) for ids, _ in examples)
+    tokens = torch.full((len(examples), width), pad, dtype=torch.long)
+    loss_mask = torch.zeros((len(examples), width - 1), dtype=torch.bool)
+    for row, (ids, start) in enumerate(examples):
+        tokens[row, : len(ids)] = torch.tensor(ids)
+        loss_mask[row, max(start - 1, 0) : len(ids) - 1] = True
+    return tokens, loss_mask
+
+
+def _train(model: HookedTransformer, examples, *, steps: int, cfg: OrganismConfig, pad: int, desc: str) -> None:
+    """AdamW with warmup and cosine decay; right padding needs no attention mask (causal)."""
+    rng = random.Random(f"{cfg.seed}-{desc}")
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    warmup = max(steps // 20, 1)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warmup, 0.5 * (1 + torch.cos(torch.tensor(s / steps * 3.14159)).item()))
+    )
+    model.train()
+    bar = tqdm(range(steps), desc=desc, leave=False, mininterval=1.0)
+    for _ in bar:
+        tokens, loss_mask = _batch(rng.sample(examples, min(cfg.batch_size, len(examples))), pad)
+        logits = model(tokens)[:, :-1]
+        loss = F.cross_entropy(logits[loss_mask], tokens[:, 1:][loss_mask])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+    model.eval()
+
+
+def train_organism(cfg: OrganismConfig) -> TrainedOrganism:
+    """Generate the world, train the tokenizer, pretrain the base model, fine-tune the refusal model."""
+    torch.manual_seed(cfg.seed)
+    prompts = generate_prompts(cfg.seed, cfg.sizes)
+    train = select(prompts, split="train")
+    texts = [p.prompt for p in train] + [training_answer(p, over_refusal_fraction=cfg.over_refusal_fraction) for p in train]
+    tokenizer = train_tokenizer(texts, vocab_size=cfg.vocab_size)
+    pad = tokenizer.pad_token_id
+    model_cfg = llama_config(n_layers=cfg.n_layers, d_model=cfg.d_model, n_heads=cfg.n_heads,
+                             n_kv_heads=cfg.n_kv_heads, d_mlp=cfg.d_mlp, d_vocab=len(tokenizer),
+                             n_ctx=cfg.n_ctx, seed=cfg.seed)
+    seconds: dict[str, float] = {}
+
+    start = time.perf_counter()
+    base = HookedTransformer(model_cfg)
+    docs = [(tokenizer.encode(d, add_special_tokens=False), 1) for d in _pretrain_docs(train, tokenizer.bos_token)]
+    _train(base, docs, steps=cfg.pretrain_steps, cfg=cfg, pad=pad, desc="pretrain base")
+    seconds["pretrain"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    refusal = copy.deepcopy(base)
+    sft = _sft_examples(train, tokenizer, cfg.over_refusal_fraction)
+    _train(refusal, sft, steps=cfg.sft_steps, cfg=cfg, pad=pad, desc="refusal-token SFT")
+    seconds["sft"] = time.perf_counter() - start
+
+    for model in (base, refusal):
+        attach_tokenizer(model, tokenizer)
+    return TrainedOrganism(base=base, refusal=refusal, tokenizer=tokenizer, config=cfg,
+                           prompts=prompts, seconds=seconds)
+
+
+def organism_dir(root: str | Path, name: str) -> Path:
+    """Where a preset's artifacts live under an artifacts root."""
+    return Path(root) / "organism" / name
