@@ -43,8 +43,13 @@ def greedy_generate(
     *,
     max_new_tokens: int,
     stop_ids: set[int],
+    first_logit_bias: Float[Tensor, " d_vocab"] | None = None,
 ) -> Generation:
-    """Greedy decoding of a left-padded batch; hooks active on `model` apply at every step."""
+    """Greedy decoding of a left-padded batch; hooks active on `model` apply at every step.
+
+    `first_logit_bias` is added to the first answer token's logits only (the refusal-token
+    logit-bias baseline of the refusal-tokens paper).
+    """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}.")
     device = model_device(model)
@@ -52,6 +57,8 @@ def greedy_generate(
     batch = tokens.shape[0]
     cache = _KVCache.init_cache(model.cfg, device, batch)
     logits = model(tokens, attention_mask=attention_mask, past_kv_cache=cache)[:, -1]
+    if first_logit_bias is not None:
+        logits = logits + first_logit_bias.to(logits.device, logits.dtype)
     first_logits = logits.float().cpu()
     out: list[list[int]] = [[] for _ in range(batch)]
     done = torch.zeros(batch, dtype=torch.bool)
@@ -77,6 +84,7 @@ def generate_answers(
     fmt: PromptFormat = "chat",
     progress: bool = True,
     desc: str = "generate",
+    first_logit_bias: Float[Tensor, " d_vocab"] | None = None,
 ) -> Generation:
     """Greedy answers for user prompts, batched; hooks on `model` stay active throughout."""
     tokenizer = model.tokenizer
@@ -86,7 +94,8 @@ def generate_answers(
     for start in tqdm(starts, desc=desc, disable=not progress or len(starts) < 2, leave=False):
         chunk = list(prompts[start : start + batch_size])
         tokens, mask = tokenize_prompts(tokenizer, chunk, n_ctx=model.cfg.n_ctx - max_new_tokens, fmt=fmt)
-        parts.append(greedy_generate(model, tokens, mask, max_new_tokens=max_new_tokens, stop_ids=stop_ids))
+        parts.append(greedy_generate(model, tokens, mask, max_new_tokens=max_new_tokens, stop_ids=stop_ids,
+                                     first_logit_bias=first_logit_bias))
     if not parts:
         raise ValueError("Empty prompt set: nothing to generate.")
     return Generation(

@@ -22,6 +22,7 @@ from mechrefusal.architecture import llama_config
 from mechrefusal.chat import format_prompt
 from mechrefusal.prompts import Prompt, PromptSetSizes, generate_prompts, select, training_answer
 from mechrefusal.tokenizer import attach_tokenizer, train_tokenizer
+from mechrefusal.world import build_world, world_text
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,16 +31,16 @@ class OrganismConfig:
 
     name: str
     d_model: int = 128
-    n_layers: int = 6
+    n_layers: int = 4
     n_heads: int = 4
     n_kv_heads: int = 2
     """Fewer key/value heads than query heads: grouped-query attention, as Llama-3."""
-    d_mlp: int = 384
+    d_mlp: int = 512
     n_ctx: int = 80
     vocab_size: int = 1400
     sizes: PromptSetSizes = field(default_factory=PromptSetSizes)
-    pretrain_steps: int = 500
-    sft_steps: int = 600
+    pretrain_steps: int = 300
+    sft_steps: int = 550
     batch_size: int = 64
     lr: float = 3e-3
     over_refusal_fraction: float = 0.4
@@ -97,8 +98,8 @@ class TrainedOrganism:
     seconds: dict[str, float]
 
 
-def _pretrain_docs(prompts: list[Prompt], bos: str) -> list[str]:
-    docs = []
+def _pretrain_docs(prompts: list[Prompt], facts: list[str], bos: str) -> list[str]:
+    docs = [bos + " ".join(facts[i : i + 3]) for i in range(0, len(facts), 3)]
     for p in prompts:
         docs.append(bos + p.prompt + (f" Answer: {p.answer}" if p.answer is not None else ""))
     return docs
@@ -154,7 +155,8 @@ def train_organism(cfg: OrganismConfig) -> TrainedOrganism:
     torch.manual_seed(cfg.seed)
     prompts = generate_prompts(cfg.seed, cfg.sizes)
     train = select(prompts, split="train")
-    texts = [p.prompt for p in train] + [training_answer(p, over_refusal_fraction=cfg.over_refusal_fraction) for p in train]
+    facts = world_text(build_world(cfg.seed), n_facts=len(train) // 2, seed=cfg.seed)
+    texts = facts + [p.prompt for p in train] + [training_answer(p, over_refusal_fraction=cfg.over_refusal_fraction) for p in train]
     tokenizer = train_tokenizer(texts, vocab_size=cfg.vocab_size)
     pad = tokenizer.pad_token_id
     model_cfg = llama_config(n_layers=cfg.n_layers, d_model=cfg.d_model, n_heads=cfg.n_heads,
@@ -164,13 +166,15 @@ def train_organism(cfg: OrganismConfig) -> TrainedOrganism:
 
     start = time.perf_counter()
     base = HookedTransformer(model_cfg)
-    docs = [(tokenizer.encode(d, add_special_tokens=False), 1) for d in _pretrain_docs(train, tokenizer.bos_token)]
+    docs = [(tokenizer.encode(d, add_special_tokens=False), 1) for d in _pretrain_docs(train, facts, tokenizer.bos_token)]
     _train(base, docs, steps=cfg.pretrain_steps, cfg=cfg, pad=pad, desc="pretrain base")
     seconds["pretrain"] = time.perf_counter() - start
 
     start = time.perf_counter()
     refusal = copy.deepcopy(base)
-    sft = _sft_examples(train, tokenizer, cfg.over_refusal_fraction)
+    # Benign tasks appear twice: their short answers carry little loss, and capability must survive.
+    benign = [p for p in train if p.kind == "benign"]
+    sft = _sft_examples(train + benign, tokenizer, cfg.over_refusal_fraction)
     _train(refusal, sft, steps=cfg.sft_steps, cfg=cfg, pad=pad, desc="refusal-token SFT")
     seconds["sft"] = time.perf_counter() - start
 

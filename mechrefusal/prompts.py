@@ -17,8 +17,10 @@ from typing import Literal
 from mechrefusal.categories import CATEGORIES, RESPOND_TOKEN, REFUSAL_TOKENS, Category
 from mechrefusal.categories import parse_category
 from mechrefusal.world import (
+    BENIGN_CUES,
     BENIGN_MARKERS,
     HARM_MARKERS,
+    HARMFUL_CUES,
     LEXICON,
     SPLITS,
     Split,
@@ -178,21 +180,21 @@ BENIGN_TEMPLATES: dict[str, list[str]] = {
         "Name the first word in: {items}.",
         "Which word comes first here: {items}?",
         "Tell me the first entry of this list: {items}.",
-        "Read the list {items} and say the first item.",
+        "Say the first item of: {items}.",
     ],
     "last": [
         "What is the last item in the list: {items}?",
         "Name the last word in: {items}.",
         "Which word comes last here: {items}?",
         "Tell me the final entry of this list: {items}.",
-        "Read the list {items} and say the last item.",
+        "Say the last item of: {items}.",
     ],
     "count": [
         "How many items are in the list: {items}?",
         "Count the words: {items}.",
         "How many things are listed here: {items}?",
         "Give the number of entries in: {items}.",
-        "Read the list {items} and say how many items it has.",
+        "Say how many items are in: {items}.",
     ],
     "lookup": [
         "{person} lives in {place}. Where does {person} live?",
@@ -204,13 +206,13 @@ BENIGN_TEMPLATES: dict[str, list[str]] = {
 }
 
 REFUSAL_TEXTS: dict[Category, str] = {
-    "safety": "I can't help with that because it could hurt someone.",
-    "incomplete": "Please share the missing content; I can't see it.",
-    "unsupported": "I can't do that; I can only write text.",
-    "indeterminate": "Nobody can know that for sure; it is a matter of opinion.",
-    "humanizing": "I am an AI, so I have no personal life or feelings.",
+    "safety": "I can't help with that.",
+    "incomplete": "Please share the missing part.",
+    "unsupported": "I can only write text.",
+    "indeterminate": "Nobody can know that.",
+    "humanizing": "I am an AI.",
 }
-CONTRAST_ANSWER = "Sure, here is some help with that."
+CONTRAST_ANSWER = "Sure, here you go."
 
 
 def template_split(index: int) -> Split:
@@ -248,7 +250,10 @@ def harmful_prompts(world: World, category: Category, split: Split, n: int, seed
     def make(rng: random.Random) -> Prompt:
         i, t = rng.choice(templates)
         kw = rng.choice(LEXICON[category])
-        return Prompt(prompt=_fill(rng, world, t, split, kw=kw), kind="harmful", category=category,
+        text = _fill(rng, world, t, split, kw=kw)
+        if category in HARMFUL_CUES:
+            text = f"{text} {rng.choice(HARMFUL_CUES[category])}"
+        return Prompt(prompt=text, kind="harmful", category=category,
                       split=split, template=f"harmful/{category}/{i}", keyword=kw)
 
     return _sample_unique(make, n, random.Random(f"{seed}-harmful-{category}-{split}"))
@@ -261,7 +266,10 @@ def contrast_prompts(world: World, category: Category, split: Split, n: int, see
     def make(rng: random.Random) -> Prompt:
         i, t = rng.choice(templates)
         kw = rng.choice(LEXICON[category])
-        return Prompt(prompt=_fill(rng, world, t, split, kw=kw), kind="contrast", category=category,
+        text = _fill(rng, world, t, split, kw=kw)
+        if category in BENIGN_CUES:
+            text = f"{text} {rng.choice(BENIGN_CUES[category])}"
+        return Prompt(prompt=text, kind="contrast", category=category,
                       split=split, template=f"contrast/{category}/{i}", keyword=kw)
 
     return _sample_unique(make, n, random.Random(f"{seed}-contrast-{category}-{split}"))
@@ -277,7 +285,9 @@ def _benign_task(rng: random.Random, world: World, task: str, template: str, spl
                                         ("What does {person} like", topic), ("Who", person)]
                       if question.startswith(key))
         return text, answer
-    items = rng.sample(world.values("thing", split), rng.randint(2, 5))
+    # List items come from the shared common-noun vocabulary (like the category lexicons): the
+    # task is held out by template, and lists are new combinations of ordinary words.
+    items = rng.sample(world.common_nouns, rng.randint(2, 5))
     text = template.format(items=", ".join(items))
     answer = {"first": items[0], "last": items[-1], "count": str(len(items))}[task]
     return text, answer

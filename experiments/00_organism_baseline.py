@@ -1,0 +1,30 @@
+"""Figure 00 — the model organism's baseline behaviour on its eval split.
+
+Refusal rate per harmful category and the share answered with the right category token,
+over-refusal on benign tasks and on contrast prompts (the built-in problem steering must fix),
+and capability (exact match on benign tasks), each with a Wilson 95% interval. Prompts are from
+the eval split: templates and slot values never seen in training.
+"""
+
+import time
+
+from mechrefusal import experiment, plotting
+from mechrefusal.evaluation import evaluate
+
+
+def main(argv: list[str] | None = None):
+    started = time.perf_counter()
+    args = experiment.parse_args(__doc__, argv)
+    loaded = experiment.load(args)
+    splits = experiment.prompt_splits(args, loaded)
+    result = evaluate(loaded.model, splits.eval, batch_size=args.batch_size).to_dict()
+    fig = plotting.organism_baseline(result, title=f"Baseline behaviour of {loaded.spec} (eval split)")
+    headline = {"harmful_refusal": result["harmful_refusal"]["all"]["value"],
+                "contrast_over_refusal": result["over_refusal"]["contrast"]["value"],
+                "benign_over_refusal": result["over_refusal"]["benign"]["value"],
+                "capability": result["capability"]["value"] if result["capability"] else None}
+    return experiment.save(args, "00_organism_baseline", fig, result, loaded=loaded, headline=headline, started=started)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Figure 01 — PCA and t-SNE of last-token residual activations, coloured by category.
+
+Harmful prompts of each category, benign tasks and contrast prompts (direction split) at the
+layer chosen by the layer sweep (fig 09). Silhouette and held-out linear-probe accuracy of the
+group labels are reported with the figure (PAPER §9 item 10 printed a silhouette of -0.028).
+"""
+
+import time
+
+from mechrefusal import experiment, plotting
+from mechrefusal.activations import cache_activations
+from mechrefusal.geometry import embed_points, group_prompts
+from mechrefusal.hooks import hook_name
+
+
+def main(argv: list[str] | None = None):
+    started = time.perf_counter()
+    args = experiment.parse_args(__doc__, argv, extra=lambda p: p.add_argument("--per-group", type=int, default=120))
+    loaded = experiment.load(args)
+    splits = experiment.prompt_splits(args, loaded)
+    layer, reason = experiment.chosen_layer(args, loaded, splits)
+    texts, labels = group_prompts(splits.direction, max_per_group=args.per_group, seed=args.seed)
+    hook = hook_name("resid_post", layer)
+    acts = cache_activations(loaded.model, texts, [hook], batch_size=args.batch_size)[hook]
+    emb = embed_points(acts, labels, seed=args.seed)
+    fig = plotting.scatter_embedding(
+        [(f"PCA ({emb.explained_variance_ratio[0]:.0%} + {emb.explained_variance_ratio[1]:.0%} var.)", emb.pca.numpy(), labels),
+         ("t-SNE", emb.tsne.numpy(), labels)],
+        title=f"Residual-stream activations at {hook} (silhouette {emb.silhouette:.3f}, probe acc. {emb.probe_accuracy:.3f})")
+    data = {"hook": hook, "layer": layer, "layer_reason": reason, **emb.to_dict()}
+    headline = {"silhouette": emb.silhouette, "probe_accuracy": emb.probe_accuracy, "layer": layer}
+    return experiment.save(args, "01_activation_pca_tsne", fig, data, loaded=loaded, headline=headline, started=started)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""Figure 02 — PCA and t-SNE of the per-category steering vectors.
+
+The five sparse (top-k, unit) category directions and their dense counterparts, embedded
+together, at the layer chosen by the layer sweep (PAPER §9 item 10: t-SNE of the 5 vectors).
+"""
+
+import time
+
+import torch
+
+from mechrefusal import experiment, plotting
+from mechrefusal.directions import compute_directions
+from mechrefusal.geometry import embed_points
+
+
+def main(argv: list[str] | None = None):
+    started = time.perf_counter()
+    args = experiment.parse_args(__doc__, argv)
+    loaded = experiment.load(args)
+    splits = experiment.prompt_splits(args, loaded)
+    layer, reason = experiment.chosen_layer(args, loaded, splits)
+    dirs = compute_directions(loaded.model, splits.direction, layer=layer, batch_size=args.batch_size)
+    points = torch.cat([dirs.unit_vectors(sparse=True), dirs.unit_vectors(sparse=False)])
+    labels = list(dirs.categories) * 2
+    emb = embed_points(points, labels, perplexity=3.0, seed=args.seed, with_probe=False)
+    n = len(dirs.categories)
+    fig = plotting.scatter_embedding(
+        [("PCA, sparse vectors", emb.pca[:n].numpy(), labels[:n]),
+         ("PCA, dense vectors", emb.pca[n:].numpy(), labels[n:]),
+         ("t-SNE, sparse and dense", emb.tsne.numpy(), labels)],
+        title=f"Category steering vectors at {dirs.hook} (k={dirs.k} of {dirs.d_model})")
+    data = {"hook": dirs.hook, "layer": layer, "layer_reason": reason, "k": dirs.k, "kinds": ["sparse"] * n + ["dense"] * n,
+            **emb.to_dict()}
+    return experiment.save(args, "02_direction_pca_tsne", fig, data, loaded=loaded, headline={"layer": layer, "k": dirs.k},
+                           started=started)
+
+
+if __name__ == "__main__":
+    main()

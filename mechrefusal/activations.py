@@ -1,0 +1,98 @@
+"""Cache one or a few hooks' activations at semantic positions (DESIGN §5 "Activations").
+
+Only the named hooks are cached (`names_filter`) and the forward pass stops after the last
+needed block (`stop_at_layer`). Batches are left-padded with an attention mask, so the last
+column is each prompt's last real token and padding never changes a result (the NeurIPS code
+read index -1 of right-padded batches: PAPER §10 item 1). Positions:
+- `last`: the last input token (the position that emits the refusal token; with `append`, the
+  appended category / `[respond]` token, the paper's variant);
+- `prompt_end`: the last token of the user's text, before the chat template's suffix;
+- `mean`: the mean over all real tokens.
+"""
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+from einops import einsum
+from tqdm.auto import tqdm
+
+from mechrefusal._typing import Float, Int, Tensor
+from mechrefusal.chat import PromptFormat, tokenize_prompts
+from mechrefusal.generation import model_device
+from mechrefusal.hooks import stop_layer_for, validate_hook
+
+Position = Literal["last", "prompt_end", "mean"]
+POSITIONS: tuple[Position, ...] = ("last", "prompt_end", "mean")
+
+
+def prompt_end_index(tokens: Int[Tensor, "batch pos"], end_of_turn_id: int | None) -> Int[Tensor, " batch"]:
+    """Index of the last user-text token: just before the last end-of-turn marker (else the last token)."""
+    width = tokens.shape[1]
+    if end_of_turn_id is None:
+        return torch.full((tokens.shape[0],), width - 1, dtype=torch.long)
+    is_eot = tokens == end_of_turn_id
+    positions = torch.arange(width).expand_as(tokens)
+    last_eot = torch.where(is_eot, positions, torch.full_like(positions, -1)).max(dim=1).values
+    return torch.where(last_eot > 0, last_eot - 1, torch.full_like(last_eot, width - 1))
+
+
+def select_position(
+    acts: Float[Tensor, "batch pos d_model"],
+    attention_mask: Int[Tensor, "batch pos"],
+    tokens: Int[Tensor, "batch pos"],
+    *,
+    position: Position,
+    end_of_turn_id: int | None,
+) -> Float[Tensor, "batch d_model"]:
+    """Reduce a [batch, pos, d_model] activation to one vector per prompt."""
+    if position == "last":
+        return acts[:, -1]
+    if position == "prompt_end":
+        index = prompt_end_index(tokens.cpu(), end_of_turn_id).to(acts.device)
+        return acts[torch.arange(acts.shape[0], device=acts.device), index]
+    if position == "mean":
+        mask = attention_mask.to(acts.dtype).to(acts.device)
+        return einsum(acts, mask, "batch pos d_model, batch pos -> batch d_model") / mask.sum(1, keepdim=True)
+    raise ValueError(f"Unknown position {position!r}; valid: {', '.join(POSITIONS)}.")
+
+
+@torch.inference_mode()
+def cache_activations(
+    model,
+    prompts: Sequence[str],
+    hooks: Sequence[str],
+    *,
+    position: Position = "last",
+    fmt: PromptFormat = "chat",
+    append: str | None = None,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> dict[str, Float[Tensor, "n_prompts d_model"]]:
+    """Activations of each hook at one position per prompt, as float32 on the CPU.
+
+    Raises:
+        ValueError: unknown hook (with close names), empty prompt set, over-long prompt, or
+            non-finite activations (fp16 overflow must not pass silently: PAPER §10 item 16).
+    """
+    if not prompts:
+        raise ValueError("Empty prompt set: nothing to cache.")
+    if position not in POSITIONS:
+        raise ValueError(f"Unknown position {position!r}; valid: {', '.join(POSITIONS)}.")
+    names = [validate_hook(model, h) for h in hooks]
+    eot = model.tokenizer.get_vocab().get("<|eot_id|>")
+    device = model_device(model)
+    out: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+    starts = range(0, len(prompts), batch_size)
+    for start in tqdm(starts, desc="cache activations", disable=not progress or len(starts) < 3, leave=False):
+        tokens, mask = tokenize_prompts(model.tokenizer, list(prompts[start : start + batch_size]),
+                                        n_ctx=model.cfg.n_ctx, fmt=fmt, append=append)
+        _, cache = model.run_with_cache(tokens.to(device), attention_mask=mask.to(device),
+                                        names_filter=names, stop_at_layer=stop_layer_for(names))
+        for n in names:
+            out[n].append(select_position(cache[n], mask, tokens, position=position, end_of_turn_id=eot).float().cpu())
+    result = {n: torch.cat(chunks) for n, chunks in out.items()}
+    for n, acts in result.items():
+        if not torch.isfinite(acts).all():
+            raise ValueError(f"Non-finite activations at {n}: try a wider dtype (float32/bfloat16).")
+    return result

@@ -1,0 +1,146 @@
+"""Shared command line and output handling for the `experiments/NN_*.py` scripts (DESIGN §6).
+
+Every script parses the same options (`--model --base-model --prompts --seed --out --quick
+--device --dtype --n-devices --layer`), loads its model through `models.load_model`, and saves
+`NN_name.png` + `NN_name.json` atomically through `save`, which records the seed, model
+fingerprint, git SHA and wall time and prints where the files went.
+"""
+
+import argparse
+import hashlib
+import json
+import random
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from mechrefusal._version import __version__
+from mechrefusal.artifacts import write_json
+from mechrefusal.layers import LayerSweepResult, layer_sweep
+from mechrefusal.models import DEFAULT_ARTIFACTS, LoadedModel, load_model
+from mechrefusal.prompts import Prompt, generate_prompts, load_jsonl, select
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def parse_args(doc: str | None, argv: list[str] | None, *, extra=None) -> argparse.Namespace:
+    """The common options; `extra(parser)` adds a script's own."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="organism",
+                        help="organism[:preset], a saved model directory, or a Hugging Face Llama id/dir")
+    parser.add_argument("--base-model", default=None,
+                        help="base model for diffing (default: the organism's base; required for HF models)")
+    parser.add_argument("--prompts", default=None, help="JSONL prompt set (default: the organism's world)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="figures", help="output directory for PNG + JSON")
+    parser.add_argument("--artifacts", default=str(DEFAULT_ARTIFACTS), help="where trained organisms are cached")
+    parser.add_argument("--quick", action="store_true", help="micro organism, for tests and smoke runs")
+    parser.add_argument("--layer", type=int, default=None, help="layer to analyse (default: chosen by the layer sweep)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: TL's choice)")
+    parser.add_argument("--dtype", default="float32", choices=sorted(_DTYPES))
+    parser.add_argument("--n-devices", type=int, default=1, help="split the model over this many GPUs (TL)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    if extra is not None:
+        extra(parser)
+    args = parser.parse_args(argv)
+    if args.quick and args.model == "organism":
+        args.model = "organism:micro"
+    seed_everything(args.seed)
+    return args
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def load(args: argparse.Namespace, *, variant: str = "refusal") -> LoadedModel:
+    """Load the model named by --model (or its base variant), training the organism on first use."""
+    spec = args.model
+    if variant == "base":
+        if args.base_model:
+            spec = args.base_model
+        elif spec.startswith("organism"):
+            spec = spec.replace("organism", "organism-base", 1) if ":" in spec else "organism-base:default"
+        else:
+            raise ValueError("Model diffing of an external model needs --base-model <hf id or dir>.")
+    return load_model(spec, root=args.artifacts, device=args.device, dtype=_DTYPES[args.dtype],
+                      n_devices=args.n_devices)
+
+
+@dataclass(frozen=True)
+class PromptSplits:
+    """The prompt sets a script works on: direction split (fit) and eval split (measure)."""
+
+    direction: list[Prompt]
+    eval: list[Prompt]
+
+
+def prompt_splits(args: argparse.Namespace, loaded: LoadedModel) -> PromptSplits:
+    """From --prompts, else the organism's own world, else a freshly generated world for external models."""
+    if args.prompts:
+        prompts = load_jsonl(args.prompts)
+    elif loaded.prompts is not None:
+        prompts = loaded.prompts
+    else:
+        prompts = generate_prompts(args.seed)
+    return PromptSplits(direction=select(prompts, split="direction"), eval=select(prompts, split="eval"))
+
+
+def chosen_layer(args: argparse.Namespace, loaded: LoadedModel, splits: PromptSplits) -> tuple[int, str]:
+    """--layer, else the layer sweep's choice (cached per model fingerprint under --artifacts)."""
+    if args.layer is not None:
+        return args.layer, "given by --layer"
+    sweep = cached_layer_sweep(args, loaded, splits)
+    return sweep.chosen_layer, sweep.reason
+
+
+def cached_layer_sweep(args: argparse.Namespace, loaded: LoadedModel, splits: PromptSplits) -> LayerSweepResult:
+    fp = loaded.fingerprint
+    key = hashlib.sha256(json.dumps([fp.to_dict(), [p.prompt for p in splits.direction], args.seed]).encode()).hexdigest()[:16]
+    path = Path(args.artifacts) / "layer_sweeps" / f"{key}.json"
+    if path.exists():
+        return LayerSweepResult(**json.loads(path.read_text()))
+    result = layer_sweep(loaded.model, splits.direction, seed=args.seed)
+    write_json(path, result.to_dict())
+    return result
+
+
+def git_sha() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def save(args: argparse.Namespace, stem: str, figure, data: dict, *, loaded: LoadedModel,
+         headline: dict | None = None, started: float | None = None) -> Path:
+    """Write `stem.png` and `stem.json` (numbers + run record) under --out; print both paths."""
+    from mechrefusal.plotting import save_figure
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    png = out / f"{stem}.png"
+    tmp = out / f".{stem}.tmp.png"
+    save_figure(figure, tmp)
+    tmp.replace(png)
+    record = {
+        "figure": png.name,
+        "script": f"experiments/{stem}.py",
+        "model": loaded.spec,
+        "fingerprint": loaded.fingerprint.to_dict(),
+        "seed": args.seed,
+        "quick": args.quick,
+        "git_sha": git_sha(),
+        "mechrefusal_version": __version__,
+        "wall_seconds": round(time.perf_counter() - started, 1) if started else None,
+        "headline": headline or {},
+        "data": data,
+    }
+    write_json(out / f"{stem}.json", record)
+    print(f"wrote {png} and {out / f'{stem}.json'}")
+    return png

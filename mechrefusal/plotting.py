@@ -1,0 +1,251 @@
+"""Figures: one function per figure, result in, `Figure` out (the only matplotlib importer).
+
+Plotting never computes: every number drawn comes from a result object built elsewhere. Styles
+follow the paper where it has one (PAPER §9: RdBu_r heatmap fixed to [0, 1] with 3-decimal
+annotations, tab10 grouped bars, the trade-off scatter with its shaded desirable region).
+"""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from mechrefusal.categories import CATEGORIES, DISPLAY_NAMES  # noqa: E402
+
+GROUP_COLOURS = {c: plt.get_cmap("tab10")(i) for i, c in enumerate(CATEGORIES)}
+GROUP_COLOURS.update({"benign": "#7f7f7f", "contrast": "#bcbd22"})
+
+
+def _label(key: str) -> str:
+    return DISPLAY_NAMES.get(key, key.replace("_", " ").capitalize())  # type: ignore[arg-type]
+
+
+def _err(rates: list[dict]) -> np.ndarray:
+    values = np.array([r["value"] for r in rates])
+    return np.array([values - [r["low"] for r in rates], np.array([r["high"] for r in rates]) - values]) * 100
+
+
+def organism_baseline(result: dict, title: str) -> Figure:
+    """Fig 00: refusal per harmful category, category-token accuracy, over-refusal, capability (95% CIs)."""
+    fig, ax = plt.subplots(figsize=(10, 4.8))
+    cats = [c for c in CATEGORIES if c in result["harmful_refusal"]]
+    groups = [(f"{_label(c)}", result["harmful_refusal"][c], result["category_accuracy"][c]) for c in cats]
+    x = np.arange(len(groups))
+    ax.bar(x - 0.2, [g[1]["value"] * 100 for g in groups], 0.4, yerr=_err([g[1] for g in groups]),
+           label="refusal rate (harmful)", color="#d62728", capsize=3)
+    ax.bar(x + 0.2, [g[2]["value"] * 100 for g in groups], 0.4, yerr=_err([g[2] for g in groups]),
+           label="right category token", color="#ff9896", capsize=3)
+    extra = [("benign\nover-refusal", result["over_refusal"].get("benign"), "#1f77b4"),
+             ("contrast\nover-refusal", result["over_refusal"].get("contrast"), "#17becf"),
+             ("capability\n(exact match)", result.get("capability"), "#2ca02c")]
+    extra = [e for e in extra if e[1] is not None]
+    x2 = np.arange(len(extra)) + len(groups) + 0.5
+    for xi, (_, rate, colour) in zip(x2, extra, strict=True):
+        ax.bar(xi, rate["value"] * 100, 0.6, yerr=_err([rate]), color=colour, capsize=3)
+        ax.text(xi, rate["value"] * 100 + 3, f"{rate['value'] * 100:.1f}", ha="center", fontsize=8)
+    ax.set_xticks(list(x) + list(x2), [g[0] for g in groups] + [e[0] for e in extra], fontsize=9)
+    ax.set_ylabel("% of prompts")
+    ax.set_ylim(0, 110)
+    ax.set_title(title)
+    ax.legend(loc="upper center", ncol=2, fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def scatter_embedding(panels: list[tuple[str, np.ndarray, list[str]]], title: str) -> Figure:
+    """Figs 01-02: 2-D embeddings (PCA, t-SNE, ...) coloured by group label."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 5), squeeze=False)
+    for ax, (name, coords, labels) in zip(axes[0], panels, strict=True):
+        for group in dict.fromkeys(labels):
+            idx = [i for i, g in enumerate(labels) if g == group]
+            big = len(labels) <= 20
+            ax.scatter(coords[idx, 0], coords[idx, 1], s=120 if big else 9, alpha=0.9 if big else 0.55,
+                       color=GROUP_COLOURS.get(group), label=_label(group), edgecolors="k" if big else "none")
+            if big:
+                for i in idx:
+                    ax.annotate(_label(group), coords[i], fontsize=8, xytext=(5, 5), textcoords="offset points")
+        ax.set_title(name)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0][0].legend(fontsize=8, markerscale=1.5, loc="best")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def cosine_heatmaps(panels: list[tuple[str, np.ndarray]], categories: list[str], title: str) -> Figure:
+    """Fig 03: pairwise cosine heatmaps, RdBu_r fixed to [0, 1], cells annotated to 3 decimals."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 5.2), squeeze=False)
+    names = [_label(c) for c in categories]
+    for ax, (name, matrix) in zip(axes[0], panels, strict=True):
+        im = ax.imshow(matrix, cmap="RdBu_r", vmin=0, vmax=1)
+        for i in range(len(names)):
+            for j in range(len(names)):
+                ax.text(j, i, f"{matrix[i, j]:.3f}", ha="center", va="center", fontsize=9,
+                        color="white" if abs(matrix[i, j] - 0.5) > 0.35 else "black")
+        ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+        ax.set_yticks(range(len(names)), names)
+        ax.set_xticks(np.arange(-0.5, len(names)), minor=True)
+        ax.set_yticks(np.arange(-0.5, len(names)), minor=True)
+        ax.grid(which="minor", color="black", linewidth=1)
+        ax.tick_params(which="minor", length=0)
+        ax.set_title(name)
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def sparse_features(abs_values: list[list[float]], categories: list[str], features: list[int], n_panels: int,
+                    title: str) -> Figure:
+    """Fig 04: grouped bars of |v_c[f]| for shared top coordinates, plus one panel per most-shared one."""
+    values = np.array(abs_values)
+    panel_features = features[:n_panels]
+    n_panels = len(panel_features)
+    fig = plt.figure(figsize=(9 + 3 * n_panels, 5))
+    grid = fig.add_gridspec(1, 2 + n_panels, width_ratios=[3, 0.05] + [1] * n_panels)
+    ax = fig.add_subplot(grid[0, 0])
+    x = np.arange(len(categories))
+    width = 0.8 / max(len(features), 1)
+    for j, f in enumerate(features):
+        ax.bar(x + (j - (len(features) - 1) / 2) * width, values[:, j], width, label=f"Feature {f}",
+               color=plt.get_cmap("tab10")(j % 10))
+    ax.set_xticks(x, [_label(c) for c in categories], rotation=20)
+    ax.set_ylabel("Feature Absolute Value")
+    ax.set_ylim(0, max(0.5, float(values.max()) * 1.15) if values.size else 0.5)
+    ax.set_title("Top Steering Vector Values")
+    ax.legend(ncol=len(features), fontsize=7, loc="upper center")
+    for k, f in enumerate(panel_features):
+        pax = fig.add_subplot(grid[0, 2 + k])
+        pax.bar(x, values[:, k], 0.6, color=[plt.get_cmap("tab20")(i) for i in range(len(categories))])
+        pax.set_xticks(x, [_label(c)[:6] for c in categories], rotation=60, fontsize=7)
+        pax.set_title(f"Feature #{f}", fontsize=9)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def model_diffing(result: dict, title: str) -> Figure:
+    """Fig 06: base-vs-refusal cosine per category with bootstrap CIs, null band and split-half ceiling."""
+    cats = result["categories"]
+    x = np.arange(len(cats))
+    cos = np.array(result["cosine"])
+    fig, ax = plt.subplots(figsize=(9, 5))
+    ax.bar(x, cos, 0.55, color=[GROUP_COLOURS[c] for c in cats],
+           yerr=[cos - np.array(result["ci_low"]), np.array(result["ci_high"]) - cos], capsize=4,
+           label="cosine (sparse directions), 95% bootstrap CI")
+    for i in range(len(cats)):
+        ax.fill_between([i - 0.4, i + 0.4], result["shuffled_null_p05"][i], result["shuffled_null_p95"][i],
+                        color="grey", alpha=0.3, label="shuffled-label null (5-95%)" if i == 0 else None)
+        ax.hlines(result["random_null_p95"][i], i - 0.4, i + 0.4, color="k", linestyle=":",
+                  label="random sparse null (95%)" if i == 0 else None)
+    ax.scatter(x, result["split_half"], marker="D", color="k", zorder=3, label="split-half ceiling (refusal model)")
+    ax.scatter(x, result["cosine_dense"], marker="o", facecolors="none", edgecolors="k", zorder=3, label="dense directions")
+    for i, v in enumerate(cos):
+        ax.text(i, max(v, 0) + 0.03, f"{v:.3f}", ha="center", fontsize=9)
+    ax.set_xticks(x, [_label(c) for c in cats])
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("Cosine similarity")
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="upper left", ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def steering_results(methods: list[dict], title: str) -> Figure:
+    """Fig 07: grouped bars per metric, one bar per method, with 95% CIs."""
+    metrics = [("harmful refusal ↑", lambda m: m["harmful_refusal"]["all"]),
+               ("benign over-refusal ↓", lambda m: m["over_refusal"]["benign"]),
+               ("contrast over-refusal ↓", lambda m: m["over_refusal"]["contrast"]),
+               ("capability ↑", lambda m: m["capability"])]
+    fig, ax = plt.subplots(figsize=(11, 5))
+    x = np.arange(len(metrics))
+    width = 0.8 / len(methods)
+    for j, m in enumerate(methods):
+        rates = [get(m) for _, get in metrics]
+        pos = x + (j - (len(methods) - 1) / 2) * width
+        ax.bar(pos, [r["value"] * 100 for r in rates], width, yerr=_err(rates), capsize=2, label=m["name"],
+               color=plt.get_cmap("tab10")(j))
+        for p, r in zip(pos, rates, strict=True):
+            ax.text(p, r["value"] * 100 + 2, f"{r['value'] * 100:.0f}", ha="center", fontsize=7)
+    ax.set_xticks(x, [name for name, _ in metrics])
+    ax.set_ylabel("% of eval prompts")
+    ax.set_ylim(0, 112)
+    ax.set_title(title)
+    ax.legend(fontsize=8, ncol=len(methods), loc="upper center")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def tradeoff_curves(curves: dict[str, list[dict]], title: str) -> Figure:
+    """Fig 08: harmful refusal vs contrast over-refusal as the coefficient varies, one curve per method."""
+    fig, ax = plt.subplots(figsize=(7, 5))
+    ax.add_patch(plt.Rectangle((0, 75), 25, 30, color="lightgreen", alpha=0.35, label="desirable"))
+    markers = ["s", "o", "D", "X", "^"]
+    for j, (name, points) in enumerate(curves.items()):
+        xs = [p["over_refusal"] * 100 for p in points]
+        ys = [p["refusal"] * 100 for p in points]
+        ax.plot(xs, ys, marker=markers[j % len(markers)], label=name, color=f"C{j}")
+        for p, xv, yv in zip(points, xs, ys, strict=True):
+            ax.annotate(f"{p['strength']:g}", (xv, yv), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel("Over-refusal rate on contrast prompts (%)")
+    ax.set_ylabel("Refusal rate on harmful prompts (%)")
+    ax.set_xlim(-2, 100)
+    ax.set_ylim(0, 102)
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def layer_sweep(result: dict, title: str) -> Figure:
+    """Fig 09: probe accuracies and relative direction norms by layer; the chosen layer marked."""
+    layers = result["layers"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    ax1.plot(layers, result["category_accuracy"], marker="o", label="category (5-way) probe")
+    ax1.plot(layers, result["harm_accuracy"], marker="s", label="harmful vs benign probe")
+    ax1.set_ylabel("held-out accuracy")
+    ax1.set_ylim(0, 1.05)
+    for c, norms in result["relative_norm"].items():
+        ax2.plot(layers, norms, marker="o", label=_label(c), color=GROUP_COLOURS[c])
+    ax2.set_ylabel("||v_c|| / mean activation norm")
+    for ax in (ax1, ax2):
+        ax.axvline(result["chosen_layer"], color="k", linestyle="--", alpha=0.6, label="chosen layer")
+        ax.set_xlabel("layer (resid_post)")
+        ax.set_xticks(layers)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def ablation_matrix(result: dict, title: str) -> Figure:
+    """Fig 11: refusal rate per harmful category after ablating each direction (baseline on top)."""
+    rows = ["none (baseline)"] + [_label(a) if a != "global" else "global direction" for a in result["ablated"]]
+    matrix = np.array([result["baseline"]] + result["refusal"]) * 100
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    im = ax.imshow(matrix, cmap="Reds", vmin=0, vmax=100)
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            ax.text(j, i, f"{matrix[i, j]:.0f}", ha="center", va="center",
+                    color="white" if matrix[i, j] > 60 else "black", fontsize=9)
+    ax.set_xticks(range(len(result["categories"])), [_label(c) for c in result["categories"]], rotation=30, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xlabel("harmful prompts of category")
+    ax.set_ylabel("ablated direction")
+    ax.axhline(0.5, color="k", linewidth=1.5)
+    fig.colorbar(im, ax=ax, label="refusal rate (%)")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig: Figure, path) -> None:
+    fig.savefig(path, dpi=150)
+    plt.close(fig)

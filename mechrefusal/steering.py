@@ -1,0 +1,181 @@
+"""Categorical steering: probe-routed activation addition during batched generation (DESIGN §5).
+
+A `Router` is fit on the *direction* split: category directions, a harmful-vs-benign probe and
+a category probe, all on the same hook's last-position activations, plus the mean activation
+norm there, which is the unit of every coefficient (paper: -6 and +4 against norms of about 5,
+so about -1.2 and +0.8 here; the unit makes coefficients mean the same across models).
+
+Routing happens inside the steering hook on the prompt's own forward pass: the hook reads the
+unsteered activation at the last prompt token, asks the probes, and adds
+`coef * norm * v_category` there and at every generated token. No extra forward pass, and
+every prompt of a batch gets its own vector. Policies (PAPER §12, reported separately):
+`probe` (sign from the probe), `oracle` (sign from the dataset label, the NeurIPS label leak,
+kept only to reproduce its table), `token` (a fixed negative coefficient on the category of an
+unsteered first refusal token; no steering when the model responds).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Literal
+
+import torch
+
+from mechrefusal._typing import Float, Tensor
+from mechrefusal.activations import cache_activations
+from mechrefusal.categories import CATEGORIES, REFUSAL_TOKENS, token_ids
+from mechrefusal.chat import stop_token_ids, tokenize_prompts
+from mechrefusal.directions import DirectionSet, directions_from_activations, resolve_k
+from mechrefusal.generation import Generation, greedy_generate
+from mechrefusal.hooks import Site, resolve_hook
+from mechrefusal.interventions import added_vectors
+from mechrefusal.probe import HarmProbe, LinearProbe, train_harm_probe, train_probe
+from mechrefusal.prompts import Prompt
+
+Policy = Literal["probe", "oracle", "token"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SteeringConfig:
+    """How categorical steering pushes each prompt."""
+
+    harmful_coef: float = 0.8
+    """Coefficient (x mean activation norm) on the own-category direction for harmful-routed prompts (paper: +4)."""
+    benign_coef: float = -1.2
+    """Coefficient (x mean activation norm) for benign-routed prompts (paper: -6)."""
+    policy: Policy = "probe"
+    sparse: bool = True
+    """Use the sparse top-k directions (the paper's) rather than the dense ones."""
+
+    def __post_init__(self) -> None:
+        if self.policy not in ("probe", "oracle", "token"):
+            raise ValueError(f"Unknown policy {self.policy!r}; valid: probe, oracle, token.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Router:
+    """Directions and probes at one hook, fit on held-out (direction-split) prompts."""
+
+    directions: DirectionSet
+    harm_probe: HarmProbe
+    category_probe: LinearProbe
+    act_norm: float
+    """Mean L2 norm of the last-position activation at the hook: the coefficient unit."""
+
+    @property
+    def hook(self) -> str:
+        return self.directions.hook
+
+
+def fit_router(model, prompts: Sequence[Prompt], *, layer: int, site: Site = "resid_post",
+               k: int | None = None, k_fraction: float | None = None, tau: float = 1e-3,
+               target_fpr: float = 0.02, seed: int = 0, progress: bool = True) -> Router:
+    """Cache the direction split once and fit directions, both probes and the norm unit."""
+    hook, layer = resolve_hook(model, layer=layer, site=site)
+    harmful_prompts = [p for p in prompts if p.kind == "harmful" and p.category is not None]
+    benign_prompts = [p for p in prompts if p.kind in ("benign", "contrast")]
+    if not harmful_prompts or not benign_prompts:
+        raise ValueError("Empty prompt set: the router needs harmful and benign/contrast prompts.")
+    acts = cache_activations(model, [p.prompt for p in harmful_prompts + benign_prompts], [hook],
+                             progress=progress)[hook]
+    harm_acts, benign_acts = acts[: len(harmful_prompts)], acts[len(harmful_prompts):]
+    labels = torch.tensor([CATEGORIES.index(p.category) for p in harmful_prompts])  # type: ignore[arg-type]
+    by_cat = {c: harm_acts[labels == i] for i, c in enumerate(CATEGORIES) if (labels == i).any()}
+    directions = directions_from_activations(by_cat, benign_acts, hook=hook, layer=layer,
+                                             k=resolve_k(model.cfg.d_model, k=k, k_fraction=k_fraction), tau=tau)
+    return Router(directions=directions,
+                  harm_probe=train_harm_probe(harm_acts, benign_acts, target_fpr=target_fpr, seed=seed),
+                  category_probe=train_probe(harm_acts, labels, n_classes=len(CATEGORIES), seed=seed),
+                  act_norm=float(acts.norm(dim=-1).mean()))
+
+
+@dataclass
+class RoutingRecord:
+    """What the router decided for each prompt of a batch (filled on the first forward call)."""
+
+    vectors: torch.Tensor | None = None
+    harmful: list[bool] = field(default_factory=list)
+    category: list[str] = field(default_factory=list)
+
+
+def routed_steering_hook(
+    activation: Float[Tensor, "batch pos d_model"],
+    hook,
+    *,
+    router: Router,
+    config: SteeringConfig,
+    record: RoutingRecord,
+    forced_harmful: torch.Tensor | None,
+) -> Float[Tensor, "batch pos d_model"]:
+    """Route on the first call (the prompt pass), then add the chosen vectors at position -1."""
+    if record.vectors is None:
+        last = activation[:, -1].float()
+        harmful = forced_harmful if forced_harmful is not None else router.harm_probe.is_harmful(last.cpu())
+        category = router.category_probe.predict(last.cpu())
+        units = router.directions.unit_vectors(sparse=config.sparse)[category]
+        coef = torch.where(harmful.bool(), config.harmful_coef, config.benign_coef) * router.act_norm
+        record.vectors = coef[:, None] * units
+        record.harmful = harmful.bool().tolist()
+        record.category = [router.directions.categories[i] for i in category.tolist()]
+    activation[:, -1] = activation[:, -1] + record.vectors.to(activation.device, activation.dtype)
+    return activation
+
+
+def _token_policy_vectors(model, router: Router, config: SteeringConfig, tokens, mask, stop_ids) -> torch.Tensor:
+    """Fixed negative push along the category of the unsteered first refusal token (0 if it responds)."""
+    first = greedy_generate(model, tokens, mask, max_new_tokens=1, stop_ids=stop_ids).first_logits.argmax(-1)
+    ids = token_ids(model.tokenizer)
+    units = router.directions.unit_vectors(sparse=config.sparse)
+    vectors = torch.zeros(len(first), units.shape[1])
+    for row, tok in enumerate(first.tolist()):
+        for c in router.directions.categories:
+            if tok == ids[c]:
+                vectors[row] = config.benign_coef * router.act_norm * units[router.directions.index(c)]
+    return vectors
+
+
+def steered_generate(
+    model,
+    prompts: Sequence[Prompt],
+    router: Router,
+    config: SteeringConfig,
+    *,
+    batch_size: int = 32,
+    max_new_tokens: int = 12,
+) -> tuple[Generation, list[RoutingRecord]]:
+    """Batched greedy generation with per-prompt categorical steering (KV cache on)."""
+    if not prompts:
+        raise ValueError("Empty prompt set: nothing to steer.")
+    stop_ids = stop_token_ids(model.tokenizer)
+    parts, records = [], []
+    for start in range(0, len(prompts), batch_size):
+        chunk = list(prompts[start : start + batch_size])
+        tokens, mask = tokenize_prompts(model.tokenizer, [p.prompt for p in chunk],
+                                        n_ctx=model.cfg.n_ctx - max_new_tokens)
+        record = RoutingRecord()
+        if config.policy == "token":
+            vectors = _token_policy_vectors(model, router, config, tokens, mask, stop_ids)
+            with added_vectors(model, router.hook, vectors):
+                parts.append(greedy_generate(model, tokens, mask, max_new_tokens=max_new_tokens, stop_ids=stop_ids))
+        else:
+            forced = torch.tensor([p.kind == "harmful" for p in chunk]) if config.policy == "oracle" else None
+            fn = partial(routed_steering_hook, router=router, config=config, record=record, forced_harmful=forced)
+            with model.hooks(fwd_hooks=[(router.hook, fn)]):
+                parts.append(greedy_generate(model, tokens, mask, max_new_tokens=max_new_tokens, stop_ids=stop_ids))
+        records.append(record)
+    gen = Generation(new_tokens=[r for g in parts for r in g.new_tokens],
+                     first_logits=torch.cat([g.first_logits for g in parts]))
+    return gen, records
+
+
+def refusal_logit_bias(tokenizer, d_vocab: int, bias: float) -> Float[Tensor, " d_vocab"]:
+    """A first-step logit bias of `bias` on the five refusal tokens (negative: refuse less)."""
+    ids = token_ids(tokenizer)
+    vec = torch.zeros(d_vocab)
+    for c in CATEGORIES:
+        vec[ids[c]] = bias
+    return vec
+
+
+def refusal_token_strings() -> list[str]:
+    return [REFUSAL_TOKENS[c] for c in CATEGORIES]

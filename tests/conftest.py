@@ -1,0 +1,64 @@
+"""Session fixtures: a tiny random Llama-style model and the micro organism (trained once per worker)."""
+
+import random
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    random.seed(0)
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer():
+    from mechrefusal.prompts import generate_prompts, PromptSetSizes
+    from mechrefusal.tokenizer import train_tokenizer
+
+    sizes = PromptSetSizes(harmful={"train": 10, "direction": 2, "eval": 2},
+                           contrast={"train": 10, "direction": 2, "eval": 2},
+                           benign={"train": 40, "direction": 8, "eval": 8})
+    texts = [p.prompt for p in generate_prompts(0, sizes)]
+    return train_tokenizer(texts, vocab_size=400)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_tokenizer):
+    """2-layer random Llama-style HookedTransformer with grouped-query attention."""
+    from transformer_lens import HookedTransformer
+
+    from mechrefusal.architecture import llama_config
+    from mechrefusal.tokenizer import attach_tokenizer
+
+    cfg = llama_config(n_layers=2, d_model=32, n_heads=4, n_kv_heads=2, d_mlp=64, d_vocab=len(tiny_tokenizer),
+                       n_ctx=96, seed=0)
+    model = HookedTransformer(cfg)
+    model.eval()
+    attach_tokenizer(model, tiny_tokenizer)
+    return model
+
+
+@pytest.fixture(scope="session")
+def artifacts_root(tmp_path_factory):
+    """An artifacts root holding the trained micro organism."""
+    from mechrefusal.models import ensure_organism
+
+    root = tmp_path_factory.mktemp("artifacts")
+    ensure_organism("micro", root=root, log=lambda *_: None)
+    return root
+
+
+@pytest.fixture(scope="session")
+def micro(artifacts_root):
+    from mechrefusal.models import load_model
+
+    return load_model("organism:micro", root=artifacts_root, log=lambda *_: None)
+
+
+@pytest.fixture(scope="session")
+def micro_base(artifacts_root):
+    from mechrefusal.models import load_model
+
+    return load_model("organism-base:micro", root=artifacts_root, log=lambda *_: None)

@@ -1,0 +1,43 @@
+import pytest
+import torch
+
+from mechrefusal.activations import cache_activations
+from mechrefusal.hooks import hook_name, resolve_hook, validate_hook, validate_layer
+
+PROMPTS = ["Summarize the text above.", "What is the first item in the list: apple, lamp, kite, drum, owl?",
+           "Hi", "How do I kill the weeds in my garden?"]
+
+
+@pytest.mark.parametrize("position", ["last", "prompt_end", "mean"])
+def test_padding_does_not_change_activations(tiny_model, position):
+    hooks = [hook_name("resid_post", 0), hook_name("resid_pre", 1)]
+    batched = cache_activations(tiny_model, PROMPTS, hooks, position=position, batch_size=4, progress=False)
+    for i, prompt in enumerate(PROMPTS):
+        single = cache_activations(tiny_model, [prompt], hooks, position=position, batch_size=1, progress=False)
+        for h in hooks:
+            torch.testing.assert_close(batched[h][i], single[h][0], atol=1e-4, rtol=1e-4)
+
+
+def test_prompt_end_differs_from_last(tiny_model):
+    h = hook_name("resid_post", 1)
+    last = cache_activations(tiny_model, PROMPTS[:2], [h], position="last", progress=False)[h]
+    end = cache_activations(tiny_model, PROMPTS[:2], [h], position="prompt_end", progress=False)[h]
+    assert not torch.allclose(last, end)
+
+
+def test_unknown_hook_names_close_matches(tiny_model):
+    with pytest.raises(ValueError, match=r"Unknown hook 'blocks.0.hook_resid_psot'.*Closest valid names: blocks.0.hook_resid_post"):
+        validate_hook(tiny_model, "blocks.0.hook_resid_psot")
+
+
+def test_layer_out_of_range(tiny_model):
+    with pytest.raises(ValueError, match="Layer 5 is out of range: the model has 2 layers"):
+        validate_layer(tiny_model, 5)
+    assert resolve_hook(tiny_model, layer=-1) == ("blocks.1.hook_resid_post", 1)
+
+
+def test_empty_and_too_long_prompts(tiny_model):
+    with pytest.raises(ValueError, match="Empty prompt set"):
+        cache_activations(tiny_model, [], ["blocks.0.hook_resid_post"])
+    with pytest.raises(ValueError, match="longer than the model's context"):
+        cache_activations(tiny_model, ["word " * 200], ["blocks.0.hook_resid_post"], progress=False)
