@@ -17,6 +17,7 @@ venv: $(STAMP)
 
 figures: $(STAMP)
 	$(BIN)/python experiments/run_all.py
+	$(BIN)/python scripts/results_table.py
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest -n 2 -q
@@ -27,3 +28,4 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_benchmarks.py
+	$(BIN)/python scripts/results_table.py

@@ -18,12 +18,18 @@ def main(argv: list[str] | None = None):
     loaded = experiment.load(args)
     splits = experiment.prompt_splits(args, loaded)
     result = evaluate(loaded.model, splits.eval, batch_size=args.batch_size).to_dict()
-    fig = plotting.organism_baseline(result, title=f"Baseline behaviour of {loaded.spec} (eval split)")
-    headline = {"harmful_refusal": result["harmful_refusal"]["all"]["value"],
-                "contrast_over_refusal": result["over_refusal"]["contrast"]["value"],
-                "benign_over_refusal": result["over_refusal"]["benign"]["value"],
-                "capability": result["capability"]["value"] if result["capability"] else None}
-    return experiment.save(args, "00_organism_baseline", fig, result, loaded=loaded, headline=headline, started=started)
+    fig = plotting.organism_baseline(
+        result, title=f"Baseline behaviour of {loaded.spec} (eval split)"
+    )
+    headline = {
+        "harmful_refusal": result["harmful_refusal"]["all"]["value"],
+        "contrast_over_refusal": result["over_refusal"]["contrast"]["value"],
+        "benign_over_refusal": result["over_refusal"]["benign"]["value"],
+        "capability": result["capability"]["value"] if result["capability"] else None,
+    }
+    return experiment.save(
+        args, "00_organism_baseline", fig, result, loaded=loaded, headline=headline, started=started
+    )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ from mechrefusal.hooks import hook_name
 
 def main(argv: list[str] | None = None):
     started = time.perf_counter()
-    args = experiment.parse_args(__doc__, argv, extra=lambda p: p.add_argument("--per-group", type=int, default=120))
+    args = experiment.parse_args(
+        __doc__, argv, extra=lambda p: p.add_argument("--per-group", type=int, default=120)
+    )
     loaded = experiment.load(args)
     splits = experiment.prompt_splits(args, loaded)
     layer, reason = experiment.chosen_layer(args, loaded, splits)
@@ -24,12 +26,21 @@ def main(argv: list[str] | None = None):
     acts = cache_activations(loaded.model, texts, [hook], batch_size=args.batch_size)[hook]
     emb = embed_points(acts, labels, seed=args.seed)
     fig = plotting.scatter_embedding(
-        [(f"PCA ({emb.explained_variance_ratio[0]:.0%} + {emb.explained_variance_ratio[1]:.0%} var.)", emb.pca.numpy(), labels),
-         ("t-SNE", emb.tsne.numpy(), labels)],
-        title=f"Residual-stream activations at {hook} (silhouette {emb.silhouette:.3f}, probe acc. {emb.probe_accuracy:.3f})")
+        [
+            (
+                f"PCA ({emb.explained_variance_ratio[0]:.0%} + {emb.explained_variance_ratio[1]:.0%} var.)",
+                emb.pca.numpy(),
+                labels,
+            ),
+            ("t-SNE", emb.tsne.numpy(), labels),
+        ],
+        title=f"Residual-stream activations at {hook} (silhouette {emb.silhouette:.3f}, probe acc. {emb.probe_accuracy:.3f})",
+    )
     data = {"hook": hook, "layer": layer, "layer_reason": reason, **emb.to_dict()}
     headline = {"silhouette": emb.silhouette, "probe_accuracy": emb.probe_accuracy, "layer": layer}
-    return experiment.save(args, "01_activation_pca_tsne", fig, data, loaded=loaded, headline=headline, started=started)
+    return experiment.save(
+        args, "01_activation_pca_tsne", fig, data, loaded=loaded, headline=headline, started=started
+    )
 
 
 if __name__ == "__main__":

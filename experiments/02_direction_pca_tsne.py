@@ -19,20 +19,38 @@ def main(argv: list[str] | None = None):
     loaded = experiment.load(args)
     splits = experiment.prompt_splits(args, loaded)
     layer, reason = experiment.chosen_layer(args, loaded, splits)
-    dirs = compute_directions(loaded.model, splits.direction, layer=layer, batch_size=args.batch_size)
+    dirs = compute_directions(
+        loaded.model, splits.direction, layer=layer, batch_size=args.batch_size
+    )
     points = torch.cat([dirs.unit_vectors(sparse=True), dirs.unit_vectors(sparse=False)])
     labels = list(dirs.categories) * 2
     emb = embed_points(points, labels, perplexity=3.0, seed=args.seed, with_probe=False)
     n = len(dirs.categories)
     fig = plotting.scatter_embedding(
-        [("PCA, sparse vectors", emb.pca[:n].numpy(), labels[:n]),
-         ("PCA, dense vectors", emb.pca[n:].numpy(), labels[n:]),
-         ("t-SNE, sparse and dense", emb.tsne.numpy(), labels)],
-        title=f"Category steering vectors at {dirs.hook} (k={dirs.k} of {dirs.d_model})")
-    data = {"hook": dirs.hook, "layer": layer, "layer_reason": reason, "k": dirs.k, "kinds": ["sparse"] * n + ["dense"] * n,
-            **emb.to_dict()}
-    return experiment.save(args, "02_direction_pca_tsne", fig, data, loaded=loaded, headline={"layer": layer, "k": dirs.k},
-                           started=started)
+        [
+            ("PCA, sparse vectors", emb.pca[:n].numpy(), labels[:n]),
+            ("PCA, dense vectors", emb.pca[n:].numpy(), labels[n:]),
+            ("t-SNE, sparse and dense", emb.tsne.numpy(), labels),
+        ],
+        title=f"Category steering vectors at {dirs.hook} (k={dirs.k} of {dirs.d_model})",
+    )
+    data = {
+        "hook": dirs.hook,
+        "layer": layer,
+        "layer_reason": reason,
+        "k": dirs.k,
+        "kinds": ["sparse"] * n + ["dense"] * n,
+        **emb.to_dict(),
+    }
+    return experiment.save(
+        args,
+        "02_direction_pca_tsne",
+        fig,
+        data,
+        loaded=loaded,
+        headline={"layer": layer, "k": dirs.k},
+        started=started,
+    )
 
 
 if __name__ == "__main__":

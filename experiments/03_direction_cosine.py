@@ -17,16 +17,32 @@ def main(argv: list[str] | None = None):
     loaded = experiment.load(args)
     splits = experiment.prompt_splits(args, loaded)
     layer, reason = experiment.chosen_layer(args, loaded, splits)
-    dirs = compute_directions(loaded.model, splits.direction, layer=layer, batch_size=args.batch_size)
+    dirs = compute_directions(
+        loaded.model, splits.direction, layer=layer, batch_size=args.batch_size
+    )
     dense, sparse = cosine_matrix(dirs.dense), cosine_matrix(dirs.sparse)
-    fig = plotting.cosine_heatmaps([("Dense difference in means", dense.numpy()),
-                                    (f"Sparse (top-{dirs.k}, unit norm)", sparse.numpy())],
-                                   list(dirs.categories), title=f"Steering Vector Cosine Similarities ({dirs.hook})")
-    data = {"hook": dirs.hook, "layer": layer, "layer_reason": reason, "k": dirs.k, "categories": list(dirs.categories),
-            "dense": dense.tolist(), "sparse": sparse.tolist()}
+    fig = plotting.cosine_heatmaps(
+        [
+            ("Dense difference in means", dense.numpy()),
+            (f"Sparse (top-{dirs.k}, unit norm)", sparse.numpy()),
+        ],
+        list(dirs.categories),
+        title=f"Steering Vector Cosine Similarities ({dirs.hook})",
+    )
+    data = {
+        "hook": dirs.hook,
+        "layer": layer,
+        "layer_reason": reason,
+        "k": dirs.k,
+        "categories": list(dirs.categories),
+        "dense": dense.tolist(),
+        "sparse": sparse.tolist(),
+    }
     low, high = offdiagonal_range(sparse)
     headline = {"sparse_offdiag_min": low, "sparse_offdiag_max": high}
-    return experiment.save(args, "03_direction_cosine", fig, data, loaded=loaded, headline=headline, started=started)
+    return experiment.save(
+        args, "03_direction_cosine", fig, data, loaded=loaded, headline=headline, started=started
+    )
 
 
 if __name__ == "__main__":

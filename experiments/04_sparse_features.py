@@ -13,19 +13,44 @@ from mechrefusal.directions import compute_directions, shared_top_features
 
 def main(argv: list[str] | None = None):
     started = time.perf_counter()
-    args = experiment.parse_args(__doc__, argv, extra=lambda p: p.add_argument("--features", type=int, default=5))
+    args = experiment.parse_args(
+        __doc__, argv, extra=lambda p: p.add_argument("--features", type=int, default=5)
+    )
     loaded = experiment.load(args)
     splits = experiment.prompt_splits(args, loaded)
     layer, reason = experiment.chosen_layer(args, loaded, splits)
-    dirs = compute_directions(loaded.model, splits.direction, layer=layer, batch_size=args.batch_size)
+    dirs = compute_directions(
+        loaded.model, splits.direction, layer=layer, batch_size=args.batch_size
+    )
     features, values = shared_top_features(dirs.sparse, args.features)
-    fig = plotting.sparse_features(values, list(dirs.categories), features, 3,
-                                   title=f"Top shared coordinates of the sparse steering vectors ({dirs.hook}, k={dirs.k})")
-    data = {"hook": dirs.hook, "layer": layer, "layer_reason": reason, "k": dirs.k, "categories": list(dirs.categories),
-            "features": features, "abs_values": values,
-            "support": {c: dirs.sparse[i].nonzero().flatten().tolist() for i, c in enumerate(dirs.categories)}}
-    return experiment.save(args, "04_sparse_features", fig, data, loaded=loaded,
-                           headline={"features": features, "k": dirs.k}, started=started)
+    fig = plotting.sparse_features(
+        values,
+        list(dirs.categories),
+        features,
+        3,
+        title=f"Top shared coordinates of the sparse steering vectors ({dirs.hook}, k={dirs.k})",
+    )
+    data = {
+        "hook": dirs.hook,
+        "layer": layer,
+        "layer_reason": reason,
+        "k": dirs.k,
+        "categories": list(dirs.categories),
+        "features": features,
+        "abs_values": values,
+        "support": {
+            c: dirs.sparse[i].nonzero().flatten().tolist() for i, c in enumerate(dirs.categories)
+        },
+    }
+    return experiment.save(
+        args,
+        "04_sparse_features",
+        fig,
+        data,
+        loaded=loaded,
+        headline={"features": features, "k": dirs.k},
+        started=started,
+    )
 
 
 if __name__ == "__main__":

@@ -14,19 +14,35 @@ from mechrefusal.diffing import diff_models
 
 def main(argv: list[str] | None = None):
     started = time.perf_counter()
-    args = experiment.parse_args(__doc__, argv, extra=lambda p: p.add_argument("--resamples", type=int, default=200))
+    args = experiment.parse_args(
+        __doc__, argv, extra=lambda p: p.add_argument("--resamples", type=int, default=200)
+    )
     loaded = experiment.load(args)
     base = experiment.load(args, variant="base")
     splits = experiment.prompt_splits(args, loaded)
     layer, reason = experiment.chosen_layer(args, loaded, splits)
-    result = diff_models(base.model, loaded.model, splits.direction, layer=layer, n_resamples=args.resamples,
-                         seed=args.seed).to_dict()
-    fig = plotting.model_diffing(result, title=f"Cosine Similarity of Steering Vectors (base vs refusal-token model, {result['hook']})")
+    result = diff_models(
+        base.model,
+        loaded.model,
+        splits.direction,
+        layer=layer,
+        n_resamples=args.resamples,
+        seed=args.seed,
+    ).to_dict()
+    fig = plotting.model_diffing(
+        result,
+        title=f"Cosine Similarity of Steering Vectors (base vs refusal-token model, {result['hook']})",
+    )
     low = sum(c < 0.5 for c in result["cosine"])
-    headline = {"cosine": dict(zip(result["categories"], result["cosine"], strict=True)), "n_below_0.5": low,
-                "n_below_shuffled_null_p95": sum(result["below_shuffled_null_p95"])}
+    headline = {
+        "cosine": dict(zip(result["categories"], result["cosine"], strict=True)),
+        "n_below_0.5": low,
+        "n_below_shuffled_null_p95": sum(result["below_shuffled_null_p95"]),
+    }
     data = {**result, "layer_reason": reason, "base_model": base.spec}
-    return experiment.save(args, "06_model_diffing", fig, data, loaded=loaded, headline=headline, started=started)
+    return experiment.save(
+        args, "06_model_diffing", fig, data, loaded=loaded, headline=headline, started=started
+    )
 
 
 if __name__ == "__main__":

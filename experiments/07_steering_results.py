@@ -11,7 +11,13 @@ paper's coefficients (-6 / +4 in its units, i.e. -1.2 / +0.8 x the mean activati
 import time
 
 from mechrefusal import experiment, plotting
-from mechrefusal.comparison import Method, compare_methods, pick_strength, sweep_method, with_strength
+from mechrefusal.comparison import (
+    Method,
+    compare_methods,
+    pick_strength,
+    sweep_method,
+    with_strength,
+)
 from mechrefusal.steering import SteeringConfig, fit_router
 
 BIAS_GRID = [0.0, -1.0, -2.0, -3.0, -4.0, -6.0, -8.0]
@@ -27,23 +33,59 @@ def main(argv: list[str] | None = None):
     router = fit_router(loaded.model, splits.direction, layer=layer, seed=args.seed)
     bias = Method(name="logit bias", kind="logit_bias")
     glob = Method(name="global direction", kind="global")
-    tuned = {m.name: pick_strength(sweep_method(loaded.model, router, splits.direction, m, grid, batch_size=args.batch_size))
-             for m, grid in ((bias, BIAS_GRID), (glob, GLOBAL_GRID))}
-    methods = [Method(name="unsteered", kind="baseline"),
-               with_strength(bias, tuned[bias.name]),
-               with_strength(glob, tuned[glob.name]),
-               Method(name="categorical (probe)", kind="categorical", steering=SteeringConfig(policy="probe")),
-               Method(name="categorical (oracle, label leak)", kind="categorical", steering=SteeringConfig(policy="oracle"))]
-    results = [r.to_dict() for r in compare_methods(loaded.model, router, splits.eval, methods, batch_size=args.batch_size)]
+    tuned = {
+        m.name: pick_strength(
+            sweep_method(
+                loaded.model, router, splits.direction, m, grid, batch_size=args.batch_size
+            )
+        )
+        for m, grid in ((bias, BIAS_GRID), (glob, GLOBAL_GRID))
+    }
+    methods = [
+        Method(name="unsteered", kind="baseline"),
+        with_strength(bias, tuned[bias.name]),
+        with_strength(glob, tuned[glob.name]),
+        Method(
+            name="categorical (probe)", kind="categorical", steering=SteeringConfig(policy="probe")
+        ),
+        Method(
+            name="categorical (oracle, label leak)",
+            kind="categorical",
+            steering=SteeringConfig(policy="oracle"),
+        ),
+    ]
+    results = [
+        r.to_dict()
+        for r in compare_methods(
+            loaded.model, router, splits.eval, methods, batch_size=args.batch_size
+        )
+    ]
     fig = plotting.steering_results(results, title=f"Steering on the eval split ({router.hook})")
     probe = router.harm_probe
-    data = {"hook": router.hook, "layer": layer, "layer_reason": reason, "act_norm": router.act_norm,
-            "tuned_strengths": tuned, "probe": {"threshold": probe.threshold, "held_out_fpr": probe.held_out_fpr,
-                                                "held_out_tpr": probe.held_out_tpr}, "methods": results}
-    headline = {r["name"]: {"harmful_refusal": r["harmful_refusal"]["all"]["value"],
-                            "contrast_over_refusal": r["over_refusal"]["contrast"]["value"],
-                            "capability": r["capability"]["value"]} for r in results}
-    return experiment.save(args, "07_steering_results", fig, data, loaded=loaded, headline=headline, started=started)
+    data = {
+        "hook": router.hook,
+        "layer": layer,
+        "layer_reason": reason,
+        "act_norm": router.act_norm,
+        "tuned_strengths": tuned,
+        "probe": {
+            "threshold": probe.threshold,
+            "held_out_fpr": probe.held_out_fpr,
+            "held_out_tpr": probe.held_out_tpr,
+        },
+        "methods": results,
+    }
+    headline = {
+        r["name"]: {
+            "harmful_refusal": r["harmful_refusal"]["all"]["value"],
+            "contrast_over_refusal": r["over_refusal"]["contrast"]["value"],
+            "capability": r["capability"]["value"],
+        }
+        for r in results
+    }
+    return experiment.save(
+        args, "07_steering_results", fig, data, loaded=loaded, headline=headline, started=started
+    )
 
 
 if __name__ == "__main__":

@@ -26,12 +26,33 @@ def main(argv: list[str] | None = None):
     splits = experiment.prompt_splits(args, loaded)
     layer, reason = experiment.chosen_layer(args, loaded, splits)
     router = fit_router(loaded.model, splits.direction, layer=layer, seed=args.seed)
-    curves = {name: [p.to_dict() for p in sweep_method(loaded.model, router, splits.eval, Method(name=name, kind=kind),
-                                                       grid, batch_size=args.batch_size)]
-              for name, (kind, grid) in GRIDS.items()}
-    fig = plotting.tradeoff_curves(curves, title=f"Safety trade-off as the coefficient varies ({router.hook})")
+    curves = {
+        name: [
+            p.to_dict()
+            for p in sweep_method(
+                loaded.model,
+                router,
+                splits.eval,
+                Method(name=name, kind=kind),
+                grid,
+                batch_size=args.batch_size,
+            )
+        ]
+        for name, (kind, grid) in GRIDS.items()
+    }
+    fig = plotting.tradeoff_curves(
+        curves, title=f"Safety trade-off as the coefficient varies ({router.hook})"
+    )
     data = {"hook": router.hook, "layer": layer, "layer_reason": reason, "curves": curves}
-    return experiment.save(args, "08_coefficient_sweep", fig, data, loaded=loaded, headline={"layer": layer}, started=started)
+    return experiment.save(
+        args,
+        "08_coefficient_sweep",
+        fig,
+        data,
+        loaded=loaded,
+        headline={"layer": layer},
+        started=started,
+    )
 
 
 if __name__ == "__main__":

@@ -18,9 +18,15 @@ def main(argv: list[str] | None = None):
     splits = experiment.prompt_splits(args, loaded)
     result = experiment.cached_layer_sweep(args, loaded, splits).to_dict()
     fig = plotting.layer_sweep(result, title=f"Layer sweep of {loaded.spec}")
-    headline = {"chosen_layer": result["chosen_layer"],
-                "category_accuracy_at_chosen": result["category_accuracy"][result["layers"].index(result["chosen_layer"])]}
-    return experiment.save(args, "09_layer_sweep", fig, result, loaded=loaded, headline=headline, started=started)
+    headline = {
+        "chosen_layer": result["chosen_layer"],
+        "category_accuracy_at_chosen": result["category_accuracy"][
+            result["layers"].index(result["chosen_layer"])
+        ],
+    }
+    return experiment.save(
+        args, "09_layer_sweep", fig, result, loaded=loaded, headline=headline, started=started
+    )
 
 
 if __name__ == "__main__":

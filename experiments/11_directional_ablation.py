@@ -21,11 +21,23 @@ def main(argv: list[str] | None = None):
     router = fit_router(loaded.model, splits.direction, layer=layer, seed=args.seed)
     ablation = ablation_matrix(loaded.model, router, splits.eval, batch_size=args.batch_size)
     result = ablation.to_dict()
-    fig = plotting.ablation_matrix(result, title=f"Refusal after directional ablation (directions from {router.hook})")
-    headline = {"own_category_refusal_after_ablation": ablation.own_category_refusal(),
-                "baseline": dict(zip(result["categories"], result["baseline"], strict=True))}
+    fig = plotting.ablation_matrix(
+        result, title=f"Refusal after directional ablation (directions from {router.hook})"
+    )
+    headline = {
+        "own_category_refusal_after_ablation": ablation.own_category_refusal(),
+        "baseline": dict(zip(result["categories"], result["baseline"], strict=True)),
+    }
     data = {"hook": router.hook, "layer": layer, "layer_reason": reason, **result}
-    return experiment.save(args, "11_directional_ablation", fig, data, loaded=loaded, headline=headline, started=started)
+    return experiment.save(
+        args,
+        "11_directional_ablation",
+        fig,
+        data,
+        loaded=loaded,
+        headline=headline,
+        started=started,
+    )
 
 
 if __name__ == "__main__":

@@ -45,12 +45,28 @@ def main(argv: list[str] | None = None) -> Path:
         start = time.perf_counter()
         png = run_script(path, argv)
         record = json.loads(Path(png).with_suffix(".json").read_text())
-        entries.append({"figure": Path(png).name, "json": Path(png).with_suffix(".json").name, "script": f"experiments/{path.name}",
-                        "seed": record["seed"], "model": record["model"], "fingerprint": record["fingerprint"],
-                        "git_sha": record["git_sha"], "wall_seconds": round(time.perf_counter() - start, 1),
-                        "headline": record["headline"]})
+        entries.append(
+            {
+                "figure": Path(png).name,
+                "json": Path(png).with_suffix(".json").name,
+                "script": f"experiments/{path.name}",
+                "seed": record["seed"],
+                "model": record["model"],
+                "fingerprint": record["fingerprint"],
+                "git_sha": record["git_sha"],
+                "wall_seconds": round(time.perf_counter() - start, 1),
+                "headline": record["headline"],
+            }
+        )
     manifest = out / "MANIFEST.json"
-    write_json(manifest, {"git_sha": git_sha(), "total_seconds": round(time.perf_counter() - total, 1), "figures": entries})
+    write_json(
+        manifest,
+        {
+            "git_sha": git_sha(),
+            "total_seconds": round(time.perf_counter() - total, 1),
+            "figures": entries,
+        },
+    )
     print(f"wrote {manifest} ({len(entries)} figures, {time.perf_counter() - total:.0f}s)")
     return manifest
 

@@ -5,8 +5,8 @@ category, n_prompts, d_sae). `typechecked` is applied to boundary functions; und
 jaxtyping import hook checks every annotated function in the package.
 """
 
-from jaxtyping import Bool, Float, Int, jaxtyped
 from beartype import beartype
+from jaxtyping import Bool, Float, Int, jaxtyped
 from torch import Tensor
 
 typechecked = jaxtyped(typechecker=beartype)

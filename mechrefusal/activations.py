@@ -26,7 +26,9 @@ Position = Literal["last", "prompt_end", "mean"]
 POSITIONS: tuple[Position, ...] = ("last", "prompt_end", "mean")
 
 
-def prompt_end_index(tokens: Int[Tensor, "batch pos"], end_of_turn_id: int | None) -> Int[Tensor, " batch"]:
+def prompt_end_index(
+    tokens: Int[Tensor, "batch pos"], end_of_turn_id: int | None
+) -> Int[Tensor, " batch"]:
     """Index of the last user-text token: just before the last end-of-turn marker (else the last token)."""
     width = tokens.shape[1]
     if end_of_turn_id is None:
@@ -53,7 +55,9 @@ def select_position(
         return acts[torch.arange(acts.shape[0], device=acts.device), index]
     if position == "mean":
         mask = attention_mask.to(acts.dtype).to(acts.device)
-        return einsum(acts, mask, "batch pos d_model, batch pos -> batch d_model") / mask.sum(1, keepdim=True)
+        return einsum(acts, mask, "batch pos d_model, batch pos -> batch d_model") / mask.sum(
+            1, keepdim=True
+        )
     raise ValueError(f"Unknown position {position!r}; valid: {', '.join(POSITIONS)}.")
 
 
@@ -84,15 +88,32 @@ def cache_activations(
     device = model_device(model)
     out: dict[str, list[torch.Tensor]] = {n: [] for n in names}
     starts = range(0, len(prompts), batch_size)
-    for start in tqdm(starts, desc="cache activations", disable=not progress or len(starts) < 3, leave=False):
-        tokens, mask = tokenize_prompts(model.tokenizer, list(prompts[start : start + batch_size]),
-                                        n_ctx=model.cfg.n_ctx, fmt=fmt, append=append)
-        _, cache = model.run_with_cache(tokens.to(device), attention_mask=mask.to(device),
-                                        names_filter=names, stop_at_layer=stop_layer_for(names))
+    for start in tqdm(
+        starts, desc="cache activations", disable=not progress or len(starts) < 3, leave=False
+    ):
+        tokens, mask = tokenize_prompts(
+            model.tokenizer,
+            list(prompts[start : start + batch_size]),
+            n_ctx=model.cfg.n_ctx,
+            fmt=fmt,
+            append=append,
+        )
+        _, cache = model.run_with_cache(
+            tokens.to(device),
+            attention_mask=mask.to(device),
+            names_filter=names,
+            stop_at_layer=stop_layer_for(names),
+        )
         for n in names:
-            out[n].append(select_position(cache[n], mask, tokens, position=position, end_of_turn_id=eot).float().cpu())
+            out[n].append(
+                select_position(cache[n], mask, tokens, position=position, end_of_turn_id=eot)
+                .float()
+                .cpu()
+            )
     result = {n: torch.cat(chunks) for n, chunks in out.items()}
     for n, acts in result.items():
         if not torch.isfinite(acts).all():
-            raise ValueError(f"Non-finite activations at {n}: try a wider dtype (float32/bfloat16).")
+            raise ValueError(
+                f"Non-finite activations at {n}: try a wider dtype (float32/bfloat16)."
+            )
     return result

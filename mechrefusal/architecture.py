@@ -10,10 +10,25 @@ from typing import Any
 from transformer_lens import HookedTransformerConfig
 
 _SAVED_FIELDS = (
-    "n_layers", "d_model", "n_heads", "d_head", "n_key_value_heads", "d_mlp", "d_vocab",
-    "n_ctx", "act_fn", "normalization_type", "positional_embedding_type", "rotary_dim",
-    "rotary_adjacent_pairs", "rotary_base", "gated_mlp", "final_rms", "eps",
-    "original_architecture", "default_prepend_bos",
+    "n_layers",
+    "d_model",
+    "n_heads",
+    "d_head",
+    "n_key_value_heads",
+    "d_mlp",
+    "d_vocab",
+    "n_ctx",
+    "act_fn",
+    "normalization_type",
+    "positional_embedding_type",
+    "rotary_dim",
+    "rotary_adjacent_pairs",
+    "rotary_base",
+    "gated_mlp",
+    "final_rms",
+    "eps",
+    "original_architecture",
+    "default_prepend_bos",
 )
 
 
@@ -67,7 +82,9 @@ def llama_config(
     )
 
 
-def config_from_hf(hf_config, *, dtype=None, device: str | None = None, n_ctx: int | None = None) -> HookedTransformerConfig:
+def config_from_hf(
+    hf_config, *, dtype=None, device: str | None = None, n_ctx: int | None = None
+) -> HookedTransformerConfig:
     """TL config for an HF `LlamaConfig` (no network; extended vocabularies respected)."""
     arch = (getattr(hf_config, "architectures", None) or ["LlamaForCausalLM"])[0]
     if getattr(hf_config, "model_type", "llama") != "llama":

@@ -107,7 +107,9 @@ def read_metadata(stem: str | Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise ArtifactError(f"Corrupt artifact metadata {path}: {err}. Delete and rebuild.") from err
+        raise ArtifactError(
+            f"Corrupt artifact metadata {path}: {err}. Delete and rebuild."
+        ) from err
 
 
 def check_fingerprint(

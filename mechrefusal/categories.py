@@ -51,9 +51,7 @@ def parse_category(name: str) -> Category:
         return _ALIASES[key]
     close = difflib.get_close_matches(key, list(CATEGORIES) + list(_ALIASES), n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ValueError(
-        f"Unknown category {name!r}.{hint} Valid categories: {', '.join(CATEGORIES)}."
-    )
+    raise ValueError(f"Unknown category {name!r}.{hint} Valid categories: {', '.join(CATEGORIES)}.")
 
 
 def all_special_token_strings() -> list[str]:

@@ -18,7 +18,9 @@ from mechrefusal._typing import Int, Tensor
 PromptFormat = Literal["chat", "raw"]
 
 
-def format_prompt(tokenizer, prompt: str, *, fmt: PromptFormat = "chat", append: str | None = None) -> str:
+def format_prompt(
+    tokenizer, prompt: str, *, fmt: PromptFormat = "chat", append: str | None = None
+) -> str:
     """Text of one model input: the formatted prompt, plus an optional appended token string."""
     if fmt == "chat" and getattr(tokenizer, "chat_template", None):
         text = tokenizer.apply_chat_template(
@@ -47,15 +49,17 @@ def encode_texts(tokenizer, texts: Sequence[str], *, n_ctx: int) -> list[list[in
     return ids
 
 
-def left_pad(ids: Sequence[Sequence[int]], *, pad_id: int) -> tuple[Int[Tensor, "batch pos"], Int[Tensor, "batch pos"]]:
+def left_pad(
+    ids: Sequence[Sequence[int]], *, pad_id: int
+) -> tuple[Int[Tensor, "batch pos"], Int[Tensor, "batch pos"]]:
     """Left-pad token lists into (tokens, attention_mask)."""
     width = max(len(seq) for seq in ids)
     tokens = torch.full((len(ids), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(ids), width), dtype=torch.long)
     for row, seq in enumerate(ids):
         if seq:
-            tokens[row, width - len(seq):] = torch.tensor(seq, dtype=torch.long)
-            mask[row, width - len(seq):] = 1
+            tokens[row, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
+            mask[row, width - len(seq) :] = 1
     return tokens, mask
 
 

@@ -32,25 +32,50 @@ class Method:
     """categorical: the full configuration."""
 
 
-def run_method(model, router: Router, prompts: Sequence[Prompt], method: Method, *,
-               batch_size: int = 32, max_new_tokens: int = 12) -> list[ScoredAnswer]:
+def run_method(
+    model,
+    router: Router,
+    prompts: Sequence[Prompt],
+    method: Method,
+    *,
+    batch_size: int = 32,
+    max_new_tokens: int = 12,
+) -> list[ScoredAnswer]:
     """Answer every prompt with one method and score the answers."""
     texts = [p.prompt for p in prompts]
     if method.kind == "baseline":
-        gen = generate_answers(model, texts, batch_size=batch_size, max_new_tokens=max_new_tokens, progress=False)
+        gen = generate_answers(
+            model, texts, batch_size=batch_size, max_new_tokens=max_new_tokens, progress=False
+        )
     elif method.kind == "logit_bias":
         bias = refusal_logit_bias(model.tokenizer, model.cfg.d_vocab, method.strength)
-        gen = generate_answers(model, texts, batch_size=batch_size, max_new_tokens=max_new_tokens, progress=False,
-                               first_logit_bias=bias)
+        gen = generate_answers(
+            model,
+            texts,
+            batch_size=batch_size,
+            max_new_tokens=max_new_tokens,
+            progress=False,
+            first_logit_bias=bias,
+        )
     elif method.kind == "global":
         vector = method.strength * router.act_norm * router.directions.global_unit()
         with added_vectors(model, router.hook, vector):
-            gen = generate_answers(model, texts, batch_size=batch_size, max_new_tokens=max_new_tokens, progress=False)
+            gen = generate_answers(
+                model, texts, batch_size=batch_size, max_new_tokens=max_new_tokens, progress=False
+            )
     elif method.kind == "categorical":
-        gen, _ = steered_generate(model, prompts, router, method.steering, batch_size=batch_size,
-                                  max_new_tokens=max_new_tokens)
+        gen, _ = steered_generate(
+            model,
+            prompts,
+            router,
+            method.steering,
+            batch_size=batch_size,
+            max_new_tokens=max_new_tokens,
+        )
     else:
-        raise ValueError(f"Unknown method kind {method.kind!r}; valid: baseline, logit_bias, global, categorical.")
+        raise ValueError(
+            f"Unknown method kind {method.kind!r}; valid: baseline, logit_bias, global, categorical."
+        )
     return score_generation(model.tokenizer, prompts, gen)
 
 
@@ -62,19 +87,39 @@ class MethodResult:
     """Share of prompts whose first answer token differs from the unsteered model's."""
 
     def to_dict(self) -> dict:
-        return {"name": self.method.name, "kind": self.method.kind, "strength": self.method.strength,
-                "steering": vars(self.method.steering), "category_changed": self.category_changed,
-                **self.result.to_dict()}
+        return {
+            "name": self.method.name,
+            "kind": self.method.kind,
+            "strength": self.method.strength,
+            "steering": vars(self.method.steering),
+            "category_changed": self.category_changed,
+            **self.result.to_dict(),
+        }
 
 
-def compare_methods(model, router: Router, prompts: Sequence[Prompt], methods: Sequence[Method], *,
-                    batch_size: int = 32, progress: bool = True) -> list[MethodResult]:
+def compare_methods(
+    model,
+    router: Router,
+    prompts: Sequence[Prompt],
+    methods: Sequence[Method],
+    *,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> list[MethodResult]:
     """Evaluate each method on the same prompts; the first baseline run is the reference for changes."""
-    reference = run_method(model, router, prompts, Method(name="baseline", kind="baseline"), batch_size=batch_size)
+    reference = run_method(
+        model, router, prompts, Method(name="baseline", kind="baseline"), batch_size=batch_size
+    )
     out = []
     for method in tqdm(methods, desc="methods", disable=not progress, leave=False):
-        answers = reference if method.kind == "baseline" else run_method(model, router, prompts, method, batch_size=batch_size)
-        changed = sum(a.first_token != r.first_token for a, r in zip(answers, reference, strict=True)) / len(answers)
+        answers = (
+            reference
+            if method.kind == "baseline"
+            else run_method(model, router, prompts, method, batch_size=batch_size)
+        )
+        changed = sum(
+            a.first_token != r.first_token for a, r in zip(answers, reference, strict=True)
+        ) / len(answers)
         out.append(MethodResult(method=method, result=summarize(answers), category_changed=changed))
     return out
 
@@ -94,11 +139,22 @@ class AblationResult:
 
     def own_category_refusal(self) -> dict[str, float]:
         """Refusal on category c after ablating c's own direction (the diagonal)."""
-        return {c: self.refusal[self.ablated.index(c)][i] for i, c in enumerate(self.categories) if c in self.ablated}
+        return {
+            c: self.refusal[self.ablated.index(c)][i]
+            for i, c in enumerate(self.categories)
+            if c in self.ablated
+        }
 
 
-def ablation_matrix(model, router: Router, prompts: Sequence[Prompt], *, sparse: bool = False,
-                    batch_size: int = 32, progress: bool = True) -> AblationResult:
+def ablation_matrix(
+    model,
+    router: Router,
+    prompts: Sequence[Prompt],
+    *,
+    sparse: bool = False,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> AblationResult:
     """Ablate each category direction, then the global one, and score refusal per harmful category."""
     harmful = [p for p in prompts if p.kind == "harmful"]
     cats = [c for c in router.directions.categories if any(p.category == c for p in harmful)]
@@ -106,10 +162,24 @@ def ablation_matrix(model, router: Router, prompts: Sequence[Prompt], *, sparse:
         raise ValueError("Empty prompt set: no harmful prompts to ablate on.")
 
     def refusal_rates() -> list[float]:
-        answers = score_generation(model.tokenizer, harmful, generate_answers(
-            model, [p.prompt for p in harmful], batch_size=batch_size, max_new_tokens=1, progress=False))
-        return [wilson(sum(a.refused for a in answers if a.prompt.category == c),
-                       sum(a.prompt.category == c for a in answers)).value for c in cats]
+        answers = score_generation(
+            model.tokenizer,
+            harmful,
+            generate_answers(
+                model,
+                [p.prompt for p in harmful],
+                batch_size=batch_size,
+                max_new_tokens=1,
+                progress=False,
+            ),
+        )
+        return [
+            wilson(
+                sum(a.refused for a in answers if a.prompt.category == c),
+                sum(a.prompt.category == c for a in answers),
+            ).value
+            for c in cats
+        ]
 
     rows, names = [], []
     units = router.directions.unit_vectors(sparse=sparse)
@@ -119,8 +189,13 @@ def ablation_matrix(model, router: Router, prompts: Sequence[Prompt], *, sparse:
         with ablated_directions(model, vector):
             rows.append(refusal_rates())
         names.append(name)
-    return AblationResult(ablated=names, categories=cats, refusal=rows, baseline=refusal_rates(),
-                          n=[sum(p.category == c for p in harmful) for c in cats])
+    return AblationResult(
+        ablated=names,
+        categories=cats,
+        refusal=rows,
+        baseline=refusal_rates(),
+        n=[sum(p.category == c for p in harmful) for c in cats],
+    )
 
 
 @dataclass(frozen=True)
@@ -141,13 +216,29 @@ def with_strength(method: Method, strength: float) -> Method:
     """The same method at another strength (categorical: the benign coefficient)."""
     steering = method.steering
     if method.kind == "categorical":
-        steering = SteeringConfig(harmful_coef=steering.harmful_coef, benign_coef=strength,
-                                  policy=steering.policy, sparse=steering.sparse)
+        steering = SteeringConfig(
+            harmful_coef=steering.harmful_coef,
+            benign_coef=strength,
+            policy=steering.policy,
+            sparse=steering.sparse,
+        )
     return Method(name=method.name, kind=method.kind, strength=strength, steering=steering)
 
 
-def sweep_method(model, router: Router, prompts: Sequence[Prompt], method: Method, strengths: Sequence[float], *,
-                 batch_size: int = 32) -> list[SweepPoint]:
+def _refused_share(answers: Sequence[ScoredAnswer], kind: str) -> float:
+    mine = [a for a in answers if a.prompt.kind == kind]
+    return sum(a.refused for a in mine) / len(mine) if mine else float("nan")
+
+
+def sweep_method(
+    model,
+    router: Router,
+    prompts: Sequence[Prompt],
+    method: Method,
+    strengths: Sequence[float],
+    *,
+    batch_size: int = 32,
+) -> list[SweepPoint]:
     """Score one method at several strengths on the first answer token (cheap: one forward per batch)."""
     harmful = [p for p in prompts if p.kind == "harmful"]
     contrast = [p for p in prompts if p.kind == "contrast"]
@@ -156,11 +247,22 @@ def sweep_method(model, router: Router, prompts: Sequence[Prompt], method: Metho
         raise ValueError("Empty prompt set: a sweep needs harmful and contrast prompts.")
     points = []
     for s in strengths:
-        answers = run_method(model, router, harmful + contrast + benign, with_strength(method, s),
-                             batch_size=batch_size, max_new_tokens=1)
-        rate = lambda kind: sum(a.refused for a in answers if a.prompt.kind == kind) / max(1, sum(a.prompt.kind == kind for a in answers))  # noqa: E731
-        points.append(SweepPoint(strength=s, refusal=rate("harmful"), over_refusal=rate("contrast"),
-                                 benign_over_refusal=rate("benign")))
+        answers = run_method(
+            model,
+            router,
+            harmful + contrast + benign,
+            with_strength(method, s),
+            batch_size=batch_size,
+            max_new_tokens=1,
+        )
+        points.append(
+            SweepPoint(
+                strength=s,
+                refusal=_refused_share(answers, "harmful"),
+                over_refusal=_refused_share(answers, "contrast"),
+                benign_over_refusal=_refused_share(answers, "benign"),
+            )
+        )
     return points
 
 

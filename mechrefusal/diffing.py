@@ -54,7 +54,9 @@ def _direction(harm: torch.Tensor, benign: torch.Tensor, k: int, tau: float) -> 
     return sparsify(diff_in_means(harm, benign), k=k, tau=tau)
 
 
-def _random_sparse(d_model: int, k: int, n: int, gen: torch.Generator) -> Float[Tensor, "n d_model"]:
+def _random_sparse(
+    d_model: int, k: int, n: int, gen: torch.Generator
+) -> Float[Tensor, "n d_model"]:
     out = torch.zeros(n, d_model)
     for i in range(n):
         idx = torch.randperm(d_model, generator=gen)[:k]
@@ -88,7 +90,9 @@ def diff_models(
     diffing ran both models on raw prompts.
     """
     if base.cfg.d_model != refusal.cfg.d_model:
-        raise ValueError(f"Models differ in width ({base.cfg.d_model} vs {refusal.cfg.d_model}); cannot diff.")
+        raise ValueError(
+            f"Models differ in width ({base.cfg.d_model} vs {refusal.cfg.d_model}); cannot diff."
+        )
     hook, layer = resolve_hook(refusal, layer=layer, site=site)
     resolve_hook(base, layer=layer, site=site)
     k = resolve_k(refusal.cfg.d_model, k=k, k_fraction=k_fraction)
@@ -97,13 +101,21 @@ def diff_models(
     if not harmful or not benign:
         raise ValueError("Empty prompt set: diffing needs harmful and benign/contrast prompts.")
     texts = [p.prompt for p in harmful + benign]
-    acts = {name: cache_activations(m, texts, [hook], position=position, fmt=fmt, progress=progress)[hook]
-            for name, m in (("base", base), ("refusal", refusal))}
+    acts = {
+        name: cache_activations(m, texts, [hook], position=position, fmt=fmt, progress=progress)[
+            hook
+        ]
+        for name, m in (("base", base), ("refusal", refusal))
+    }
     labels = torch.tensor([CATEGORIES.index(p.category) for p in harmful])  # type: ignore[arg-type]
     n_h = len(harmful)
     cats: list[Category] = [c for i, c in enumerate(CATEGORIES) if (labels == i).any()]
     gen = torch.Generator().manual_seed(seed)
-    rows: dict[str, list] = {key: [] for key in DiffingResult.__dataclass_fields__ if key not in ("hook", "layer", "k", "fmt")}
+    rows: dict[str, list] = {
+        key: []
+        for key in DiffingResult.__dataclass_fields__
+        if key not in ("hook", "layer", "k", "fmt")
+    }
     for c in cats:
         i = CATEGORIES.index(c)
         mask = labels == i
@@ -112,13 +124,17 @@ def diff_models(
         v_base = _direction(*per["base"], k, tau)
         rows["categories"].append(c)
         rows["cosine"].append(_cos(v_ref, v_base))
-        rows["cosine_dense"].append(_cos(diff_in_means(*per["refusal"]), diff_in_means(*per["base"])))
+        rows["cosine_dense"].append(
+            _cos(diff_in_means(*per["refusal"]), diff_in_means(*per["base"]))
+        )
         boots = _bootstrap(per, k, tau, n_resamples, gen)
         rows["ci_low"].append(_quantile(boots, 0.025))
         rows["ci_high"].append(_quantile(boots, 0.975))
         rand = _random_sparse(refusal.cfg.d_model, k, n_resamples, gen) @ v_ref
         rows["random_null_p95"].append(_quantile(rand.abs().tolist(), 0.95))
-        shuffled = _shuffled_null(acts["base"][:n_h], acts["base"][n_h:], int(mask.sum()), v_ref, k, tau, n_resamples, gen)
+        shuffled = _shuffled_null(
+            acts["base"][:n_h], acts["base"][n_h:], int(mask.sum()), v_ref, k, tau, n_resamples, gen
+        )
         rows["shuffled_null_p05"].append(_quantile(shuffled, 0.05))
         rows["shuffled_null_p95"].append(_quantile(shuffled, 0.95))
         rows["split_half"].append(_split_half(*per["refusal"], k, tau, gen))
@@ -133,11 +149,17 @@ def _bootstrap(per: dict, k: int, tau: float, n: int, gen: torch.Generator) -> l
     for _ in range(n):
         hi = torch.randint(len(h_ref), (len(h_ref),), generator=gen)
         bi = torch.randint(len(b_ref), (len(b_ref),), generator=gen)
-        out.append(_cos(_direction(h_ref[hi], b_ref[bi], k, tau), _direction(h_base[hi], b_base[bi], k, tau)))
+        out.append(
+            _cos(
+                _direction(h_ref[hi], b_ref[bi], k, tau), _direction(h_base[hi], b_base[bi], k, tau)
+            )
+        )
     return out
 
 
-def _shuffled_null(base_harm, base_benign, size: int, v_ref, k: int, tau: float, n: int, gen) -> list[float]:
+def _shuffled_null(
+    base_harm, base_benign, size: int, v_ref, k: int, tau: float, n: int, gen
+) -> list[float]:
     """Cosine of the refusal direction with base directions from random harmful prompts of any category."""
     out = []
     for _ in range(n):

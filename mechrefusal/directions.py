@@ -16,9 +16,15 @@ import torch
 from einops import einsum, reduce
 
 from mechrefusal._typing import Float, Tensor, typechecked
-from mechrefusal.artifacts import ArtifactError, ModelFingerprint, load_artifact, save_artifact
 from mechrefusal.activations import Position, cache_activations
-from mechrefusal.categories import CATEGORIES, RESPOND_TOKEN, REFUSAL_TOKENS, Category, parse_category
+from mechrefusal.artifacts import ArtifactError, ModelFingerprint, load_artifact, save_artifact
+from mechrefusal.categories import (
+    CATEGORIES,
+    REFUSAL_TOKENS,
+    RESPOND_TOKEN,
+    Category,
+    parse_category,
+)
 from mechrefusal.chat import PromptFormat
 from mechrefusal.hooks import Site, resolve_hook
 from mechrefusal.prompts import Prompt
@@ -41,7 +47,8 @@ def diff_in_means(
 
 @typechecked
 def paired_diff_in_means(
-    with_category: Float[Tensor, "n_prompts d_model"], with_respond: Float[Tensor, "n_prompts d_model"]
+    with_category: Float[Tensor, "n_prompts d_model"],
+    with_respond: Float[Tensor, "n_prompts d_model"],
 ) -> Float[Tensor, " d_model"]:
     """Mean over prompts of (activation with `[c]` appended - activation with `[respond]` appended)."""
     if with_category.shape[0] == 0:
@@ -135,10 +142,19 @@ class DirectionSet:
 
     def save(self, stem: str | Path, fingerprint: ModelFingerprint) -> Path:
         return save_artifact(
-            stem, {"dense": self.dense, "sparse": self.sparse, "global_dense": self.global_dense},
-            kind="direction_set", fingerprint=fingerprint,
-            metadata={"categories": list(self.categories), "hook": self.hook, "layer": self.layer,
-                      "k": self.k, "tau": self.tau, "d_model": self.d_model, **self.metadata},
+            stem,
+            {"dense": self.dense, "sparse": self.sparse, "global_dense": self.global_dense},
+            kind="direction_set",
+            fingerprint=fingerprint,
+            metadata={
+                "categories": list(self.categories),
+                "hook": self.hook,
+                "layer": self.layer,
+                "k": self.k,
+                "tau": self.tau,
+                "d_model": self.d_model,
+                **self.metadata,
+            },
         )
 
     @classmethod
@@ -146,12 +162,36 @@ class DirectionSet:
         """Load and check it fits the model (fingerprint and width)."""
         tensors, meta = load_artifact(stem, kind="direction_set", fingerprint=fingerprint)
         if tensors["dense"].shape[1] != fingerprint.d_model:
-            raise ArtifactError(f"Direction width {tensors['dense'].shape[1]} != model d_model {fingerprint.d_model}.")
-        extra = {k: v for k, v in meta.items() if k not in
-                 {"categories", "hook", "layer", "k", "tau", "d_model", "kind", "fingerprint", "mechrefusal_version"}}
-        return cls(categories=tuple(meta["categories"]), dense=tensors["dense"], sparse=tensors["sparse"],
-                   global_dense=tensors["global_dense"], hook=meta["hook"], layer=meta["layer"],
-                   k=meta["k"], tau=meta["tau"], metadata=extra)
+            raise ArtifactError(
+                f"Direction width {tensors['dense'].shape[1]} != model d_model {fingerprint.d_model}."
+            )
+        extra = {
+            k: v
+            for k, v in meta.items()
+            if k
+            not in {
+                "categories",
+                "hook",
+                "layer",
+                "k",
+                "tau",
+                "d_model",
+                "kind",
+                "fingerprint",
+                "mechrefusal_version",
+            }
+        }
+        return cls(
+            categories=tuple(meta["categories"]),
+            dense=tensors["dense"],
+            sparse=tensors["sparse"],
+            global_dense=tensors["global_dense"],
+            hook=meta["hook"],
+            layer=meta["layer"],
+            k=meta["k"],
+            tau=meta["tau"],
+            metadata=extra,
+        )
 
 
 def directions_from_activations(
@@ -170,9 +210,17 @@ def directions_from_activations(
         raise ValueError("Empty prompt set: no harmful activations for any category.")
     dense = torch.stack([diff_in_means(harmful[c], benign) for c in cats])
     all_harmful = torch.cat([harmful[c] for c in cats])
-    return DirectionSet(categories=cats, dense=dense, sparse=torch.stack([sparsify(v, k=k, tau=tau) for v in dense]),
-                        global_dense=diff_in_means(all_harmful, benign), hook=hook, layer=layer, k=k, tau=tau,
-                        metadata=metadata or {})
+    return DirectionSet(
+        categories=cats,
+        dense=dense,
+        sparse=torch.stack([sparsify(v, k=k, tau=tau) for v in dense]),
+        global_dense=diff_in_means(all_harmful, benign),
+        hook=hook,
+        layer=layer,
+        k=k,
+        tau=tau,
+        metadata=metadata or {},
+    )
 
 
 def paired_directions_from_activations(
@@ -188,22 +236,34 @@ def paired_directions_from_activations(
     """Paired variant: same prompts with `[c]` vs `[respond]` appended, mean of differences."""
     cats = tuple(c for c in CATEGORIES if c in with_category)
     dense = torch.stack([paired_diff_in_means(with_category[c], with_respond[c]) for c in cats])
-    glob = paired_diff_in_means(torch.cat([with_category[c] for c in cats]), torch.cat([with_respond[c] for c in cats]))
-    return DirectionSet(categories=cats, dense=dense, sparse=torch.stack([sparsify(v, k=k, tau=tau) for v in dense]),
-                        global_dense=glob, hook=hook, layer=layer, k=k, tau=tau, metadata=metadata or {})
+    glob = paired_diff_in_means(
+        torch.cat([with_category[c] for c in cats]), torch.cat([with_respond[c] for c in cats])
+    )
+    return DirectionSet(
+        categories=cats,
+        dense=dense,
+        sparse=torch.stack([sparsify(v, k=k, tau=tau) for v in dense]),
+        global_dense=glob,
+        hook=hook,
+        layer=layer,
+        k=k,
+        tau=tau,
+        metadata=metadata or {},
+    )
 
 
 def sparse_overlap(vectors: Float[Tensor, "n d_model"]) -> list[tuple[int, int]]:
     """(coordinate, number of rows whose sparse support contains it), most shared first."""
     counts = (vectors != 0).sum(0)
-    order = sorted(range(vectors.shape[1]), key=lambda i: (-int(counts[i]), -float(vectors[:, i].abs().sum())))
+    order = sorted(
+        range(vectors.shape[1]), key=lambda i: (-int(counts[i]), -float(vectors[:, i].abs().sum()))
+    )
     return [(i, int(counts[i])) for i in order if counts[i] > 0]
 
 
 def top_coordinates(vector: Float[Tensor, " d_model"], n: int) -> list[int]:
     """Indices of the n largest |entries|."""
     return vector.abs().topk(min(n, vector.shape[0])).indices.tolist()
-
 
 
 def compute_directions(
@@ -229,27 +289,53 @@ def compute_directions(
     """
     hook, layer = resolve_hook(model, layer=layer, site=site)
     k = resolve_k(model.cfg.d_model, k=k, k_fraction=k_fraction)
-    harmful = {c: [p.prompt for p in prompts if p.kind == "harmful" and p.category == c] for c in CATEGORIES}
+    harmful = {
+        c: [p.prompt for p in prompts if p.kind == "harmful" and p.category == c]
+        for c in CATEGORIES
+    }
     harmful = {c: texts for c, texts in harmful.items() if texts}
     if not harmful:
         raise ValueError("Empty prompt set: no harmful prompts to build directions from.")
-    meta = {"position": position, "paired": paired, "fmt": fmt,
-            "n_harmful": {c: len(t) for c, t in harmful.items()}}
+    meta = {
+        "position": position,
+        "paired": paired,
+        "fmt": fmt,
+        "n_harmful": {c: len(t) for c, t in harmful.items()},
+    }
 
     def acts(texts: list[str], append: str | None = None) -> Tensor:
-        return cache_activations(model, texts, [hook], position=position, fmt=fmt, append=append,
-                                 batch_size=batch_size, progress=progress)[hook]
+        return cache_activations(
+            model,
+            texts,
+            [hook],
+            position=position,
+            fmt=fmt,
+            append=append,
+            batch_size=batch_size,
+            progress=progress,
+        )[hook]
 
     if paired:
         with_cat = {c: acts(t, REFUSAL_TOKENS[c]) for c, t in harmful.items()}
         with_resp = {c: acts(t, RESPOND_TOKEN) for c, t in harmful.items()}
-        return paired_directions_from_activations(with_cat, with_resp, hook=hook, layer=layer, k=k, tau=tau, metadata=meta)
+        return paired_directions_from_activations(
+            with_cat, with_resp, hook=hook, layer=layer, k=k, tau=tau, metadata=meta
+        )
     benign = [p.prompt for p in prompts if p.kind in benign_kinds]
     if not benign:
-        raise ValueError(f"Empty prompt set: no prompts of kinds {benign_kinds} for the benign mean.")
+        raise ValueError(
+            f"Empty prompt set: no prompts of kinds {benign_kinds} for the benign mean."
+        )
     meta["n_benign"] = len(benign)
-    return directions_from_activations({c: acts(t) for c, t in harmful.items()}, acts(benign),
-                                       hook=hook, layer=layer, k=k, tau=tau, metadata=meta)
+    return directions_from_activations(
+        {c: acts(t) for c, t in harmful.items()},
+        acts(benign),
+        hook=hook,
+        layer=layer,
+        k=k,
+        tau=tau,
+        metadata=meta,
+    )
 
 
 def offdiagonal_range(matrix: Float[Tensor, "n n"]) -> tuple[float, float]:
@@ -258,11 +344,15 @@ def offdiagonal_range(matrix: Float[Tensor, "n n"]) -> tuple[float, float]:
     return float(matrix[off].min()), float(matrix[off].max())
 
 
-def shared_top_features(vectors: Float[Tensor, "category d_model"], n_features: int) -> tuple[list[int], list[list[float]]]:
+def shared_top_features(
+    vectors: Float[Tensor, "category d_model"], n_features: int
+) -> tuple[list[int], list[list[float]]]:
     """The coordinates most shared by the sparse supports (ties by total |value|) and |v_c[f]| for each.
 
     These are the paper's "features" (PAPER §4.1): residual coordinates, not SAE latents.
     """
     features = [f for f, _ in sparse_overlap(vectors)[:n_features]]
-    values = vectors[:, features].abs().tolist() if features else [[] for _ in range(vectors.shape[0])]
+    values = (
+        vectors[:, features].abs().tolist() if features else [[] for _ in range(vectors.shape[0])]
+    )
     return features, values

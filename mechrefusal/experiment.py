@@ -28,20 +28,43 @@ _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torc
 
 def parse_args(doc: str | None, argv: list[str] | None, *, extra=None) -> argparse.Namespace:
     """The common options; `extra(parser)` adds a script's own."""
-    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="organism",
-                        help="organism[:preset], a saved model directory, or a Hugging Face Llama id/dir")
-    parser.add_argument("--base-model", default=None,
-                        help="base model for diffing (default: the organism's base; required for HF models)")
-    parser.add_argument("--prompts", default=None, help="JSONL prompt set (default: the organism's world)")
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--model",
+        default="organism",
+        help="organism[:preset], a saved model directory, or a Hugging Face Llama id/dir",
+    )
+    parser.add_argument(
+        "--base-model",
+        default=None,
+        help="base model for diffing (default: the organism's base; required for HF models)",
+    )
+    parser.add_argument(
+        "--prompts", default=None, help="JSONL prompt set (default: the organism's world)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="figures", help="output directory for PNG + JSON")
-    parser.add_argument("--artifacts", default=str(DEFAULT_ARTIFACTS), help="where trained organisms are cached")
-    parser.add_argument("--quick", action="store_true", help="micro organism, for tests and smoke runs")
-    parser.add_argument("--layer", type=int, default=None, help="layer to analyse (default: chosen by the layer sweep)")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: TL's choice)")
+    parser.add_argument(
+        "--artifacts", default=str(DEFAULT_ARTIFACTS), help="where trained organisms are cached"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="micro organism, for tests and smoke runs"
+    )
+    parser.add_argument(
+        "--layer",
+        type=int,
+        default=None,
+        help="layer to analyse (default: chosen by the layer sweep)",
+    )
+    parser.add_argument(
+        "--device", default=None, help="cpu, cuda, cuda:1, ... (default: TL's choice)"
+    )
     parser.add_argument("--dtype", default="float32", choices=sorted(_DTYPES))
-    parser.add_argument("--n-devices", type=int, default=1, help="split the model over this many GPUs (TL)")
+    parser.add_argument(
+        "--n-devices", type=int, default=1, help="split the model over this many GPUs (TL)"
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     if extra is not None:
         extra(parser)
@@ -64,11 +87,22 @@ def load(args: argparse.Namespace, *, variant: str = "refusal") -> LoadedModel:
         if args.base_model:
             spec = args.base_model
         elif spec.startswith("organism"):
-            spec = spec.replace("organism", "organism-base", 1) if ":" in spec else "organism-base:default"
+            spec = (
+                spec.replace("organism", "organism-base", 1)
+                if ":" in spec
+                else "organism-base:default"
+            )
         else:
-            raise ValueError("Model diffing of an external model needs --base-model <hf id or dir>.")
-    return load_model(spec, root=args.artifacts, device=args.device, dtype=_DTYPES[args.dtype],
-                      n_devices=args.n_devices)
+            raise ValueError(
+                "Model diffing of an external model needs --base-model <hf id or dir>."
+            )
+    return load_model(
+        spec,
+        root=args.artifacts,
+        device=args.device,
+        dtype=_DTYPES[args.dtype],
+        n_devices=args.n_devices,
+    )
 
 
 @dataclass(frozen=True)
@@ -87,10 +121,14 @@ def prompt_splits(args: argparse.Namespace, loaded: LoadedModel) -> PromptSplits
         prompts = loaded.prompts
     else:
         prompts = generate_prompts(args.seed)
-    return PromptSplits(direction=select(prompts, split="direction"), eval=select(prompts, split="eval"))
+    return PromptSplits(
+        direction=select(prompts, split="direction"), eval=select(prompts, split="eval")
+    )
 
 
-def chosen_layer(args: argparse.Namespace, loaded: LoadedModel, splits: PromptSplits) -> tuple[int, str]:
+def chosen_layer(
+    args: argparse.Namespace, loaded: LoadedModel, splits: PromptSplits
+) -> tuple[int, str]:
     """--layer, else the layer sweep's choice (cached per model fingerprint under --artifacts)."""
     if args.layer is not None:
         return args.layer, "given by --layer"
@@ -98,9 +136,13 @@ def chosen_layer(args: argparse.Namespace, loaded: LoadedModel, splits: PromptSp
     return sweep.chosen_layer, sweep.reason
 
 
-def cached_layer_sweep(args: argparse.Namespace, loaded: LoadedModel, splits: PromptSplits) -> LayerSweepResult:
+def cached_layer_sweep(
+    args: argparse.Namespace, loaded: LoadedModel, splits: PromptSplits
+) -> LayerSweepResult:
     fp = loaded.fingerprint
-    key = hashlib.sha256(json.dumps([fp.to_dict(), [p.prompt for p in splits.direction], args.seed]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(
+        json.dumps([fp.to_dict(), [p.prompt for p in splits.direction], args.seed]).encode()
+    ).hexdigest()[:16]
     path = Path(args.artifacts) / "layer_sweeps" / f"{key}.json"
     if path.exists():
         return LayerSweepResult(**json.loads(path.read_text()))
@@ -111,14 +153,24 @@ def cached_layer_sweep(args: argparse.Namespace, loaded: LoadedModel, splits: Pr
 
 def git_sha() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=5
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
 
 
-def save(args: argparse.Namespace, stem: str, figure, data: dict, *, loaded: LoadedModel,
-         headline: dict | None = None, started: float | None = None) -> Path:
+def save(
+    args: argparse.Namespace,
+    stem: str,
+    figure,
+    data: dict,
+    *,
+    loaded: LoadedModel,
+    headline: dict | None = None,
+    started: float | None = None,
+) -> Path:
     """Write `stem.png` and `stem.json` (numbers + run record) under --out; print both paths."""
     from mechrefusal.plotting import save_figure
 

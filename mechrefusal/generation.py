@@ -71,7 +71,9 @@ def greedy_generate(
         if done.all() or step == max_new_tokens - 1:
             break
         step_mask = torch.ones((batch, 1), dtype=attention_mask.dtype, device=device)
-        logits = model(next_ids[:, None].to(device), attention_mask=step_mask, past_kv_cache=cache)[:, -1]
+        logits = model(next_ids[:, None].to(device), attention_mask=step_mask, past_kv_cache=cache)[
+            :, -1
+        ]
     return Generation(new_tokens=out, first_logits=first_logits)
 
 
@@ -93,9 +95,19 @@ def generate_answers(
     starts = range(0, len(prompts), batch_size)
     for start in tqdm(starts, desc=desc, disable=not progress or len(starts) < 2, leave=False):
         chunk = list(prompts[start : start + batch_size])
-        tokens, mask = tokenize_prompts(tokenizer, chunk, n_ctx=model.cfg.n_ctx - max_new_tokens, fmt=fmt)
-        parts.append(greedy_generate(model, tokens, mask, max_new_tokens=max_new_tokens, stop_ids=stop_ids,
-                                     first_logit_bias=first_logit_bias))
+        tokens, mask = tokenize_prompts(
+            tokenizer, chunk, n_ctx=model.cfg.n_ctx - max_new_tokens, fmt=fmt
+        )
+        parts.append(
+            greedy_generate(
+                model,
+                tokens,
+                mask,
+                max_new_tokens=max_new_tokens,
+                stop_ids=stop_ids,
+                first_logit_bias=first_logit_bias,
+            )
+        )
     if not parts:
         raise ValueError("Empty prompt set: nothing to generate.")
     return Generation(

@@ -32,19 +32,24 @@ def pca(points: Float[Tensor, "n d_model"], n_components: int = 2) -> PCAResult:
     u, s, _ = torch.linalg.svd(x, full_matrices=False)
     n_components = min(n_components, s.shape[0])
     var = s.pow(2)
-    return PCAResult(coords=(u[:, :n_components] * s[:n_components]).float(),
-                     explained_variance_ratio=(var[:n_components] / var.sum()).float())
+    return PCAResult(
+        coords=(u[:, :n_components] * s[:n_components]).float(),
+        explained_variance_ratio=(var[:n_components] / var.sum()).float(),
+    )
 
 
 @typechecked
-def tsne(points: Float[Tensor, "n d_model"], *, perplexity: float = 30.0, seed: int = 0) -> Float[Tensor, "n 2"]:
+def tsne(
+    points: Float[Tensor, "n d_model"], *, perplexity: float = 30.0, seed: int = 0
+) -> Float[Tensor, "n 2"]:
     """2-D t-SNE, perplexity clipped below the number of points (sklearn requires it)."""
     n = points.shape[0]
     if n < 3:
         raise ValueError("t-SNE needs at least three points.")
     perplexity = min(perplexity, (n - 1) / 3)
-    emb = TSNE(n_components=2, perplexity=perplexity, random_state=seed, init="pca",
-               learning_rate="auto").fit_transform(points.double().numpy())
+    emb = TSNE(
+        n_components=2, perplexity=perplexity, random_state=seed, init="pca", learning_rate="auto"
+    ).fit_transform(points.double().numpy())
     return torch.from_numpy(np.asarray(emb)).float()
 
 
@@ -55,8 +60,13 @@ def silhouette(points: Float[Tensor, "n d_model"], labels: Int[Tensor, " n"]) ->
     return float(silhouette_score(points.double().numpy(), labels.numpy(), metric="cosine"))
 
 
-def probe_separability(points: Float[Tensor, "n d_model"], labels: Int[Tensor, " n"], *,
-                       held_out: float = 0.3, seed: int = 0) -> float:
+def probe_separability(
+    points: Float[Tensor, "n d_model"],
+    labels: Int[Tensor, " n"],
+    *,
+    held_out: float = 0.3,
+    seed: int = 0,
+) -> float:
     """Held-out accuracy of a linear probe predicting the label: linear separability."""
     train, test = split_indices(points.shape[0], held_out, seed)
     n_classes = int(labels.max()) + 1
@@ -76,23 +86,40 @@ class EmbeddingResult:
     probe_accuracy: float | None
 
     def to_dict(self) -> dict:
-        return {"labels": self.labels, "pca": self.pca.tolist(), "tsne": self.tsne.tolist(),
-                "explained_variance_ratio": self.explained_variance_ratio, "silhouette": self.silhouette,
-                "probe_accuracy": self.probe_accuracy}
+        return {
+            "labels": self.labels,
+            "pca": self.pca.tolist(),
+            "tsne": self.tsne.tolist(),
+            "explained_variance_ratio": self.explained_variance_ratio,
+            "silhouette": self.silhouette,
+            "probe_accuracy": self.probe_accuracy,
+        }
 
 
-def embed_points(points: Float[Tensor, "n d_model"], labels: list[str], *, perplexity: float = 30.0,
-                 seed: int = 0, with_probe: bool = True) -> EmbeddingResult:
+def embed_points(
+    points: Float[Tensor, "n d_model"],
+    labels: list[str],
+    *,
+    perplexity: float = 30.0,
+    seed: int = 0,
+    with_probe: bool = True,
+) -> EmbeddingResult:
     """PCA + t-SNE of labelled points with silhouette and (optionally) held-out probe accuracy."""
     if len(labels) != points.shape[0]:
         raise ValueError(f"{len(labels)} labels for {points.shape[0]} points.")
     names = list(dict.fromkeys(labels))
     ids = torch.tensor([names.index(label) for label in labels])
     p = pca(points)
-    return EmbeddingResult(labels=labels, pca=p.coords, tsne=tsne(points, perplexity=perplexity, seed=seed),
-                           explained_variance_ratio=p.explained_variance_ratio.tolist(),
-                           silhouette=silhouette(points, ids) if len(names) > 1 and len(labels) > len(names) else float("nan"),
-                           probe_accuracy=probe_separability(points, ids, seed=seed) if with_probe else None)
+    return EmbeddingResult(
+        labels=labels,
+        pca=p.coords,
+        tsne=tsne(points, perplexity=perplexity, seed=seed),
+        explained_variance_ratio=p.explained_variance_ratio.tolist(),
+        silhouette=silhouette(points, ids)
+        if len(names) > 1 and len(labels) > len(names)
+        else float("nan"),
+        probe_accuracy=probe_separability(points, ids, seed=seed) if with_probe else None,
+    )
 
 
 def group_prompts(prompts, *, max_per_group: int, seed: int = 0) -> tuple[list[str], list[str]]:
@@ -104,7 +131,11 @@ def group_prompts(prompts, *, max_per_group: int, seed: int = 0) -> tuple[list[s
         groups.setdefault(key, []).append(p.prompt)
     texts, labels = [], []
     for key in sorted(groups, key=lambda k: (k in ("benign", "contrast"), k)):
-        chosen = groups[key] if len(groups[key]) <= max_per_group else rng.sample(groups[key], max_per_group)
+        chosen = (
+            groups[key]
+            if len(groups[key]) <= max_per_group
+            else rng.sample(groups[key], max_per_group)
+        )
         texts += chosen
         labels += [key] * len(chosen)
     return texts, labels

@@ -52,7 +52,9 @@ def stop_layer_for(names: list[str]) -> int | None:
     return max(layers) + 1  # type: ignore[type-var]
 
 
-def resolve_hook(model, *, layer: int | None = None, site: Site = "resid_post", hook: str | None = None) -> tuple[str, int]:
+def resolve_hook(
+    model, *, layer: int | None = None, site: Site = "resid_post", hook: str | None = None
+) -> tuple[str, int]:
     """Pick a hook by explicit name or by (site, layer); returns (name, layer)."""
     if hook is not None:
         validate_hook(model, hook)

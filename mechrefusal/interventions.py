@@ -47,7 +47,9 @@ def ablate_directions_hook(
     """Remove the component of the activation in span(basis) (rows orthonormal)."""
     basis = basis.to(activation.device, activation.dtype)
     coeffs = einsum(activation, basis, "batch pos d_model, n_dirs d_model -> batch pos n_dirs")
-    return activation - einsum(coeffs, basis, "batch pos n_dirs, n_dirs d_model -> batch pos d_model")
+    return activation - einsum(
+        coeffs, basis, "batch pos n_dirs, n_dirs d_model -> batch pos d_model"
+    )
 
 
 def _check_width(model, vectors: torch.Tensor) -> None:
@@ -75,7 +77,9 @@ def added_vectors(
         yield
 
 
-def orthonormal_basis(directions: Float[Tensor, "n_dirs d_model"], eps: float = 1e-8) -> Float[Tensor, "k d_model"]:
+def orthonormal_basis(
+    directions: Float[Tensor, "n_dirs d_model"], eps: float = 1e-8
+) -> Float[Tensor, "k d_model"]:
     """Orthonormal rows spanning the directions (QR), dropping numerically dependent ones."""
     q, r = torch.linalg.qr(directions.double().T)
     keep = r.diagonal().abs() > eps * r.diagonal().abs().max()
@@ -84,11 +88,17 @@ def orthonormal_basis(directions: Float[Tensor, "n_dirs d_model"], eps: float = 
 
 def residual_hooks(model) -> list[str]:
     """Every residual-stream hook of every layer (where ablation projects)."""
-    return [f"blocks.{i}.hook_{s}" for i in range(model.cfg.n_layers) for s in ("resid_pre", "resid_mid", "resid_post")]
+    return [
+        f"blocks.{i}.hook_{s}"
+        for i in range(model.cfg.n_layers)
+        for s in ("resid_pre", "resid_mid", "resid_post")
+    ]
 
 
 @contextmanager
-def ablated_directions(model, directions: Float[Tensor, "n_dirs d_model"] | Float[Tensor, " d_model"]) -> Iterator[None]:
+def ablated_directions(
+    model, directions: Float[Tensor, "n_dirs d_model"] | Float[Tensor, " d_model"]
+) -> Iterator[None]:
     """Within the block, the residual stream has no component along the directions, at every layer."""
     directions = directions[None] if directions.ndim == 1 else directions
     _check_width(model, directions)
@@ -100,11 +110,17 @@ def ablated_directions(model, directions: Float[Tensor, "n_dirs d_model"] | Floa
 def _project_out_rows(weight: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
     """Remove span(basis) from the last (d_model) axis of a writer weight."""
     basis = basis.to(weight.dtype)
-    return weight - einsum(einsum(weight, basis, "... d_model, n d_model -> ... n"), basis, "... n, n d_model -> ... d_model")
+    return weight - einsum(
+        einsum(weight, basis, "... d_model, n d_model -> ... n"),
+        basis,
+        "... n, n d_model -> ... d_model",
+    )
 
 
 @torch.no_grad()
-def orthogonalize_weights_inplace(model, directions: Float[Tensor, "n_dirs d_model"] | Float[Tensor, " d_model"]) -> None:
+def orthogonalize_weights_inplace(
+    model, directions: Float[Tensor, "n_dirs d_model"] | Float[Tensor, " d_model"]
+) -> None:
     """Edit the model so no component writes along the directions (embedding, W_O, b_O, W_out, b_out)."""
     directions = directions[None] if directions.ndim == 1 else directions
     _check_width(model, directions)
@@ -115,7 +131,9 @@ def orthogonalize_weights_inplace(model, directions: Float[Tensor, "n_dirs d_mod
             weight.copy_(_project_out_rows(weight, basis))
 
 
-def orthogonalized_copy(model, directions: Float[Tensor, "n_dirs d_model"] | Float[Tensor, " d_model"]):
+def orthogonalized_copy(
+    model, directions: Float[Tensor, "n_dirs d_model"] | Float[Tensor, " d_model"]
+):
     """A new model with the directions orthogonalised out of its weights (the original is untouched)."""
     edited = copy.deepcopy(model)
     orthogonalize_weights_inplace(edited, directions)

@@ -35,8 +35,13 @@ class LayerSweepResult:
         return vars(self)
 
 
-def choose_layer(layers: list[int], category_accuracy: list[float], harm_accuracy: list[float],
-                 *, tolerance: float = 0.02) -> tuple[int, str]:
+def choose_layer(
+    layers: list[int],
+    category_accuracy: list[float],
+    harm_accuracy: list[float],
+    *,
+    tolerance: float = 0.02,
+) -> tuple[int, str]:
     """Earliest layer within `tolerance` of the best mean of the two probe accuracies.
 
     Earliest, because a steering vector added early has the most downstream computation to act
@@ -45,25 +50,39 @@ def choose_layer(layers: list[int], category_accuracy: list[float], harm_accurac
     score = [(a + b) / 2 for a, b in zip(category_accuracy, harm_accuracy, strict=True)]
     best = max(score)
     chosen = next(layer for layer, s in zip(layers, score, strict=True) if s >= best - tolerance)
-    return chosen, (f"earliest layer whose mean probe accuracy (category, harmful-vs-benign) is within "
-                    f"{tolerance:.2f} of the best ({best:.3f}): layer {chosen} scores "
-                    f"{score[layers.index(chosen)]:.3f}")
+    return chosen, (
+        f"earliest layer whose mean probe accuracy (category, harmful-vs-benign) is within "
+        f"{tolerance:.2f} of the best ({best:.3f}): layer {chosen} scores "
+        f"{score[layers.index(chosen)]:.3f}"
+    )
 
 
-def layer_sweep(model, prompts: Sequence[Prompt], *, position: Position = "last", seed: int = 0,
-                progress: bool = True) -> LayerSweepResult:
+def layer_sweep(
+    model,
+    prompts: Sequence[Prompt],
+    *,
+    position: Position = "last",
+    seed: int = 0,
+    progress: bool = True,
+) -> LayerSweepResult:
     """Separability and direction norms at every layer's resid_post."""
     harmful = [p for p in prompts if p.kind == "harmful" and p.category is not None]
     benign = [p for p in prompts if p.kind in ("benign", "contrast")]
     if not harmful or not benign:
-        raise ValueError("Empty prompt set: the layer sweep needs harmful and benign/contrast prompts.")
+        raise ValueError(
+            "Empty prompt set: the layer sweep needs harmful and benign/contrast prompts."
+        )
     layers = list(range(model.cfg.n_layers))
     names = [hook_name("resid_post", layer) for layer in layers]
-    acts = cache_activations(model, [p.prompt for p in harmful + benign], names, position=position, progress=progress)
+    acts = cache_activations(
+        model, [p.prompt for p in harmful + benign], names, position=position, progress=progress
+    )
     cat_labels = torch.tensor([CATEGORIES.index(p.category) for p in harmful])  # type: ignore[arg-type]
     harm_labels = torch.cat([torch.ones(len(harmful)), torch.zeros(len(benign))]).long()
     cat_acc, harm_acc = [], []
-    rel_norm: dict[str, list[float]] = {c: [] for c in CATEGORIES if (cat_labels == CATEGORIES.index(c)).any()}
+    rel_norm: dict[str, list[float]] = {
+        c: [] for c in CATEGORIES if (cat_labels == CATEGORIES.index(c)).any()
+    }
     for name in names:
         a = acts[name]
         cat_acc.append(probe_separability(a[: len(harmful)], cat_labels, seed=seed))
@@ -71,7 +90,15 @@ def layer_sweep(model, prompts: Sequence[Prompt], *, position: Position = "last"
         scale = float(a.norm(dim=-1).mean())
         for c in rel_norm:
             mask = cat_labels == CATEGORIES.index(c)
-            rel_norm[c].append(float(diff_in_means(a[: len(harmful)][mask], a[len(harmful):]).norm()) / scale)
+            rel_norm[c].append(
+                float(diff_in_means(a[: len(harmful)][mask], a[len(harmful) :]).norm()) / scale
+            )
     chosen, reason = choose_layer(layers, cat_acc, harm_acc)
-    return LayerSweepResult(layers=layers, category_accuracy=cat_acc, harm_accuracy=harm_acc,
-                            relative_norm=rel_norm, chosen_layer=chosen, reason=reason)
+    return LayerSweepResult(
+        layers=layers,
+        category_accuracy=cat_acc,
+        harm_accuracy=harm_acc,
+        relative_norm=rel_norm,
+        chosen_layer=chosen,
+        reason=reason,
+    )

@@ -20,8 +20,20 @@ import torch
 from transformer_lens import HookedTransformer
 
 from mechrefusal.architecture import config_from_dict, config_from_hf, config_to_dict
-from mechrefusal.artifacts import ArtifactError, ModelFingerprint, load_artifact, save_artifact, tokenizer_hash
-from mechrefusal.organism import OrganismConfig, TrainedOrganism, organism_dir, preset, train_organism
+from mechrefusal.artifacts import (
+    ArtifactError,
+    ModelFingerprint,
+    load_artifact,
+    save_artifact,
+    tokenizer_hash,
+)
+from mechrefusal.organism import (
+    OrganismConfig,
+    TrainedOrganism,
+    organism_dir,
+    preset,
+    train_organism,
+)
 from mechrefusal.prompts import Prompt, load_jsonl, save_jsonl
 from mechrefusal.tokenizer import attach_tokenizer, load_tokenizer, save_tokenizer
 
@@ -41,20 +53,37 @@ class LoadedModel:
 
 
 def fingerprint_of(model: HookedTransformer, tokenizer, model_id: str) -> ModelFingerprint:
-    return ModelFingerprint(model_id=model_id, d_model=model.cfg.d_model, n_layers=model.cfg.n_layers,
-                            d_vocab=model.cfg.d_vocab, tokenizer_hash=tokenizer_hash(tokenizer))
+    return ModelFingerprint(
+        model_id=model_id,
+        d_model=model.cfg.d_model,
+        n_layers=model.cfg.n_layers,
+        d_vocab=model.cfg.d_vocab,
+        tokenizer_hash=tokenizer_hash(tokenizer),
+    )
 
 
-def save_model_dir(directory: str | Path, model: HookedTransformer, tokenizer, *, model_id: str,
-                   extra: dict | None = None) -> Path:
+def save_model_dir(
+    directory: str | Path,
+    model: HookedTransformer,
+    tokenizer,
+    *,
+    model_id: str,
+    extra: dict | None = None,
+) -> Path:
     """Save weights (safetensors), config (JSON) and tokenizer into one directory."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     save_tokenizer(tokenizer, directory)
-    params = dict(model.named_parameters())  # buffers (masks, rotary tables) are rebuilt from the config
-    save_artifact(directory / "model", params, kind="hooked_model",
-                  metadata={"config": config_to_dict(model.cfg), **(extra or {})},
-                  fingerprint=fingerprint_of(model, tokenizer, model_id))
+    params = dict(
+        model.named_parameters()
+    )  # buffers (masks, rotary tables) are rebuilt from the config
+    save_artifact(
+        directory / "model",
+        params,
+        kind="hooked_model",
+        metadata={"config": config_to_dict(model.cfg), **(extra or {})},
+        fingerprint=fingerprint_of(model, tokenizer, model_id),
+    )
     return directory
 
 
@@ -69,9 +98,12 @@ def load_model_dir(directory: str | Path, *, device: str | None = None, dtype=No
     model = HookedTransformer(cfg, move_to_device=True)
     expected = dict(model.named_parameters())
     wrong = sorted(set(expected) ^ set(tensors)) + sorted(
-        k for k in set(expected) & set(tensors) if expected[k].shape != tensors[k].shape)
+        k for k in set(expected) & set(tensors) if expected[k].shape != tensors[k].shape
+    )
     if wrong:
-        raise ArtifactError(f"Checkpoint {directory} does not match its own config (tensors {wrong[:5]}).")
+        raise ArtifactError(
+            f"Checkpoint {directory} does not match its own config (tensors {wrong[:5]})."
+        )
     model.load_state_dict(tensors, strict=False)
     if dtype is not None:
         model = model.to(dtype)
@@ -80,10 +112,14 @@ def load_model_dir(directory: str | Path, *, device: str | None = None, dtype=No
     fp = fingerprint_of(model, tokenizer, meta["fingerprint"]["model_id"])
     saved_hash = meta["fingerprint"]["tokenizer_hash"]
     if saved_hash != fp.tokenizer_hash:
-        raise ArtifactError(f"Tokenizer in {directory} differs from the one the weights were saved with.")
+        raise ArtifactError(
+            f"Tokenizer in {directory} differs from the one the weights were saved with."
+        )
     prompts_path = directory.parent / "prompts.jsonl"
     prompts = load_jsonl(prompts_path) if prompts_path.exists() else None
-    return LoadedModel(model=model, tokenizer=tokenizer, fingerprint=fp, spec=str(directory), prompts=prompts)
+    return LoadedModel(
+        model=model, tokenizer=tokenizer, fingerprint=fp, spec=str(directory), prompts=prompts
+    )
 
 
 def save_organism(trained: TrainedOrganism, root: str | Path) -> Path:
@@ -91,15 +127,25 @@ def save_organism(trained: TrainedOrganism, root: str | Path) -> Path:
     out = organism_dir(root, trained.config.name)
     for variant in ("base", "refusal"):
         model = trained.base if variant == "base" else trained.refusal
-        save_model_dir(out / variant, model, trained.tokenizer, model_id=f"organism-{variant}:{trained.config.name}")
+        save_model_dir(
+            out / variant,
+            model,
+            trained.tokenizer,
+            model_id=f"organism-{variant}:{trained.config.name}",
+        )
     save_jsonl(trained.prompts, out / "prompts.jsonl")
     record = {"config": trained.config.to_dict(), "seconds": trained.seconds}
     (out / "organism.json").write_text(json.dumps(record, indent=2) + "\n")
     return out
 
 
-def ensure_organism(name: str = "default", *, root: str | Path = DEFAULT_ARTIFACTS,
-                    config: OrganismConfig | None = None, log=print) -> Path:
+def ensure_organism(
+    name: str = "default",
+    *,
+    root: str | Path = DEFAULT_ARTIFACTS,
+    config: OrganismConfig | None = None,
+    log=print,
+) -> Path:
     """Train and save the organism unless an up-to-date copy is on disk; returns its directory."""
     cfg = config or preset(name)
     out = organism_dir(root, cfg.name)
@@ -116,31 +162,56 @@ def ensure_organism(name: str = "default", *, root: str | Path = DEFAULT_ARTIFAC
     return out
 
 
-def load_hf_model(name_or_path: str, *, device: str | None = None, dtype=torch.float32,
-                  n_devices: int = 1, trust_remote_code: bool = False) -> LoadedModel:
+def load_hf_model(
+    name_or_path: str,
+    *,
+    device: str | None = None,
+    dtype=torch.float32,
+    n_devices: int = 1,
+    trust_remote_code: bool = False,
+) -> LoadedModel:
     """Load a Hugging Face Llama-family causal LM into a HookedTransformer (no weight processing)."""
     from transformer_lens.pretrained.weight_conversions import convert_llama_weights
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
-    hf_model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype, trust_remote_code=trust_remote_code)
+    hf_model = AutoModelForCausalLM.from_pretrained(
+        name_or_path, dtype=dtype, trust_remote_code=trust_remote_code
+    )
     cfg = config_from_hf(hf_model.config, dtype=dtype, device=device)
     cfg.n_devices = n_devices
     state = convert_llama_weights(hf_model, cfg)
     model = HookedTransformer(cfg, move_to_device=False)
-    model.load_and_process_state_dict(state, fold_ln=False, center_writing_weights=False,
-                                      center_unembed=False, fold_value_biases=False,
-                                      refactor_factored_attn_matrices=False)
+    model.load_and_process_state_dict(
+        state,
+        fold_ln=False,
+        center_writing_weights=False,
+        center_unembed=False,
+        fold_value_biases=False,
+        refactor_factored_attn_matrices=False,
+    )
     del hf_model, state
     model.move_model_modules_to_device()
     model.eval()
     attach_tokenizer(model, tokenizer)
-    return LoadedModel(model=model, tokenizer=tokenizer, spec=name_or_path,
-                       fingerprint=fingerprint_of(model, tokenizer, name_or_path))
+    return LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        spec=name_or_path,
+        fingerprint=fingerprint_of(model, tokenizer, name_or_path),
+    )
 
 
-def load_model(spec: str = "organism", *, variant: str = "refusal", root: str | Path = DEFAULT_ARTIFACTS,
-               device: str | None = None, dtype=None, n_devices: int = 1, log=print) -> LoadedModel:
+def load_model(
+    spec: str = "organism",
+    *,
+    variant: str = "refusal",
+    root: str | Path = DEFAULT_ARTIFACTS,
+    device: str | None = None,
+    dtype=None,
+    n_devices: int = 1,
+    log=print,
+) -> LoadedModel:
     """Load a model by spec (see module docstring). `variant='base'` picks the organism's base model.
 
     Raises:
@@ -158,5 +229,7 @@ def load_model(spec: str = "organism", *, variant: str = "refusal", root: str | 
     if (path / "model.json").exists():
         return load_model_dir(path, device=device, dtype=dtype)
     if path.exists() and not (path / "config.json").exists():
-        raise ArtifactError(f"{path} is neither a mechrefusal model directory (model.json) nor an HF model (config.json).")
+        raise ArtifactError(
+            f"{path} is neither a mechrefusal model directory (model.json) nor an HF model (config.json)."
+        )
     return load_hf_model(spec, device=device, dtype=dtype or torch.float32, n_devices=n_devices)

@@ -39,8 +39,8 @@ class OrganismConfig:
     n_ctx: int = 80
     vocab_size: int = 1400
     sizes: PromptSetSizes = field(default_factory=PromptSetSizes)
-    pretrain_steps: int = 300
-    sft_steps: int = 550
+    pretrain_steps: int = 200
+    sft_steps: int = 700
     batch_size: int = 64
     lr: float = 3e-3
     over_refusal_fraction: float = 0.4
@@ -110,8 +110,10 @@ def _sft_examples(prompts: list[Prompt], tokenizer, fraction: float) -> list[tup
     out = []
     for p in prompts:
         context = tokenizer.encode(format_prompt(tokenizer, p.prompt), add_special_tokens=False)
-        answer = tokenizer.encode(training_answer(p, over_refusal_fraction=fraction) + tokenizer.eos_token,
-                                  add_special_tokens=False)
+        answer = tokenizer.encode(
+            training_answer(p, over_refusal_fraction=fraction) + tokenizer.eos_token,
+            add_special_tokens=False,
+        )
         out.append((context + answer, len(context)))
     return out
 
@@ -127,13 +129,18 @@ def _batch(examples: list[tuple[list[int], int]], pad: int) -> tuple[torch.Tenso
     return tokens, loss_mask
 
 
-def _train(model: HookedTransformer, examples, *, steps: int, cfg: OrganismConfig, pad: int, desc: str) -> None:
+def _train(
+    model: HookedTransformer, examples, *, steps: int, cfg: OrganismConfig, pad: int, desc: str
+) -> None:
     """AdamW with warmup and cosine decay; right padding needs no attention mask (causal)."""
     rng = random.Random(f"{cfg.seed}-{desc}")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.98))
     warmup = max(steps // 20, 1)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warmup, 0.5 * (1 + torch.cos(torch.tensor(s / steps * 3.14159)).item()))
+        opt,
+        lambda s: min(
+            (s + 1) / warmup, 0.5 * (1 + torch.cos(torch.tensor(s / steps * 3.14159)).item())
+        ),
     )
     model.train()
     bar = tqdm(range(steps), desc=desc, leave=False, mininterval=1.0)
@@ -156,17 +163,31 @@ def train_organism(cfg: OrganismConfig) -> TrainedOrganism:
     prompts = generate_prompts(cfg.seed, cfg.sizes)
     train = select(prompts, split="train")
     facts = world_text(build_world(cfg.seed), n_facts=len(train) // 2, seed=cfg.seed)
-    texts = facts + [p.prompt for p in train] + [training_answer(p, over_refusal_fraction=cfg.over_refusal_fraction) for p in train]
+    texts = (
+        facts
+        + [p.prompt for p in train]
+        + [training_answer(p, over_refusal_fraction=cfg.over_refusal_fraction) for p in train]
+    )
     tokenizer = train_tokenizer(texts, vocab_size=cfg.vocab_size)
     pad = tokenizer.pad_token_id
-    model_cfg = llama_config(n_layers=cfg.n_layers, d_model=cfg.d_model, n_heads=cfg.n_heads,
-                             n_kv_heads=cfg.n_kv_heads, d_mlp=cfg.d_mlp, d_vocab=len(tokenizer),
-                             n_ctx=cfg.n_ctx, seed=cfg.seed)
+    model_cfg = llama_config(
+        n_layers=cfg.n_layers,
+        d_model=cfg.d_model,
+        n_heads=cfg.n_heads,
+        n_kv_heads=cfg.n_kv_heads,
+        d_mlp=cfg.d_mlp,
+        d_vocab=len(tokenizer),
+        n_ctx=cfg.n_ctx,
+        seed=cfg.seed,
+    )
     seconds: dict[str, float] = {}
 
     start = time.perf_counter()
     base = HookedTransformer(model_cfg)
-    docs = [(tokenizer.encode(d, add_special_tokens=False), 1) for d in _pretrain_docs(train, facts, tokenizer.bos_token)]
+    docs = [
+        (tokenizer.encode(d, add_special_tokens=False), 1)
+        for d in _pretrain_docs(train, facts, tokenizer.bos_token)
+    ]
     _train(base, docs, steps=cfg.pretrain_steps, cfg=cfg, pad=pad, desc="pretrain base")
     seconds["pretrain"] = time.perf_counter() - start
 
@@ -180,8 +201,14 @@ def train_organism(cfg: OrganismConfig) -> TrainedOrganism:
 
     for model in (base, refusal):
         attach_tokenizer(model, tokenizer)
-    return TrainedOrganism(base=base, refusal=refusal, tokenizer=tokenizer, config=cfg,
-                           prompts=prompts, seconds=seconds)
+    return TrainedOrganism(
+        base=base,
+        refusal=refusal,
+        tokenizer=tokenizer,
+        config=cfg,
+        prompts=prompts,
+        seconds=seconds,
+    )
 
 
 def organism_dir(root: str | Path, name: str) -> Path:

@@ -24,22 +24,45 @@ def _label(key: str) -> str:
 
 def _err(rates: list[dict]) -> np.ndarray:
     values = np.array([r["value"] for r in rates])
-    return np.array([values - [r["low"] for r in rates], np.array([r["high"] for r in rates]) - values]) * 100
+    return (
+        np.array(
+            [values - [r["low"] for r in rates], np.array([r["high"] for r in rates]) - values]
+        )
+        * 100
+    )
 
 
 def organism_baseline(result: dict, title: str) -> Figure:
     """Fig 00: refusal per harmful category, category-token accuracy, over-refusal, capability (95% CIs)."""
     fig, ax = plt.subplots(figsize=(10, 4.8))
     cats = [c for c in CATEGORIES if c in result["harmful_refusal"]]
-    groups = [(f"{_label(c)}", result["harmful_refusal"][c], result["category_accuracy"][c]) for c in cats]
+    groups = [
+        (f"{_label(c)}", result["harmful_refusal"][c], result["category_accuracy"][c]) for c in cats
+    ]
     x = np.arange(len(groups))
-    ax.bar(x - 0.2, [g[1]["value"] * 100 for g in groups], 0.4, yerr=_err([g[1] for g in groups]),
-           label="refusal rate (harmful)", color="#d62728", capsize=3)
-    ax.bar(x + 0.2, [g[2]["value"] * 100 for g in groups], 0.4, yerr=_err([g[2] for g in groups]),
-           label="right category token", color="#ff9896", capsize=3)
-    extra = [("benign\nover-refusal", result["over_refusal"].get("benign"), "#1f77b4"),
-             ("contrast\nover-refusal", result["over_refusal"].get("contrast"), "#17becf"),
-             ("capability\n(exact match)", result.get("capability"), "#2ca02c")]
+    ax.bar(
+        x - 0.2,
+        [g[1]["value"] * 100 for g in groups],
+        0.4,
+        yerr=_err([g[1] for g in groups]),
+        label="refusal rate (harmful)",
+        color="#d62728",
+        capsize=3,
+    )
+    ax.bar(
+        x + 0.2,
+        [g[2]["value"] * 100 for g in groups],
+        0.4,
+        yerr=_err([g[2] for g in groups]),
+        label="right category token",
+        color="#ff9896",
+        capsize=3,
+    )
+    extra = [
+        ("benign\nover-refusal", result["over_refusal"].get("benign"), "#1f77b4"),
+        ("contrast\nover-refusal", result["over_refusal"].get("contrast"), "#17becf"),
+        ("capability\n(exact match)", result.get("capability"), "#2ca02c"),
+    ]
     extra = [e for e in extra if e[1] is not None]
     x2 = np.arange(len(extra)) + len(groups) + 0.5
     for xi, (_, rate, colour) in zip(x2, extra, strict=True):
@@ -62,11 +85,24 @@ def scatter_embedding(panels: list[tuple[str, np.ndarray, list[str]]], title: st
         for group in dict.fromkeys(labels):
             idx = [i for i, g in enumerate(labels) if g == group]
             big = len(labels) <= 20
-            ax.scatter(coords[idx, 0], coords[idx, 1], s=120 if big else 9, alpha=0.9 if big else 0.55,
-                       color=GROUP_COLOURS.get(group), label=_label(group), edgecolors="k" if big else "none")
+            ax.scatter(
+                coords[idx, 0],
+                coords[idx, 1],
+                s=120 if big else 9,
+                alpha=0.9 if big else 0.55,
+                color=GROUP_COLOURS.get(group),
+                label=_label(group),
+                edgecolors="k" if big else "none",
+            )
             if big:
                 for i in idx:
-                    ax.annotate(_label(group), coords[i], fontsize=8, xytext=(5, 5), textcoords="offset points")
+                    ax.annotate(
+                        _label(group),
+                        coords[i],
+                        fontsize=8,
+                        xytext=(5, 5),
+                        textcoords="offset points",
+                    )
         ax.set_title(name)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -76,7 +112,9 @@ def scatter_embedding(panels: list[tuple[str, np.ndarray, list[str]]], title: st
     return fig
 
 
-def cosine_heatmaps(panels: list[tuple[str, np.ndarray]], categories: list[str], title: str) -> Figure:
+def cosine_heatmaps(
+    panels: list[tuple[str, np.ndarray]], categories: list[str], title: str
+) -> Figure:
     """Fig 03: pairwise cosine heatmaps, RdBu_r fixed to [0, 1], cells annotated to 3 decimals."""
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 5.2), squeeze=False)
     names = [_label(c) for c in categories]
@@ -84,8 +122,15 @@ def cosine_heatmaps(panels: list[tuple[str, np.ndarray]], categories: list[str],
         im = ax.imshow(matrix, cmap="RdBu_r", vmin=0, vmax=1)
         for i in range(len(names)):
             for j in range(len(names)):
-                ax.text(j, i, f"{matrix[i, j]:.3f}", ha="center", va="center", fontsize=9,
-                        color="white" if abs(matrix[i, j] - 0.5) > 0.35 else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{matrix[i, j]:.3f}",
+                    ha="center",
+                    va="center",
+                    fontsize=9,
+                    color="white" if abs(matrix[i, j] - 0.5) > 0.35 else "black",
+                )
         ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
         ax.set_yticks(range(len(names)), names)
         ax.set_xticks(np.arange(-0.5, len(names)), minor=True)
@@ -99,8 +144,13 @@ def cosine_heatmaps(panels: list[tuple[str, np.ndarray]], categories: list[str],
     return fig
 
 
-def sparse_features(abs_values: list[list[float]], categories: list[str], features: list[int], n_panels: int,
-                    title: str) -> Figure:
+def sparse_features(
+    abs_values: list[list[float]],
+    categories: list[str],
+    features: list[int],
+    n_panels: int,
+    title: str,
+) -> Figure:
     """Fig 04: grouped bars of |v_c[f]| for shared top coordinates, plus one panel per most-shared one."""
     values = np.array(abs_values)
     panel_features = features[:n_panels]
@@ -111,8 +161,13 @@ def sparse_features(abs_values: list[list[float]], categories: list[str], featur
     x = np.arange(len(categories))
     width = 0.8 / max(len(features), 1)
     for j, f in enumerate(features):
-        ax.bar(x + (j - (len(features) - 1) / 2) * width, values[:, j], width, label=f"Feature {f}",
-               color=plt.get_cmap("tab10")(j % 10))
+        ax.bar(
+            x + (j - (len(features) - 1) / 2) * width,
+            values[:, j],
+            width,
+            label=f"Feature {f}",
+            color=plt.get_cmap("tab10")(j % 10),
+        )
     ax.set_xticks(x, [_label(c) for c in categories], rotation=20)
     ax.set_ylabel("Feature Absolute Value")
     ax.set_ylim(0, max(0.5, float(values.max()) * 1.15) if values.size else 0.5)
@@ -120,7 +175,9 @@ def sparse_features(abs_values: list[list[float]], categories: list[str], featur
     ax.legend(ncol=len(features), fontsize=7, loc="upper center")
     for k, f in enumerate(panel_features):
         pax = fig.add_subplot(grid[0, 2 + k])
-        pax.bar(x, values[:, k], 0.6, color=[plt.get_cmap("tab20")(i) for i in range(len(categories))])
+        pax.bar(
+            x, values[:, k], 0.6, color=[plt.get_cmap("tab20")(i) for i in range(len(categories))]
+        )
         pax.set_xticks(x, [_label(c)[:6] for c in categories], rotation=60, fontsize=7)
         pax.set_title(f"Feature #{f}", fontsize=9)
     fig.suptitle(title)
@@ -134,16 +191,49 @@ def model_diffing(result: dict, title: str) -> Figure:
     x = np.arange(len(cats))
     cos = np.array(result["cosine"])
     fig, ax = plt.subplots(figsize=(9, 5))
-    ax.bar(x, cos, 0.55, color=[GROUP_COLOURS[c] for c in cats],
-           yerr=[cos - np.array(result["ci_low"]), np.array(result["ci_high"]) - cos], capsize=4,
-           label="cosine (sparse directions), 95% bootstrap CI")
+    ax.bar(
+        x,
+        cos,
+        0.55,
+        color=[GROUP_COLOURS[c] for c in cats],
+        yerr=[cos - np.array(result["ci_low"]), np.array(result["ci_high"]) - cos],
+        capsize=4,
+        label="cosine (sparse directions), 95% bootstrap CI",
+    )
     for i in range(len(cats)):
-        ax.fill_between([i - 0.4, i + 0.4], result["shuffled_null_p05"][i], result["shuffled_null_p95"][i],
-                        color="grey", alpha=0.3, label="shuffled-label null (5-95%)" if i == 0 else None)
-        ax.hlines(result["random_null_p95"][i], i - 0.4, i + 0.4, color="k", linestyle=":",
-                  label="random sparse null (95%)" if i == 0 else None)
-    ax.scatter(x, result["split_half"], marker="D", color="k", zorder=3, label="split-half ceiling (refusal model)")
-    ax.scatter(x, result["cosine_dense"], marker="o", facecolors="none", edgecolors="k", zorder=3, label="dense directions")
+        ax.fill_between(
+            [i - 0.4, i + 0.4],
+            result["shuffled_null_p05"][i],
+            result["shuffled_null_p95"][i],
+            color="grey",
+            alpha=0.3,
+            label="shuffled-label null (5-95%)" if i == 0 else None,
+        )
+        ax.hlines(
+            result["random_null_p95"][i],
+            i - 0.4,
+            i + 0.4,
+            color="k",
+            linestyle=":",
+            label="random sparse null (95%)" if i == 0 else None,
+        )
+    ax.scatter(
+        x,
+        result["split_half"],
+        marker="D",
+        color="k",
+        zorder=3,
+        label="split-half ceiling (refusal model)",
+    )
+    ax.scatter(
+        x,
+        result["cosine_dense"],
+        marker="o",
+        facecolors="none",
+        edgecolors="k",
+        zorder=3,
+        label="dense directions",
+    )
     for i, v in enumerate(cos):
         ax.text(i, max(v, 0) + 0.03, f"{v:.3f}", ha="center", fontsize=9)
     ax.set_xticks(x, [_label(c) for c in cats])
@@ -157,18 +247,27 @@ def model_diffing(result: dict, title: str) -> Figure:
 
 def steering_results(methods: list[dict], title: str) -> Figure:
     """Fig 07: grouped bars per metric, one bar per method, with 95% CIs."""
-    metrics = [("harmful refusal ↑", lambda m: m["harmful_refusal"]["all"]),
-               ("benign over-refusal ↓", lambda m: m["over_refusal"]["benign"]),
-               ("contrast over-refusal ↓", lambda m: m["over_refusal"]["contrast"]),
-               ("capability ↑", lambda m: m["capability"])]
+    metrics = [
+        ("harmful refusal ↑", lambda m: m["harmful_refusal"]["all"]),
+        ("benign over-refusal ↓", lambda m: m["over_refusal"]["benign"]),
+        ("contrast over-refusal ↓", lambda m: m["over_refusal"]["contrast"]),
+        ("capability ↑", lambda m: m["capability"]),
+    ]
     fig, ax = plt.subplots(figsize=(11, 5))
     x = np.arange(len(metrics))
     width = 0.8 / len(methods)
     for j, m in enumerate(methods):
         rates = [get(m) for _, get in metrics]
         pos = x + (j - (len(methods) - 1) / 2) * width
-        ax.bar(pos, [r["value"] * 100 for r in rates], width, yerr=_err(rates), capsize=2, label=m["name"],
-               color=plt.get_cmap("tab10")(j))
+        ax.bar(
+            pos,
+            [r["value"] * 100 for r in rates],
+            width,
+            yerr=_err(rates),
+            capsize=2,
+            label=m["name"],
+            color=plt.get_cmap("tab10")(j),
+        )
         for p, r in zip(pos, rates, strict=True):
             ax.text(p, r["value"] * 100 + 2, f"{r['value'] * 100:.0f}", ha="center", fontsize=7)
     ax.set_xticks(x, [name for name, _ in metrics])
@@ -191,7 +290,13 @@ def tradeoff_curves(curves: dict[str, list[dict]], title: str) -> Figure:
         ys = [p["refusal"] * 100 for p in points]
         ax.plot(xs, ys, marker=markers[j % len(markers)], label=name, color=f"C{j}")
         for p, xv, yv in zip(points, xs, ys, strict=True):
-            ax.annotate(f"{p['strength']:g}", (xv, yv), fontsize=6, xytext=(3, 3), textcoords="offset points")
+            ax.annotate(
+                f"{p['strength']:g}",
+                (xv, yv),
+                fontsize=6,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
     ax.set_xlabel("Over-refusal rate on contrast prompts (%)")
     ax.set_ylabel("Refusal rate on harmful prompts (%)")
     ax.set_xlim(-2, 100)
@@ -215,7 +320,9 @@ def layer_sweep(result: dict, title: str) -> Figure:
         ax2.plot(layers, norms, marker="o", label=_label(c), color=GROUP_COLOURS[c])
     ax2.set_ylabel("||v_c|| / mean activation norm")
     for ax in (ax1, ax2):
-        ax.axvline(result["chosen_layer"], color="k", linestyle="--", alpha=0.6, label="chosen layer")
+        ax.axvline(
+            result["chosen_layer"], color="k", linestyle="--", alpha=0.6, label="chosen layer"
+        )
         ax.set_xlabel("layer (resid_post)")
         ax.set_xticks(layers)
         ax.legend(fontsize=8)
@@ -227,15 +334,29 @@ def layer_sweep(result: dict, title: str) -> Figure:
 
 def ablation_matrix(result: dict, title: str) -> Figure:
     """Fig 11: refusal rate per harmful category after ablating each direction (baseline on top)."""
-    rows = ["none (baseline)"] + [_label(a) if a != "global" else "global direction" for a in result["ablated"]]
+    rows = ["none (baseline)"] + [
+        _label(a) if a != "global" else "global direction" for a in result["ablated"]
+    ]
     matrix = np.array([result["baseline"]] + result["refusal"]) * 100
     fig, ax = plt.subplots(figsize=(8, 5.5))
     im = ax.imshow(matrix, cmap="Reds", vmin=0, vmax=100)
     for i in range(matrix.shape[0]):
         for j in range(matrix.shape[1]):
-            ax.text(j, i, f"{matrix[i, j]:.0f}", ha="center", va="center",
-                    color="white" if matrix[i, j] > 60 else "black", fontsize=9)
-    ax.set_xticks(range(len(result["categories"])), [_label(c) for c in result["categories"]], rotation=30, ha="right")
+            ax.text(
+                j,
+                i,
+                f"{matrix[i, j]:.0f}",
+                ha="center",
+                va="center",
+                color="white" if matrix[i, j] > 60 else "black",
+                fontsize=9,
+            )
+    ax.set_xticks(
+        range(len(result["categories"])),
+        [_label(c) for c in result["categories"]],
+        rotation=30,
+        ha="right",
+    )
     ax.set_yticks(range(len(rows)), rows)
     ax.set_xlabel("harmful prompts of category")
     ax.set_ylabel("ablated direction")
@@ -249,3 +370,94 @@ def ablation_matrix(result: dict, title: str) -> Figure:
 def save_figure(fig: Figure, path) -> None:
     fig.savefig(path, dpi=150)
     plt.close(fig)
+
+
+def sae_features(result: dict, title: str) -> Figure:
+    """Fig 05: top SAE features per category (grouped bars), the feature x category matrix, faithfulness curves."""
+    cats = result["categories"]
+    features = result["shown_features"]
+    matrix = np.array(result["shown_matrix"])
+    fig, (ax1, ax2, ax3) = plt.subplots(
+        1, 3, figsize=(18, 5), gridspec_kw={"width_ratios": [1.4, 1.2, 1]}
+    )
+    x = np.arange(len(cats))
+    width = 0.8 / max(len(features), 1)
+    shared = set(result["shared_features"])
+    for j, f in enumerate(features):
+        ax1.bar(
+            x + (j - (len(features) - 1) / 2) * width,
+            matrix[:, j],
+            width,
+            label=f"F{f}{' (shared)' if f in shared else ''}",
+            color=plt.get_cmap("tab20")(j % 20),
+        )
+    ax1.set_xticks(x, [_label(c) for c in cats], rotation=20)
+    ax1.set_ylabel("mean activation, harmful[c] - benign")
+    ax1.set_title("Top SAE features per category")
+    ax1.legend(fontsize=6, ncol=2)
+    im = ax2.imshow(
+        matrix.T, aspect="auto", cmap="RdBu_r", vmin=-abs(matrix).max(), vmax=abs(matrix).max()
+    )
+    ax2.set_xticks(x, [_label(c) for c in cats], rotation=30, ha="right")
+    ax2.set_yticks(
+        range(len(features)), [f"F{f}{'*' if f in shared else ''}" for f in features], fontsize=7
+    )
+    ax2.set_title("Feature x category (* shared)")
+    fig.colorbar(im, ax=ax2, fraction=0.046)
+    for curve in result["faithfulness"]:
+        ax3.plot(
+            curve["ks"],
+            curve["kept"],
+            marker="o",
+            label=_label(curve["category"]),
+            color=GROUP_COLOURS[curve["category"]],
+        )
+    ax3.axhline(1.0, color="k", linestyle=":")
+    ax3.set_xscale("log", base=2)
+    ax3.set_xlabel("top-k SAE features used to rebuild the direction")
+    ax3.set_ylabel("steering effect kept (rebuilt / original)")
+    ax3.set_title("Rebuild faithfulness")
+    ax3.legend(fontsize=7)
+    rep = result["reconstruction"]
+    fig.suptitle(
+        f"{title} — SAE explained variance {rep['explained_variance']:.3f}, mean L0 {rep['mean_l0']:.1f}, "
+        f"dead {rep['dead_fraction']:.1%}"
+    )
+    fig.tight_layout()
+    return fig
+
+
+def patching(result: dict, title: str) -> Figure:
+    """Fig 10: layer x position heatmaps per site (exact), attribution-vs-exact scatter."""
+    sites = result["sites"]
+    fig, axes = plt.subplots(1, len(sites) + 1, figsize=(5 * len(sites) + 5, 4.8))
+    labels = [
+        f"{i - len(result['positions'])}\n{t.strip() or repr(t)}"
+        for i, t in enumerate(result["positions"])
+    ]
+    for ax, site in zip(axes, sites, strict=False):
+        grid = np.array(result["exact"][site])
+        im = ax.imshow(grid, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+        ax.set_yticks(range(grid.shape[0]))
+        ax.set_ylabel("layer")
+        ax.set_xticks(range(grid.shape[1]), labels, fontsize=5)
+        ax.set_title(f"{site} (exact, 1 = clean)")
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    ax = axes[-1]
+    for j, site in enumerate(sites):
+        ax.scatter(
+            np.ravel(result["exact"][site]),
+            np.ravel(result["attribution"][site]),
+            s=8,
+            alpha=0.6,
+            label=f"{site} (r = {result['correlation'][site]:.2f})",
+            color=f"C{j}",
+        )
+    ax.plot([-1, 1.2], [-1, 1.2], "k:", linewidth=1)
+    ax.set_xlabel("exact activation patching")
+    ax.set_ylabel("attribution patching")
+    ax.set_title("Attribution vs exact")
+    ax.legend(fontsize=7)
+    fig.suptitle(f"{title} ({result['n_pairs']} pairs)")
+    fig.tight_layout()
+    return fig

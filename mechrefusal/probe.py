@@ -28,9 +28,14 @@ class LinearProbe:
 
     def logits(self, acts: Float[Tensor, "batch d_model"]) -> Float[Tensor, "batch n_classes"]:
         if acts.shape[-1] != self.mean.shape[0]:
-            raise ValueError(f"Probe expects width {self.mean.shape[0]}, got activations of width {acts.shape[-1]}.")
+            raise ValueError(
+                f"Probe expects width {self.mean.shape[0]}, got activations of width {acts.shape[-1]}."
+            )
         z = (acts.float() - self.mean) / self.scale
-        return einsum(z, self.weight, "batch d_model, n_classes d_model -> batch n_classes") + self.bias
+        return (
+            einsum(z, self.weight, "batch d_model, n_classes d_model -> batch n_classes")
+            + self.bias
+        )
 
     def predict(self, acts: Float[Tensor, "batch d_model"]) -> Int[Tensor, " batch"]:
         return self.logits(acts).argmax(-1)
@@ -70,7 +75,9 @@ def train_probe(
     return LinearProbe(weight=weight.detach(), bias=bias.detach(), mean=mean, scale=scale)
 
 
-def accuracy(probe: LinearProbe, acts: Float[Tensor, "n d_model"], labels: Int[Tensor, " n"]) -> float:
+def accuracy(
+    probe: LinearProbe, acts: Float[Tensor, "n d_model"], labels: Int[Tensor, " n"]
+) -> float:
     return float((probe.predict(acts) == labels).float().mean())
 
 
@@ -92,19 +99,35 @@ class HarmProbe:
 
     def save(self, stem: str | Path, fingerprint: ModelFingerprint, *, hook: str) -> Path:
         p = self.probe
-        return save_artifact(stem, {"weight": p.weight, "bias": p.bias, "mean": p.mean, "scale": p.scale},
-                             kind="harm_probe", fingerprint=fingerprint,
-                             metadata={"hook": hook, "threshold": self.threshold, "target_fpr": self.target_fpr,
-                                       "held_out_fpr": self.held_out_fpr, "held_out_tpr": self.held_out_tpr})
+        return save_artifact(
+            stem,
+            {"weight": p.weight, "bias": p.bias, "mean": p.mean, "scale": p.scale},
+            kind="harm_probe",
+            fingerprint=fingerprint,
+            metadata={
+                "hook": hook,
+                "threshold": self.threshold,
+                "target_fpr": self.target_fpr,
+                "held_out_fpr": self.held_out_fpr,
+                "held_out_tpr": self.held_out_tpr,
+            },
+        )
 
     @classmethod
     def load(cls, stem: str | Path, fingerprint: ModelFingerprint) -> "HarmProbe":
         t, meta = load_artifact(stem, kind="harm_probe", fingerprint=fingerprint)
         if t["mean"].shape[0] != fingerprint.d_model:
-            raise ArtifactError(f"Probe width {t['mean'].shape[0]} != model d_model {fingerprint.d_model}.")
+            raise ArtifactError(
+                f"Probe width {t['mean'].shape[0]} != model d_model {fingerprint.d_model}."
+            )
         probe = LinearProbe(weight=t["weight"], bias=t["bias"], mean=t["mean"], scale=t["scale"])
-        return cls(probe=probe, threshold=meta["threshold"], target_fpr=meta["target_fpr"],
-                   held_out_fpr=meta["held_out_fpr"], held_out_tpr=meta["held_out_tpr"])
+        return cls(
+            probe=probe,
+            threshold=meta["threshold"],
+            target_fpr=meta["target_fpr"],
+            held_out_fpr=meta["held_out_fpr"],
+            held_out_tpr=meta["held_out_tpr"],
+        )
 
 
 def split_indices(n: int, held_out: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -125,7 +148,9 @@ def train_harm_probe(
 ) -> HarmProbe:
     """Train on part of the data; pick the lowest threshold whose held-out FPR <= target."""
     acts = torch.cat([harmful, benign])
-    labels = torch.cat([torch.ones(len(harmful), dtype=torch.long), torch.zeros(len(benign), dtype=torch.long)])
+    labels = torch.cat(
+        [torch.ones(len(harmful), dtype=torch.long), torch.zeros(len(benign), dtype=torch.long)]
+    )
     train, test = split_indices(len(acts), held_out, seed)
     probe = train_probe(acts[train], labels[train], n_classes=2, seed=seed)
     p = probe.logits(acts[test]).softmax(-1)[:, 1]
@@ -135,4 +160,6 @@ def train_harm_probe(
     threshold = float(neg[allowed]) + 1e-6 if len(neg) > allowed else 0.5
     fpr = float((p[y == 0] >= threshold).float().mean()) if (y == 0).any() else 0.0
     tpr = float((p[y == 1] >= threshold).float().mean()) if (y == 1).any() else 0.0
-    return HarmProbe(probe=probe, threshold=threshold, target_fpr=target_fpr, held_out_fpr=fpr, held_out_tpr=tpr)
+    return HarmProbe(
+        probe=probe, threshold=threshold, target_fpr=target_fpr, held_out_fpr=fpr, held_out_tpr=tpr
+    )

@@ -67,26 +67,45 @@ class Router:
         return self.directions.hook
 
 
-def fit_router(model, prompts: Sequence[Prompt], *, layer: int, site: Site = "resid_post",
-               k: int | None = None, k_fraction: float | None = None, tau: float = 1e-3,
-               target_fpr: float = 0.02, seed: int = 0, progress: bool = True) -> Router:
+def fit_router(
+    model,
+    prompts: Sequence[Prompt],
+    *,
+    layer: int,
+    site: Site = "resid_post",
+    k: int | None = None,
+    k_fraction: float | None = None,
+    tau: float = 1e-3,
+    target_fpr: float = 0.02,
+    seed: int = 0,
+    progress: bool = True,
+) -> Router:
     """Cache the direction split once and fit directions, both probes and the norm unit."""
     hook, layer = resolve_hook(model, layer=layer, site=site)
     harmful_prompts = [p for p in prompts if p.kind == "harmful" and p.category is not None]
     benign_prompts = [p for p in prompts if p.kind in ("benign", "contrast")]
     if not harmful_prompts or not benign_prompts:
         raise ValueError("Empty prompt set: the router needs harmful and benign/contrast prompts.")
-    acts = cache_activations(model, [p.prompt for p in harmful_prompts + benign_prompts], [hook],
-                             progress=progress)[hook]
-    harm_acts, benign_acts = acts[: len(harmful_prompts)], acts[len(harmful_prompts):]
+    acts = cache_activations(
+        model, [p.prompt for p in harmful_prompts + benign_prompts], [hook], progress=progress
+    )[hook]
+    harm_acts, benign_acts = acts[: len(harmful_prompts)], acts[len(harmful_prompts) :]
     labels = torch.tensor([CATEGORIES.index(p.category) for p in harmful_prompts])  # type: ignore[arg-type]
     by_cat = {c: harm_acts[labels == i] for i, c in enumerate(CATEGORIES) if (labels == i).any()}
-    directions = directions_from_activations(by_cat, benign_acts, hook=hook, layer=layer,
-                                             k=resolve_k(model.cfg.d_model, k=k, k_fraction=k_fraction), tau=tau)
-    return Router(directions=directions,
-                  harm_probe=train_harm_probe(harm_acts, benign_acts, target_fpr=target_fpr, seed=seed),
-                  category_probe=train_probe(harm_acts, labels, n_classes=len(CATEGORIES), seed=seed),
-                  act_norm=float(acts.norm(dim=-1).mean()))
+    directions = directions_from_activations(
+        by_cat,
+        benign_acts,
+        hook=hook,
+        layer=layer,
+        k=resolve_k(model.cfg.d_model, k=k, k_fraction=k_fraction),
+        tau=tau,
+    )
+    return Router(
+        directions=directions,
+        harm_probe=train_harm_probe(harm_acts, benign_acts, target_fpr=target_fpr, seed=seed),
+        category_probe=train_probe(harm_acts, labels, n_classes=len(CATEGORIES), seed=seed),
+        act_norm=float(acts.norm(dim=-1).mean()),
+    )
 
 
 @dataclass
@@ -110,10 +129,16 @@ def routed_steering_hook(
     """Route on the first call (the prompt pass), then add the chosen vectors at position -1."""
     if record.vectors is None:
         last = activation[:, -1].float()
-        harmful = forced_harmful if forced_harmful is not None else router.harm_probe.is_harmful(last.cpu())
+        harmful = (
+            forced_harmful
+            if forced_harmful is not None
+            else router.harm_probe.is_harmful(last.cpu())
+        )
         category = router.category_probe.predict(last.cpu())
         units = router.directions.unit_vectors(sparse=config.sparse)[category]
-        coef = torch.where(harmful.bool(), config.harmful_coef, config.benign_coef) * router.act_norm
+        coef = (
+            torch.where(harmful.bool(), config.harmful_coef, config.benign_coef) * router.act_norm
+        )
         record.vectors = coef[:, None] * units
         record.harmful = harmful.bool().tolist()
         record.category = [router.directions.categories[i] for i in category.tolist()]
@@ -121,16 +146,22 @@ def routed_steering_hook(
     return activation
 
 
-def _token_policy_vectors(model, router: Router, config: SteeringConfig, tokens, mask, stop_ids) -> torch.Tensor:
+def _token_policy_vectors(
+    model, router: Router, config: SteeringConfig, tokens, mask, stop_ids
+) -> torch.Tensor:
     """Fixed negative push along the category of the unsteered first refusal token (0 if it responds)."""
-    first = greedy_generate(model, tokens, mask, max_new_tokens=1, stop_ids=stop_ids).first_logits.argmax(-1)
+    first = greedy_generate(
+        model, tokens, mask, max_new_tokens=1, stop_ids=stop_ids
+    ).first_logits.argmax(-1)
     ids = token_ids(model.tokenizer)
     units = router.directions.unit_vectors(sparse=config.sparse)
     vectors = torch.zeros(len(first), units.shape[1])
     for row, tok in enumerate(first.tolist()):
         for c in router.directions.categories:
             if tok == ids[c]:
-                vectors[row] = config.benign_coef * router.act_norm * units[router.directions.index(c)]
+                vectors[row] = (
+                    config.benign_coef * router.act_norm * units[router.directions.index(c)]
+                )
     return vectors
 
 
@@ -150,21 +181,42 @@ def steered_generate(
     parts, records = [], []
     for start in range(0, len(prompts), batch_size):
         chunk = list(prompts[start : start + batch_size])
-        tokens, mask = tokenize_prompts(model.tokenizer, [p.prompt for p in chunk],
-                                        n_ctx=model.cfg.n_ctx - max_new_tokens)
+        tokens, mask = tokenize_prompts(
+            model.tokenizer, [p.prompt for p in chunk], n_ctx=model.cfg.n_ctx - max_new_tokens
+        )
         record = RoutingRecord()
         if config.policy == "token":
             vectors = _token_policy_vectors(model, router, config, tokens, mask, stop_ids)
             with added_vectors(model, router.hook, vectors):
-                parts.append(greedy_generate(model, tokens, mask, max_new_tokens=max_new_tokens, stop_ids=stop_ids))
+                parts.append(
+                    greedy_generate(
+                        model, tokens, mask, max_new_tokens=max_new_tokens, stop_ids=stop_ids
+                    )
+                )
         else:
-            forced = torch.tensor([p.kind == "harmful" for p in chunk]) if config.policy == "oracle" else None
-            fn = partial(routed_steering_hook, router=router, config=config, record=record, forced_harmful=forced)
+            forced = (
+                torch.tensor([p.kind == "harmful" for p in chunk])
+                if config.policy == "oracle"
+                else None
+            )
+            fn = partial(
+                routed_steering_hook,
+                router=router,
+                config=config,
+                record=record,
+                forced_harmful=forced,
+            )
             with model.hooks(fwd_hooks=[(router.hook, fn)]):
-                parts.append(greedy_generate(model, tokens, mask, max_new_tokens=max_new_tokens, stop_ids=stop_ids))
+                parts.append(
+                    greedy_generate(
+                        model, tokens, mask, max_new_tokens=max_new_tokens, stop_ids=stop_ids
+                    )
+                )
         records.append(record)
-    gen = Generation(new_tokens=[r for g in parts for r in g.new_tokens],
-                     first_logits=torch.cat([g.first_logits for g in parts]))
+    gen = Generation(
+        new_tokens=[r for g in parts for r in g.new_tokens],
+        first_logits=torch.cat([g.first_logits for g in parts]),
+    )
     return gen, records
 
 

@@ -15,7 +15,11 @@ from transformers import PreTrainedTokenizerFast
 from mechrefusal.categories import all_special_token_strings
 
 BOS, EOS, PAD = "<|begin_of_text|>", "<|eot_id|>", "<|pad|>"
-HEADER_START, HEADER_END, END_OF_TEXT = "<|start_header_id|>", "<|end_header_id|>", "<|end_of_text|>"
+HEADER_START, HEADER_END, END_OF_TEXT = (
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "<|end_of_text|>",
+)
 CONTROL_TOKENS = [BOS, END_OF_TEXT, PAD, HEADER_START, HEADER_END, EOS]
 
 CHAT_TEMPLATE = (
@@ -49,7 +53,12 @@ def wrap_tokenizer(core: Tokenizer) -> PreTrainedTokenizerFast:
         bos_token=BOS,
         eos_token=EOS,
         pad_token=PAD,
-        additional_special_tokens=[HEADER_START, HEADER_END, END_OF_TEXT, *all_special_token_strings()],
+        additional_special_tokens=[
+            HEADER_START,
+            HEADER_END,
+            END_OF_TEXT,
+            *all_special_token_strings(),
+        ],
         padding_side="left",
     )
     tok.chat_template = CHAT_TEMPLATE
@@ -65,7 +74,9 @@ def load_tokenizer(directory: str | Path) -> PreTrainedTokenizerFast:
     """Load a saved organism tokenizer, with a clear error if it is missing."""
     path = Path(directory) / "tokenizer.json"
     if not path.exists():
-        raise ValueError(f"No tokenizer at {path}. Train the organism or point at a model directory.")
+        raise ValueError(
+            f"No tokenizer at {path}. Train the organism or point at a model directory."
+        )
     tok = PreTrainedTokenizerFast.from_pretrained(str(directory))
     tok.padding_side = "left"
     if not tok.chat_template:

@@ -14,12 +14,14 @@ def _seed():
 
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
-    from mechrefusal.prompts import generate_prompts, PromptSetSizes
+    from mechrefusal.prompts import PromptSetSizes, generate_prompts
     from mechrefusal.tokenizer import train_tokenizer
 
-    sizes = PromptSetSizes(harmful={"train": 10, "direction": 2, "eval": 2},
-                           contrast={"train": 10, "direction": 2, "eval": 2},
-                           benign={"train": 40, "direction": 8, "eval": 8})
+    sizes = PromptSetSizes(
+        harmful={"train": 10, "direction": 2, "eval": 2},
+        contrast={"train": 10, "direction": 2, "eval": 2},
+        benign={"train": 40, "direction": 8, "eval": 8},
+    )
     texts = [p.prompt for p in generate_prompts(0, sizes)]
     return train_tokenizer(texts, vocab_size=400)
 
@@ -32,8 +34,16 @@ def tiny_model(tiny_tokenizer):
     from mechrefusal.architecture import llama_config
     from mechrefusal.tokenizer import attach_tokenizer
 
-    cfg = llama_config(n_layers=2, d_model=32, n_heads=4, n_kv_heads=2, d_mlp=64, d_vocab=len(tiny_tokenizer),
-                       n_ctx=96, seed=0)
+    cfg = llama_config(
+        n_layers=2,
+        d_model=32,
+        n_heads=4,
+        n_kv_heads=2,
+        d_mlp=64,
+        d_vocab=len(tiny_tokenizer),
+        n_ctx=96,
+        seed=0,
+    )
     model = HookedTransformer(cfg)
     model.eval()
     attach_tokenizer(model, tiny_tokenizer)

@@ -19,7 +19,17 @@ def _main(name: str):
 
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_script_quick(name, artifacts_root, tmp_path):
-    png = _main(name)(["--quick", "--out", str(tmp_path), "--artifacts", str(artifacts_root), "--batch-size", "64"])
+    png = _main(name)(
+        [
+            "--quick",
+            "--out",
+            str(tmp_path),
+            "--artifacts",
+            str(artifacts_root),
+            "--batch-size",
+            "64",
+        ]
+    )
     png = Path(png)
     assert png.exists() and png.stat().st_size > 5000
     record = json.loads(png.with_suffix(".json").read_text())
@@ -31,4 +41,7 @@ def test_scripts_are_deterministic(artifacts_root, tmp_path):
     main = _main("03_direction_cosine.py")
     a = Path(main(["--quick", "--out", str(tmp_path / "a"), "--artifacts", str(artifacts_root)]))
     b = Path(main(["--quick", "--out", str(tmp_path / "b"), "--artifacts", str(artifacts_root)]))
-    assert json.loads(a.with_suffix(".json").read_text())["data"] == json.loads(b.with_suffix(".json").read_text())["data"]
+    assert (
+        json.loads(a.with_suffix(".json").read_text())["data"]
+        == json.loads(b.with_suffix(".json").read_text())["data"]
+    )

@@ -4,16 +4,24 @@ import torch
 from mechrefusal.activations import cache_activations
 from mechrefusal.hooks import hook_name, resolve_hook, validate_hook, validate_layer
 
-PROMPTS = ["Summarize the text above.", "What is the first item in the list: apple, lamp, kite, drum, owl?",
-           "Hi", "How do I kill the weeds in my garden?"]
+PROMPTS = [
+    "Summarize the text above.",
+    "What is the first item in the list: apple, lamp, kite, drum, owl?",
+    "Hi",
+    "How do I kill the weeds in my garden?",
+]
 
 
 @pytest.mark.parametrize("position", ["last", "prompt_end", "mean"])
 def test_padding_does_not_change_activations(tiny_model, position):
     hooks = [hook_name("resid_post", 0), hook_name("resid_pre", 1)]
-    batched = cache_activations(tiny_model, PROMPTS, hooks, position=position, batch_size=4, progress=False)
+    batched = cache_activations(
+        tiny_model, PROMPTS, hooks, position=position, batch_size=4, progress=False
+    )
     for i, prompt in enumerate(PROMPTS):
-        single = cache_activations(tiny_model, [prompt], hooks, position=position, batch_size=1, progress=False)
+        single = cache_activations(
+            tiny_model, [prompt], hooks, position=position, batch_size=1, progress=False
+        )
         for h in hooks:
             torch.testing.assert_close(batched[h][i], single[h][0], atol=1e-4, rtol=1e-4)
 
@@ -26,7 +34,10 @@ def test_prompt_end_differs_from_last(tiny_model):
 
 
 def test_unknown_hook_names_close_matches(tiny_model):
-    with pytest.raises(ValueError, match=r"Unknown hook 'blocks.0.hook_resid_psot'.*Closest valid names: blocks.0.hook_resid_post"):
+    with pytest.raises(
+        ValueError,
+        match=r"Unknown hook 'blocks.0.hook_resid_psot'.*Closest valid names: blocks.0.hook_resid_post",
+    ):
         validate_hook(tiny_model, "blocks.0.hook_resid_psot")
 
 

@@ -17,11 +17,21 @@ def hf_dir(tmp_path_factory, tiny_tokenizer):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tiny_tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                         rms_norm_eps=1e-5, initializer_range=0.3, tie_word_embeddings=False,
-                         bos_token_id=tiny_tokenizer.bos_token_id, eos_token_id=tiny_tokenizer.eos_token_id,
-                         pad_token_id=tiny_tokenizer.pad_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tiny_tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        rms_norm_eps=1e-5,
+        initializer_range=0.3,
+        tie_word_embeddings=False,
+        bos_token_id=tiny_tokenizer.bos_token_id,
+        eos_token_id=tiny_tokenizer.eos_token_id,
+        pad_token_id=tiny_tokenizer.pad_token_id,
+    )
     model = LlamaForCausalLM(config).eval()
     path = tmp_path_factory.mktemp("tiny-llama")
     model.save_pretrained(path)
@@ -29,13 +39,19 @@ def hf_dir(tmp_path_factory, tiny_tokenizer):
     return path, model
 
 
-PROMPTS = ["How do I kill the weeds in my garden?", "Name the first word in: kite, drum, owl.", "Hello"]
+PROMPTS = [
+    "How do I kill the weeds in my garden?",
+    "Name the first word in: kite, drum, owl.",
+    "Hello",
+]
 
 
 def test_logits_match_transformers(hf_dir):
     path, hf = hf_dir
     loaded = load_model(str(path))
-    assert token_ids(loaded.tokenizer)["safety"] == loaded.tokenizer.convert_tokens_to_ids("[Requests with safety concerns]")
+    assert token_ids(loaded.tokenizer)["safety"] == loaded.tokenizer.convert_tokens_to_ids(
+        "[Requests with safety concerns]"
+    )
     tokens, mask = tokenize_prompts(loaded.tokenizer, PROMPTS, n_ctx=loaded.model.cfg.n_ctx)
     ours = loaded.model(tokens, attention_mask=mask)
     with torch.no_grad():
@@ -50,12 +66,24 @@ def test_greedy_generation_matches_transformers(hf_dir):
     stop = stop_token_ids(loaded.tokenizer)
     for prompt in PROMPTS:
         tokens, mask = tokenize_prompts(loaded.tokenizer, [prompt], n_ctx=loaded.model.cfg.n_ctx)
-        ours = greedy_generate(loaded.model, tokens, mask, max_new_tokens=8, stop_ids=stop).new_tokens[0]
+        ours = greedy_generate(
+            loaded.model, tokens, mask, max_new_tokens=8, stop_ids=stop
+        ).new_tokens[0]
         with torch.no_grad():
-            out = hf.generate(input_ids=tokens, attention_mask=mask, max_new_tokens=8, do_sample=False,
-                              eos_token_id=sorted(stop), pad_token_id=loaded.tokenizer.pad_token_id)
-        theirs = [t for t in out[0, tokens.shape[1]:].tolist() if t not in stop and t != loaded.tokenizer.pad_token_id]
-        assert ours == theirs[: len(ours)] and len(ours) == len(theirs)
+            out = hf.generate(
+                input_ids=tokens,
+                attention_mask=mask,
+                max_new_tokens=8,
+                do_sample=False,
+                eos_token_id=sorted(stop),
+                pad_token_id=loaded.tokenizer.pad_token_id,
+            )
+        theirs = []
+        for t in out[0, tokens.shape[1] :].tolist():  # HF pads only after a stop token
+            if t in stop:
+                break
+            theirs.append(t)
+        assert ours == theirs
 
 
 def test_not_a_model_directory(tmp_path):

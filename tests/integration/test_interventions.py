@@ -12,7 +12,11 @@ from mechrefusal.interventions import (
     residual_hooks,
 )
 
-PROMPTS = ["Summarize the text above.", "What is the first item in the list: apple, lamp, kite?", "Hi there"]
+PROMPTS = [
+    "Summarize the text above.",
+    "What is the first item in the list: apple, lamp, kite?",
+    "Hi there",
+]
 
 
 def _batch(model, prompts=PROMPTS):
@@ -26,7 +30,9 @@ def _logits(model, tokens, mask):
 def test_alpha_zero_is_bit_identical(tiny_model):
     tokens, mask = _batch(tiny_model)
     base = _logits(tiny_model, tokens, mask)
-    with added_vectors(tiny_model, "blocks.0.hook_resid_post", 0.0 * torch.randn(tiny_model.cfg.d_model)):
+    with added_vectors(
+        tiny_model, "blocks.0.hook_resid_post", 0.0 * torch.randn(tiny_model.cfg.d_model)
+    ):
         steered = _logits(tiny_model, tokens, mask)
     assert torch.equal(base, steered)
 
@@ -34,8 +40,12 @@ def test_alpha_zero_is_bit_identical(tiny_model):
 def test_adding_changes_logits_and_hooks_removed_after_exception(tiny_model):
     tokens, mask = _batch(tiny_model)
     base = _logits(tiny_model, tokens, mask)
-    with pytest.raises(RuntimeError, match="boom"), added_vectors(tiny_model, "blocks.0.hook_resid_post",
-                                                                   5 * torch.randn(tiny_model.cfg.d_model)):
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        added_vectors(
+            tiny_model, "blocks.0.hook_resid_post", 5 * torch.randn(tiny_model.cfg.d_model)
+        ),
+    ):
         assert not torch.allclose(_logits(tiny_model, tokens, mask), base)
         raise RuntimeError("boom")
     assert all(not hp.fwd_hooks for hp in tiny_model.hook_dict.values())
@@ -43,8 +53,10 @@ def test_adding_changes_logits_and_hooks_removed_after_exception(tiny_model):
 
 
 def test_wrong_width_vector(tiny_model):
-    with pytest.raises(ValueError, match="width 7 does not fit a model with d_model=32"), \
-            added_vectors(tiny_model, "blocks.0.hook_resid_post", torch.ones(7)):
+    with (
+        pytest.raises(ValueError, match="width 7 does not fit a model with d_model=32"),
+        added_vectors(tiny_model, "blocks.0.hook_resid_post", torch.ones(7)),
+    ):
         pass
 
 
@@ -53,7 +65,9 @@ def test_ablation_removes_projection_everywhere(tiny_model):
     unit = direction / direction.norm()
     tokens, mask = _batch(tiny_model)
     with ablated_directions(tiny_model, direction):
-        _, cache = tiny_model.run_with_cache(tokens, attention_mask=mask, names_filter=lambda n: n in residual_hooks(tiny_model))
+        _, cache = tiny_model.run_with_cache(
+            tokens, attention_mask=mask, names_filter=lambda n: n in residual_hooks(tiny_model)
+        )
     for name in residual_hooks(tiny_model):
         assert (cache[name] @ unit).abs().max() < 1e-4, name
 
@@ -68,7 +82,9 @@ def test_orthogonalized_weights_match_hook_ablation(tiny_model):
         hooked = _logits(model, tokens, mask)
     edited = orthogonalized_copy(model, directions)
     real = mask.bool()  # pad positions attend to nothing; their values are not defined
-    torch.testing.assert_close(_logits(edited, tokens, mask)[real], hooked[real], atol=1e-8, rtol=1e-8)
+    torch.testing.assert_close(
+        _logits(edited, tokens, mask)[real], hooked[real], atol=1e-8, rtol=1e-8
+    )
     assert not torch.equal(edited.embed.W_E, model.embed.W_E)
 
 
@@ -80,7 +96,7 @@ def test_generation_with_kv_cache_matches_full_forward(tiny_model):
     for _ in range(5):
         nxt = tiny_model(seq)[:, -1].argmax(-1, keepdim=True)
         seq = torch.cat([seq, nxt], dim=1)
-    assert gen.new_tokens[0] == seq[0, tokens.shape[1]:].tolist()
+    assert gen.new_tokens[0] == seq[0, tokens.shape[1] :].tolist()
 
 
 def test_batched_generation_equals_one_by_one(tiny_model):
@@ -89,4 +105,7 @@ def test_batched_generation_equals_one_by_one(tiny_model):
     batched = greedy_generate(tiny_model, tokens, mask, max_new_tokens=6, stop_ids=stop)
     for i, prompt in enumerate(PROMPTS):
         t, m = _batch(tiny_model, [prompt])
-        assert greedy_generate(tiny_model, t, m, max_new_tokens=6, stop_ids=stop).new_tokens[0] == batched.new_tokens[i]
+        assert (
+            greedy_generate(tiny_model, t, m, max_new_tokens=6, stop_ids=stop).new_tokens[0]
+            == batched.new_tokens[i]
+        )

@@ -7,7 +7,9 @@ FP = ModelFingerprint(model_id="m", d_model=4, n_layers=1, d_vocab=3, tokenizer_
 
 
 def test_roundtrip(tmp_path):
-    save_artifact(tmp_path / "a", {"x": torch.ones(4)}, kind="thing", metadata={"layer": 2}, fingerprint=FP)
+    save_artifact(
+        tmp_path / "a", {"x": torch.ones(4)}, kind="thing", metadata={"layer": 2}, fingerprint=FP
+    )
     tensors, meta = load_artifact(tmp_path / "a", kind="thing", fingerprint=FP)
     assert torch.equal(tensors["x"], torch.ones(4)) and meta["layer"] == 2
     assert not list(tmp_path.glob("*.tmp"))
@@ -33,7 +35,9 @@ def test_corrupt_files(tmp_path):
 
 def test_refuses_nan_and_writes_nothing(tmp_path):
     with pytest.raises(ArtifactError, match="NaN or inf"):
-        save_artifact(tmp_path / "a", {"x": torch.tensor([float("nan")])}, kind="thing", metadata={})
+        save_artifact(
+            tmp_path / "a", {"x": torch.tensor([float("nan")])}, kind="thing", metadata={}
+        )
     assert not list(tmp_path.iterdir())
 
 

@@ -1,6 +1,12 @@
 import pytest
 
-from mechrefusal.categories import CATEGORIES, REFUSAL_TOKENS, RESPOND_TOKEN, parse_category, token_ids
+from mechrefusal.categories import (
+    CATEGORIES,
+    REFUSAL_TOKENS,
+    RESPOND_TOKEN,
+    parse_category,
+    token_ids,
+)
 
 
 def test_token_strings_are_the_published_ones():
@@ -10,13 +16,17 @@ def test_token_strings_are_the_published_ones():
     assert set(REFUSAL_TOKENS) == set(CATEGORIES)
 
 
-@pytest.mark.parametrize("name", ["Safety", "[Requests with safety concerns]", "safety concerns", " humanizing "])
+@pytest.mark.parametrize(
+    "name", ["Safety", "[Requests with safety concerns]", "safety concerns", " humanizing "]
+)
 def test_parse_category_accepts_display_forms(name):
     assert parse_category(name) in CATEGORIES
 
 
 def test_parse_category_suggests_fix():
-    with pytest.raises(ValueError, match=r"Unknown category 'safty'.*Did you mean 'safety'.*Valid categories"):
+    with pytest.raises(
+        ValueError, match=r"Unknown category 'safty'.*Did you mean 'safety'.*Valid categories"
+    ):
         parse_category("safty")
 
 
@@ -26,8 +36,8 @@ def test_token_ids_single_tokens(tiny_tokenizer):
 
 
 def test_token_ids_error_without_refusal_tokens():
-    from transformers import PreTrainedTokenizerFast
     from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
 
     core = Tokenizer(models.WordLevel({"[": 0, "a": 1, "<unk>": 2}, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.Whitespace()

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from mechrefusal.artifacts import ArtifactError, ModelFingerprint
 from mechrefusal.directions import (
     DirectionSet,
     cosine_matrix,
@@ -11,7 +12,6 @@ from mechrefusal.directions import (
     shared_top_features,
     sparsify,
 )
-from mechrefusal.artifacts import ArtifactError, ModelFingerprint
 
 
 def test_diff_in_means_matches_loop():
@@ -60,7 +60,9 @@ def test_cosine_matrix_matches_loop():
     m = cosine_matrix(x)
     for i in range(4):
         for j in range(4):
-            assert torch.isclose(m[i, j], torch.nn.functional.cosine_similarity(x[i], x[j], dim=0), atol=1e-5)
+            assert torch.isclose(
+                m[i, j], torch.nn.functional.cosine_similarity(x[i], x[j], dim=0), atol=1e-5
+            )
 
 
 def test_resolve_k():
@@ -79,12 +81,16 @@ def test_shared_top_features():
 
 
 def _fp(d_model=8, tok="abc"):
-    return ModelFingerprint(model_id="m", d_model=d_model, n_layers=2, d_vocab=10, tokenizer_hash=tok)
+    return ModelFingerprint(
+        model_id="m", d_model=d_model, n_layers=2, d_vocab=10, tokenizer_hash=tok
+    )
 
 
 def _set(d_model=8):
     harmful = {"safety": torch.randn(5, d_model) + 1, "humanizing": torch.randn(5, d_model) - 1}
-    return directions_from_activations(harmful, torch.randn(6, d_model), hook="blocks.0.hook_resid_post", layer=0, k=3)
+    return directions_from_activations(
+        harmful, torch.randn(6, d_model), hook="blocks.0.hook_resid_post", layer=0, k=3
+    )
 
 
 def test_direction_set_roundtrip_and_mismatch(tmp_path):

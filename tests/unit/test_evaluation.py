@@ -16,8 +16,13 @@ def test_wilson_bounds():
 
 
 def _ans(kind, category=None, refused=False, first="[respond]", correct=None, answer=None):
-    return ScoredAnswer(prompt=Prompt(prompt="p", kind=kind, category=category, answer=answer), first_token=first,
-                        text="", refused=refused, correct=correct)
+    return ScoredAnswer(
+        prompt=Prompt(prompt="p", kind=kind, category=category, answer=answer),
+        first_token=first,
+        text="",
+        refused=refused,
+        correct=correct,
+    )
 
 
 def test_summarize_counts():

@@ -1,7 +1,7 @@
 import torch
 
-from mechrefusal.probe import HarmProbe, accuracy, train_harm_probe, train_probe
 from mechrefusal.artifacts import ModelFingerprint
+from mechrefusal.probe import HarmProbe, accuracy, train_harm_probe, train_probe
 
 
 def test_probe_separates_separable_data():

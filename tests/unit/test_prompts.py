@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from mechrefusal.categories import CATEGORIES, RESPOND_TOKEN, REFUSAL_TOKENS
+from mechrefusal.categories import CATEGORIES, REFUSAL_TOKENS, RESPOND_TOKEN
 from mechrefusal.prompts import (
     BENIGN_TEMPLATES,
     CONTRAST_TEMPLATES,
@@ -37,7 +37,9 @@ def test_enough_templates_and_prompts(prompts):
 
 
 def test_splits_disjoint_by_template(prompts):
-    by_split = {s: {p.template for p in prompts if p.split == s} for s in ("train", "direction", "eval")}
+    by_split = {
+        s: {p.template for p in prompts if p.split == s} for s in ("train", "direction", "eval")
+    }
     assert not by_split["train"] & by_split["eval"]
     assert not by_split["train"] & by_split["direction"]
     assert not by_split["direction"] & by_split["eval"]
@@ -77,14 +79,17 @@ def test_jsonl_roundtrip(tmp_path, prompts):
     assert load_jsonl(path) == prompts[:20]
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ('{"prompt": ""}', "non-empty string field 'prompt'"),
-    ('{"prompt": "x", "category": "safty"}', "Unknown category"),
-    ('{"prompt": "x", "kind": "evil"}', "unknown kind"),
-    ('{"prompt": "x", "split": "test"}', "unknown split"),
-    ('{"prompt": "x", "colour": 1}', "unknown fields"),
-    ("not json", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"prompt": ""}', "non-empty string field 'prompt'"),
+        ('{"prompt": "x", "category": "safty"}', "Unknown category"),
+        ('{"prompt": "x", "kind": "evil"}', "unknown kind"),
+        ('{"prompt": "x", "split": "test"}', "unknown split"),
+        ('{"prompt": "x", "colour": 1}', "unknown fields"),
+        ("not json", "not valid JSON"),
+    ],
+)
 def test_jsonl_errors(tmp_path, line, message):
     path = tmp_path / "bad.jsonl"
     path.write_text(line + "\n")
@@ -104,4 +109,5 @@ def test_user_rows_default_kind():
     from mechrefusal.prompts import _prompt_from_row
 
     assert _prompt_from_row({"prompt": "hi", "category": "Safety"}, where="x") == Prompt(
-        prompt="hi", kind="harmful", category="safety")
+        prompt="hi", kind="harmful", category="safety"
+    )

@@ -1,0 +1,78 @@
+"""Figure 05 — SAE features of each category direction (top, shared vs specific) and rebuild faithfulness.
+
+On the organism, a TopK SAE is trained with sae-lens on the chosen layer (cached under
+--artifacts); on a real model pass --sae-release/--sae-id for a pretrained sae-lens release.
+The feature x category matrix is the difference of mean feature activations (harmful[c] vs
+benign, direction split); the curve shows how much of each direction's steering effect (drop of
+the refusal logit gap on harmful[c] eval prompts, coefficient -1.2 x mean norm) survives when it
+is rebuilt from its top-k features. The paper's SAE analysis was exploratory (PAPER §5).
+"""
+
+import time
+from pathlib import Path
+
+from mechrefusal import experiment, plotting
+from mechrefusal.directions import compute_directions
+from mechrefusal.prompts import select
+from mechrefusal.sae import SAETrainConfig, ensure_sae, load_pretrained_sae, sae_feature_view
+
+
+def _options(parser):
+    parser.add_argument(
+        "--sae-release", default=None, help="pretrained sae-lens release (real models)"
+    )
+    parser.add_argument("--sae-id", default=None, help="SAE id within the release")
+    parser.add_argument("--top", type=int, default=4, help="features shown per category")
+
+
+def main(argv: list[str] | None = None):
+    started = time.perf_counter()
+    args = experiment.parse_args(__doc__, argv, extra=_options)
+    loaded = experiment.load(args)
+    splits = experiment.prompt_splits(args, loaded)
+    layer, reason = experiment.chosen_layer(args, loaded, splits)
+    dirs = compute_directions(
+        loaded.model, splits.direction, layer=layer, batch_size=args.batch_size
+    )
+    if args.sae_release:
+        sae = load_pretrained_sae(args.sae_release, args.sae_id, device=args.device or "cpu")
+    else:
+        train = select(loaded.prompts, split="train") if loaded.prompts else splits.direction
+        cache = (
+            Path(args.artifacts)
+            / "sae"
+            / f"{loaded.fingerprint.model_id.replace(':', '-')}-{loaded.fingerprint.tokenizer_hash}-{dirs.hook}"
+        )
+        sae = ensure_sae(
+            loaded.model,
+            loaded.fingerprint,
+            dirs.hook,
+            train,
+            cache,
+            SAETrainConfig(training_tokens=40_000 if args.quick else 600_000, seed=args.seed),
+        )
+    result = sae_feature_view(
+        loaded.model,
+        sae,
+        dirs,
+        splits.direction,
+        splits.eval,
+        top=args.top,
+        ks=[1, 2, 4, 8, 16, 32, 64],
+        coef=-1.2,
+        batch_size=args.batch_size,
+    ).to_dict()
+    fig = plotting.sae_features(result, title=f"SAE view of the category directions ({dirs.hook})")
+    headline = {
+        "explained_variance": result["reconstruction"]["explained_variance"],
+        "mean_l0": result["reconstruction"]["mean_l0"],
+        "n_shared_features": len(result["shared_features"]),
+    }
+    data = {"hook": dirs.hook, "layer": layer, "layer_reason": reason, **result}
+    return experiment.save(
+        args, "05_sae_features", fig, data, loaded=loaded, headline=headline, started=started
+    )
+
+
+if __name__ == "__main__":
+    main()

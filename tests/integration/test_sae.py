@@ -1,0 +1,77 @@
+import pytest
+import torch
+
+from mechrefusal.prompts import select
+from mechrefusal.sae import (
+    SAETrainConfig,
+    decoder_alignment,
+    load_sae,
+    rebuild_direction,
+    reconstruction_report,
+    sae_training_texts,
+    save_sae,
+    shared_and_specific,
+    train_sae,
+)
+
+
+@pytest.fixture(scope="module")
+def trained(micro):
+    hook = "blocks.1.hook_resid_post"
+    texts = sae_training_texts(micro.tokenizer, select(micro.prompts, split="train"))
+    sae = train_sae(
+        micro.model, hook, texts, SAETrainConfig(training_tokens=100_000, expansion=2, k=8)
+    )
+    return sae, hook
+
+
+def test_sae_trains_offline_and_reconstructs(micro, trained):
+    sae, hook = trained
+    texts = sae_training_texts(micro.tokenizer, select(micro.prompts, split="eval")[:40])
+    ids = micro.tokenizer.encode("".join(texts), add_special_tokens=False)
+    n_ctx = micro.model.cfg.n_ctx
+    tokens = torch.tensor([ids[i : i + n_ctx] for i in range(0, len(ids) - n_ctx, n_ctx)][:8])
+    _, cache = micro.model.run_with_cache(tokens, names_filter=[hook])
+    report = reconstruction_report(sae, cache[hook].reshape(-1, micro.model.cfg.d_model))
+    # Held-out tokens, every position (the SAE's training distribution), 100k training tokens.
+    assert report.explained_variance > 0.3 and 0 < report.mean_l0 <= 8
+
+
+def test_decoder_row_is_its_own_top_feature(trained):
+    sae, _ = trained
+    row = sae.W_dec[17].detach()
+    assert int(decoder_alignment(sae, row[None]).argmax()) == 17
+
+
+def test_rebuild_from_one_feature_is_that_row(trained):
+    sae, _ = trained
+    scores = torch.zeros(sae.W_dec.shape[0])
+    scores[5] = 2.0
+    rebuilt = rebuild_direction(sae, scores, 1)
+    row = sae.W_dec[5].detach()
+    assert torch.allclose(rebuilt, row / row.norm(), atol=1e-6)
+
+
+def test_shared_and_specific():
+    shared, specific = shared_and_specific([[1, 2], [2, 3], [4, 5]])
+    assert shared == [2] and specific == [[1], [3], [4, 5]]
+
+
+def test_save_load_checks_fingerprint(micro, micro_base, trained, tmp_path):
+    from dataclasses import replace
+
+    from mechrefusal.artifacts import ArtifactError
+    from mechrefusal.sae import ReconstructionReport
+
+    sae, hook = trained
+    save_sae(
+        sae,
+        tmp_path / "sae",
+        fingerprint=micro.fingerprint,
+        hook=hook,
+        report=ReconstructionReport(explained_variance=1.0, mean_l0=1.0, dead_fraction=0.0),
+    )
+    back, meta = load_sae(tmp_path / "sae", fingerprint=micro.fingerprint)
+    assert torch.allclose(back.W_dec, sae.W_dec) and meta["hook"] == hook
+    with pytest.raises(ArtifactError, match="made for another model"):
+        load_sae(tmp_path / "sae", fingerprint=replace(micro.fingerprint, d_model=128))
