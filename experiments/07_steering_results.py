@@ -20,7 +20,7 @@ from mechrefusal.comparison import (
 )
 from mechrefusal.steering import SteeringConfig, fit_router
 
-BIAS_GRID = [0.0, -1.0, -2.0, -3.0, -4.0, -6.0, -8.0]
+BIAS_GRID = [0.0, -2.0, -4.0, -8.0, -12.0, -16.0, -24.0]
 GLOBAL_GRID = [0.0, -0.25, -0.5, -0.75, -1.0, -1.5, -2.0]
 
 
@@ -30,7 +30,9 @@ def main(argv: list[str] | None = None):
     loaded = experiment.load(args)
     splits = experiment.prompt_splits(args, loaded)
     layer, reason = experiment.chosen_layer(args, loaded, splits)
-    router = fit_router(loaded.model, splits.direction, layer=layer, seed=args.seed)
+    router = fit_router(
+        loaded.model, splits.direction, layer=layer, probe_prompts=splits.probe, seed=args.seed
+    )
     bias = Method(name="logit bias", kind="logit_bias")
     glob = Method(name="global direction", kind="global")
     tuned = {

@@ -13,7 +13,7 @@ from mechrefusal.comparison import Method, sweep_method
 from mechrefusal.steering import fit_router
 
 GRIDS = {
-    "logit bias": ("logit_bias", [0.0, -1.0, -2.0, -3.0, -4.0, -6.0, -8.0]),
+    "logit bias": ("logit_bias", [0.0, -2.0, -4.0, -8.0, -12.0, -16.0, -24.0]),
     "global direction": ("global", [0.0, -0.25, -0.5, -0.75, -1.0, -1.5, -2.0]),
     "categorical (probe)": ("categorical", [0.0, -0.25, -0.5, -0.75, -1.0, -1.5, -2.0]),
 }
@@ -25,7 +25,9 @@ def main(argv: list[str] | None = None):
     loaded = experiment.load(args)
     splits = experiment.prompt_splits(args, loaded)
     layer, reason = experiment.chosen_layer(args, loaded, splits)
-    router = fit_router(loaded.model, splits.direction, layer=layer, seed=args.seed)
+    router = fit_router(
+        loaded.model, splits.direction, layer=layer, probe_prompts=splits.probe, seed=args.seed
+    )
     curves = {
         name: [
             p.to_dict()

@@ -18,7 +18,9 @@ def main(argv: list[str] | None = None):
     loaded = experiment.load(args)
     splits = experiment.prompt_splits(args, loaded)
     layer, reason = experiment.chosen_layer(args, loaded, splits)
-    router = fit_router(loaded.model, splits.direction, layer=layer, seed=args.seed)
+    router = fit_router(
+        loaded.model, splits.direction, layer=layer, probe_prompts=splits.probe, seed=args.seed
+    )
     ablation = ablation_matrix(loaded.model, router, splits.eval, batch_size=args.batch_size)
     result = ablation.to_dict()
     fig = plotting.ablation_matrix(

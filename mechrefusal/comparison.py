@@ -59,7 +59,9 @@ def run_method(
         )
     elif method.kind == "global":
         vector = method.strength * router.act_norm * router.directions.global_unit()
-        with added_vectors(model, router.hook, vector):
+        with added_vectors(
+            model, router.hook, vector, first_call_only=method.steering.positions == "prompt"
+        ):
             gen = generate_answers(
                 model, texts, batch_size=batch_size, max_new_tokens=max_new_tokens, progress=False
             )

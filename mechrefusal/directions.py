@@ -31,6 +31,9 @@ from mechrefusal.prompts import Prompt
 
 PAPER_K_FRACTION = 200 / 4096
 """The paper's sparsity: 200 of Llama-3-8B's 4096 residual dimensions."""
+MIN_DEFAULT_K = 32
+"""Floor of the default k: on small models the paper's fraction leaves a handful of coordinates
+(6 of 128), whose cosines measure support overlap rather than direction."""
 
 
 @typechecked
@@ -58,11 +61,14 @@ def paired_diff_in_means(
 
 
 def resolve_k(d_model: int, *, k: int | None = None, k_fraction: float | None = None) -> int:
-    """Number of coordinates to keep: explicit `k`, a fraction of d_model, or the paper's fraction."""
+    """Coordinates to keep: explicit `k`, a fraction of d_model, or by default the paper's fraction
+    with a floor of `MIN_DEFAULT_K` (200 of 4096 on Llama-3-8B; 32 of 128 on the organism)."""
     if k is not None and k_fraction is not None:
         raise ValueError("Give k or k_fraction, not both.")
-    if k is None:
-        k = max(1, round((k_fraction if k_fraction is not None else PAPER_K_FRACTION) * d_model))
+    if k is None and k_fraction is not None:
+        k = max(1, round(k_fraction * d_model))
+    elif k is None:
+        k = max(round(PAPER_K_FRACTION * d_model), min(MIN_DEFAULT_K, d_model))
     if not 1 <= k <= d_model:
         raise ValueError(f"k must be in [1, d_model={d_model}], got {k}.")
     return k

@@ -11,6 +11,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+import torch
+
+from mechrefusal._typing import Float, Tensor
 from mechrefusal.categories import (
     CATEGORIES,
     REFUSAL_TOKENS,
@@ -18,7 +21,8 @@ from mechrefusal.categories import (
     has_refusal_tokens,
     token_ids,
 )
-from mechrefusal.generation import Generation, generate_answers
+from mechrefusal.chat import tokenize_prompts
+from mechrefusal.generation import Generation, generate_answers, model_device
 from mechrefusal.prompts import Prompt
 
 REFUSAL_PATTERNS = re.compile(
@@ -178,3 +182,21 @@ def evaluate(
 ) -> EvalResult:
     """Generate, score and summarise: the one-call evaluation of a model on a prompt set."""
     return summarize(answer_prompts(model, prompts, batch_size=batch_size, progress=progress))
+
+
+@torch.no_grad()
+def refusal_logit_gap(
+    model, prompts: Sequence[str], *, batch_size: int = 64
+) -> Float[Tensor, " n"]:
+    """log-sum-exp of the refusal-token logits minus the `[respond]` logit, at the first answer position."""
+    ids = token_ids(model.tokenizer)
+    refusal = torch.tensor([ids[c] for c in CATEGORIES])
+    out = []
+    for start in range(0, len(prompts), batch_size):
+        tokens, mask = tokenize_prompts(
+            model.tokenizer, list(prompts[start : start + batch_size]), n_ctx=model.cfg.n_ctx
+        )
+        device = model_device(model)
+        logits = model(tokens.to(device), attention_mask=mask.to(device))[:, -1].float().cpu()
+        out.append(logits[:, refusal].logsumexp(-1) - logits[:, ids["respond"]])
+    return torch.cat(out)

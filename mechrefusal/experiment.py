@@ -111,6 +111,13 @@ class PromptSplits:
 
     direction: list[Prompt]
     eval: list[Prompt]
+    train: list[Prompt]
+    """The organism's fine-tuning split (empty for user prompt sets without one)."""
+
+    @property
+    def probe(self) -> list[Prompt]:
+        """Prompts the routing probes may learn from: train + direction, never eval."""
+        return self.train + self.direction
 
 
 def prompt_splits(args: argparse.Namespace, loaded: LoadedModel) -> PromptSplits:
@@ -145,7 +152,10 @@ def cached_layer_sweep(
     ).hexdigest()[:16]
     path = Path(args.artifacts) / "layer_sweeps" / f"{key}.json"
     if path.exists():
-        return LayerSweepResult(**json.loads(path.read_text()))
+        try:
+            return LayerSweepResult(**json.loads(path.read_text()))
+        except TypeError:  # written by an older version of the sweep: recompute
+            pass
     result = layer_sweep(loaded.model, splits.direction, seed=args.seed)
     write_json(path, result.to_dict())
     return result

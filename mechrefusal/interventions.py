@@ -31,8 +31,17 @@ def add_vector_hook(
     *,
     vectors: Float[Tensor, "batch d_model"] | Float[Tensor, " d_model"],
     positions: AddPositions,
+    calls: list[int] | None = None,
 ) -> Float[Tensor, "batch pos d_model"]:
-    """Add `vectors` (already scaled) at the last position or at every position."""
+    """Add `vectors` (already scaled) at the last position or at every position.
+
+    With a `calls` counter, only the first forward call is steered (the prompt pass of a
+    KV-cached generation); later single-token calls pass through.
+    """
+    if calls is not None:
+        calls[0] += 1
+        if calls[0] > 1:
+            return activation
     delta = vectors.to(activation.device, activation.dtype)
     if positions == "last":
         activation[:, -1] = activation[:, -1] + delta
@@ -68,11 +77,17 @@ def added_vectors(
     vectors: Float[Tensor, "batch d_model"] | Float[Tensor, " d_model"],
     *,
     positions: AddPositions = "last",
+    first_call_only: bool = False,
 ) -> Iterator[None]:
-    """Within the block, every forward pass adds `vectors` at `hook`."""
+    """Within the block, every forward pass (or only the first) adds `vectors` at `hook`."""
     validate_hook(model, hook)
     _check_width(model, vectors)
-    fn = partial(add_vector_hook, vectors=vectors, positions=positions)
+    fn = partial(
+        add_vector_hook,
+        vectors=vectors,
+        positions=positions,
+        calls=[0] if first_call_only else None,
+    )
     with model.hooks(fwd_hooks=[(hook, fn)]):
         yield
 

@@ -1,8 +1,13 @@
-"""Layer sweep: where categories are separable and how large each direction is (DESIGN §6 fig 9).
+"""Layer sweep: where categories are separable and where steering acts (DESIGN §6 fig 9).
 
-One caching pass reads `resid_post` of every layer at the last prompt position; per layer we
-report held-out linear-probe accuracy on the category label (harmful prompts), on
-harmful-vs-benign, and each category direction's norm relative to the mean activation norm.
+One caching pass reads `resid_post` of every layer at the last prompt position of the
+direction split. Per layer we report
+- held-out accuracy of linear probes on the category label (harmful prompts) and on
+  harmful-vs-benign, where "held out" means *unseen templates* (a third of the direction
+  split's templates), because routing must generalise to new phrasings;
+- each category direction's norm relative to the mean activation norm;
+- the steering effect: the mean drop of the refusal logit gap on contrast prompts when their
+  category's direction is subtracted (coefficient 1.2 x mean norm, the paper's -6 / 5).
 `choose_layer` turns this into the default layer of the other figures, with the reason.
 """
 
@@ -13,21 +18,27 @@ import torch
 
 from mechrefusal.activations import Position, cache_activations
 from mechrefusal.categories import CATEGORIES
-from mechrefusal.directions import diff_in_means
-from mechrefusal.geometry import probe_separability
+from mechrefusal.directions import diff_in_means, unit
+from mechrefusal.evaluation import refusal_logit_gap
 from mechrefusal.hooks import hook_name
+from mechrefusal.interventions import added_vectors
+from mechrefusal.probe import accuracy, train_probe
 from mechrefusal.prompts import Prompt
+
+EFFECT_COEF = -1.2
 
 
 @dataclass(frozen=True)
 class LayerSweepResult:
     layers: list[int]
     category_accuracy: list[float]
-    """Held-out accuracy of a 5-way linear probe on harmful prompts' categories."""
+    """5-way probe on harmful prompts, accuracy on held-out templates."""
     harm_accuracy: list[float]
-    """Held-out accuracy of a harmful-vs-benign linear probe."""
+    """Harmful-vs-benign probe, accuracy on held-out templates."""
     relative_norm: dict[str, list[float]]
     """||v_c|| / mean activation norm, per category, per layer."""
+    steering_effect: list[float]
+    """Mean drop of the refusal logit gap on contrast prompts under a -1.2 x norm push."""
     chosen_layer: int
     reason: str
 
@@ -39,22 +50,57 @@ def choose_layer(
     layers: list[int],
     category_accuracy: list[float],
     harm_accuracy: list[float],
+    steering_effect: list[float],
     *,
     tolerance: float = 0.02,
 ) -> tuple[int, str]:
-    """Earliest layer within `tolerance` of the best mean of the two probe accuracies.
+    """Among layers within `tolerance` of the best mean probe accuracy, the largest steering effect.
 
-    Earliest, because a steering vector added early has the most downstream computation to act
-    on (the paper's ~30% depth), and separability that is already there need not be waited for.
+    Routing needs separability that generalises to new templates; among layers that have it,
+    the one where the same push moves the refusal decision most makes the best steering site.
     """
     score = [(a + b) / 2 for a, b in zip(category_accuracy, harm_accuracy, strict=True)]
     best = max(score)
-    chosen = next(layer for layer, s in zip(layers, score, strict=True) if s >= best - tolerance)
+    good = [layer for layer, s in zip(layers, score, strict=True) if s >= best - tolerance]
+    chosen = max(good, key=lambda layer: steering_effect[layers.index(layer)])
     return chosen, (
-        f"earliest layer whose mean probe accuracy (category, harmful-vs-benign) is within "
-        f"{tolerance:.2f} of the best ({best:.3f}): layer {chosen} scores "
-        f"{score[layers.index(chosen)]:.3f}"
+        f"largest steering effect ({steering_effect[layers.index(chosen)]:.2f} logits) among layers whose "
+        f"mean held-out-template probe accuracy is within {tolerance:.2f} of the best ({best:.3f}): "
+        f"layers {good}"
     )
+
+
+def _held_out_templates(prompts: Sequence[Prompt]) -> torch.Tensor:
+    """Mask of prompts whose template is in the held-out third (every third distinct template)."""
+    templates = sorted({p.template for p in prompts})
+    held = {t for i, t in enumerate(templates) if i % 3 == 2}
+    mask = torch.tensor([p.template in held for p in prompts])
+    if (
+        mask.all() or not mask.any()
+    ):  # user prompt sets without template ids: fall back to every third prompt
+        mask = torch.arange(len(prompts)) % 3 == 2
+    return mask
+
+
+def _held_out_accuracy(
+    acts: torch.Tensor, labels: torch.Tensor, held: torch.Tensor, n_classes: int, seed: int
+) -> float:
+    probe = train_probe(acts[~held], labels[~held], n_classes=n_classes, seed=seed)
+    return accuracy(probe, acts[held], labels[held])
+
+
+def _steering_effect(
+    model, hook: str, contrast: Sequence[Prompt], vectors: dict[str, torch.Tensor], norm: float
+) -> float:
+    drops = []
+    for c, vector in vectors.items():
+        texts = [p.prompt for p in contrast if p.category == c]
+        if not texts:
+            continue
+        before = refusal_logit_gap(model, texts)
+        with added_vectors(model, hook, EFFECT_COEF * norm * unit(vector)):
+            drops.append((before - refusal_logit_gap(model, texts)).mean())
+    return float(torch.stack(drops).mean()) if drops else float("nan")
 
 
 def layer_sweep(
@@ -65,9 +111,10 @@ def layer_sweep(
     seed: int = 0,
     progress: bool = True,
 ) -> LayerSweepResult:
-    """Separability and direction norms at every layer's resid_post."""
+    """Separability, direction norms and steering effect at every layer's resid_post."""
     harmful = [p for p in prompts if p.kind == "harmful" and p.category is not None]
     benign = [p for p in prompts if p.kind in ("benign", "contrast")]
+    contrast = [p for p in benign if p.kind == "contrast"]
     if not harmful or not benign:
         raise ValueError(
             "Empty prompt set: the layer sweep needs harmful and benign/contrast prompts."
@@ -79,26 +126,33 @@ def layer_sweep(
     )
     cat_labels = torch.tensor([CATEGORIES.index(p.category) for p in harmful])  # type: ignore[arg-type]
     harm_labels = torch.cat([torch.ones(len(harmful)), torch.zeros(len(benign))]).long()
-    cat_acc, harm_acc = [], []
-    rel_norm: dict[str, list[float]] = {
-        c: [] for c in CATEGORIES if (cat_labels == CATEGORIES.index(c)).any()
-    }
+    held_harm, held_all = _held_out_templates(harmful), _held_out_templates(harmful + benign)
+    present = [c for c in CATEGORIES if (cat_labels == CATEGORIES.index(c)).any()]
+    cat_acc, harm_acc, effect = [], [], []
+    rel_norm: dict[str, list[float]] = {c: [] for c in present}
     for name in names:
         a = acts[name]
-        cat_acc.append(probe_separability(a[: len(harmful)], cat_labels, seed=seed))
-        harm_acc.append(probe_separability(a, harm_labels, seed=seed))
+        cat_acc.append(
+            _held_out_accuracy(a[: len(harmful)], cat_labels, held_harm, len(CATEGORIES), seed)
+        )
+        harm_acc.append(_held_out_accuracy(a, harm_labels, held_all, 2, seed))
         scale = float(a.norm(dim=-1).mean())
-        for c in rel_norm:
-            mask = cat_labels == CATEGORIES.index(c)
-            rel_norm[c].append(
-                float(diff_in_means(a[: len(harmful)][mask], a[len(harmful) :]).norm()) / scale
+        vectors = {
+            c: diff_in_means(
+                a[: len(harmful)][cat_labels == CATEGORIES.index(c)], a[len(harmful) :]
             )
-    chosen, reason = choose_layer(layers, cat_acc, harm_acc)
+            for c in present
+        }
+        for c in present:
+            rel_norm[c].append(float(vectors[c].norm()) / scale)
+        effect.append(_steering_effect(model, name, contrast, vectors, scale))
+    chosen, reason = choose_layer(layers, cat_acc, harm_acc, effect)
     return LayerSweepResult(
         layers=layers,
         category_accuracy=cat_acc,
         harm_accuracy=harm_acc,
         relative_norm=rel_norm,
+        steering_effect=effect,
         chosen_layer=chosen,
         reason=reason,
     )

@@ -311,11 +311,16 @@ def tradeoff_curves(curves: dict[str, list[dict]], title: str) -> Figure:
 def layer_sweep(result: dict, title: str) -> Figure:
     """Fig 09: probe accuracies and relative direction norms by layer; the chosen layer marked."""
     layers = result["layers"]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(17, 4.5))
     ax1.plot(layers, result["category_accuracy"], marker="o", label="category (5-way) probe")
     ax1.plot(layers, result["harm_accuracy"], marker="s", label="harmful vs benign probe")
-    ax1.set_ylabel("held-out accuracy")
+    ax1.set_ylabel("accuracy on held-out templates")
     ax1.set_ylim(0, 1.05)
+    ax3.plot(
+        layers, result["steering_effect"], marker="D", color="C3", label="refusal logit gap drop"
+    )
+    ax3.set_ylabel("mean drop of refusal logit gap (contrast prompts)")
+    ax3.set_title("steering effect of -1.2 x norm along v_c")
     for c, norms in result["relative_norm"].items():
         ax2.plot(layers, norms, marker="o", label=_label(c), color=GROUP_COLOURS[c])
     ax2.set_ylabel("||v_c|| / mean activation norm")

@@ -25,9 +25,10 @@ from einops import einsum
 from mechrefusal._typing import Float, Tensor
 from mechrefusal.activations import cache_activations
 from mechrefusal.artifacts import ArtifactError, ModelFingerprint, check_fingerprint, write_json
-from mechrefusal.categories import CATEGORIES, token_ids
-from mechrefusal.chat import format_prompt, tokenize_prompts
+from mechrefusal.categories import CATEGORIES
+from mechrefusal.chat import format_prompt
 from mechrefusal.directions import DirectionSet
+from mechrefusal.evaluation import refusal_logit_gap
 from mechrefusal.interventions import added_vectors
 from mechrefusal.prompts import Prompt
 
@@ -228,23 +229,6 @@ def rebuild_direction(sae, scores: Float[Tensor, " d_sae"], k: int) -> Float[Ten
     top = scores.topk(k).indices
     vec = einsum(scores[top], sae.W_dec.detach().float()[top], "k, k d_model -> d_model")
     return vec / vec.norm().clamp_min(1e-12)
-
-
-@torch.no_grad()
-def refusal_logit_gap(
-    model, prompts: Sequence[str], *, batch_size: int = 64
-) -> Float[Tensor, " n"]:
-    """log-sum-exp of the refusal-token logits minus the `[respond]` logit, at the first answer position."""
-    ids = token_ids(model.tokenizer)
-    refusal = torch.tensor([ids[c] for c in CATEGORIES])
-    out = []
-    for start in range(0, len(prompts), batch_size):
-        tokens, mask = tokenize_prompts(
-            model.tokenizer, list(prompts[start : start + batch_size]), n_ctx=model.cfg.n_ctx
-        )
-        logits = model(tokens, attention_mask=mask)[:, -1].float().cpu()
-        out.append(logits[:, refusal].logsumexp(-1) - logits[:, ids["respond"]])
-    return torch.cat(out)
 
 
 @dataclass(frozen=True)

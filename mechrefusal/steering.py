@@ -22,13 +22,12 @@ from typing import Literal
 import torch
 
 from mechrefusal._typing import Float, Tensor
-from mechrefusal.activations import cache_activations
+from mechrefusal.activations import Position, cache_activations, prompt_end_index
 from mechrefusal.categories import CATEGORIES, REFUSAL_TOKENS, token_ids
 from mechrefusal.chat import stop_token_ids, tokenize_prompts
 from mechrefusal.directions import DirectionSet, directions_from_activations, resolve_k
 from mechrefusal.generation import Generation, greedy_generate
 from mechrefusal.hooks import Site, resolve_hook
-from mechrefusal.interventions import added_vectors
 from mechrefusal.probe import HarmProbe, LinearProbe, train_harm_probe, train_probe
 from mechrefusal.prompts import Prompt
 
@@ -46,8 +45,16 @@ class SteeringConfig:
     policy: Policy = "probe"
     sparse: bool = True
     """Use the sparse top-k directions (the paper's) rather than the dense ones."""
+    positions: Literal["prompt", "prompt_and_generated"] = "prompt"
+    """Where the vector is added: the last prompt token only (the first answer token, where the
+    refusal decision is made, reads it; later tokens see it through the KV cache), or also every
+    generated token (the paper's code, which costs capability on long answers)."""
 
     def __post_init__(self) -> None:
+        if self.positions not in ("prompt", "prompt_and_generated"):
+            raise ValueError(
+                f"Unknown positions {self.positions!r}; valid: prompt, prompt_and_generated."
+            )
         if self.policy not in ("probe", "oracle", "token"):
             raise ValueError(f"Unknown policy {self.policy!r}; valid: probe, oracle, token.")
 
@@ -61,10 +68,29 @@ class Router:
     category_probe: LinearProbe
     act_norm: float
     """Mean L2 norm of the last-position activation at the hook: the coefficient unit."""
+    probe_position: Position = "prompt_end"
+    """Where the harmful-vs-benign probe reads the prompt: the last user-text token by default
+    (it carries the request's own cues; the last template token mostly carries the model's
+    refusal decision, so a probe there inherits the over-refusal it should correct). The
+    category probe reads the last token, where the model's own category decision is."""
 
     @property
     def hook(self) -> str:
         return self.directions.hook
+
+
+def _split_acts(
+    model, hook: str, prompts: Sequence[Prompt], progress: bool, position: Position = "last"
+):
+    """Activations of harmful prompts (with category labels) and of benign + contrast ones."""
+    harmful = [p for p in prompts if p.kind == "harmful" and p.category is not None]
+    benign = [p for p in prompts if p.kind in ("benign", "contrast")]
+    if not harmful or not benign:
+        raise ValueError("Empty prompt set: the router needs harmful and benign/contrast prompts.")
+    texts = [p.prompt for p in harmful + benign]
+    acts = cache_activations(model, texts, [hook], position=position, progress=progress)[hook]
+    labels = torch.tensor([CATEGORIES.index(p.category) for p in harmful])  # type: ignore[arg-type]
+    return acts[: len(harmful)], labels, acts[len(harmful) :]
 
 
 def fit_router(
@@ -73,6 +99,8 @@ def fit_router(
     *,
     layer: int,
     site: Site = "resid_post",
+    probe_prompts: Sequence[Prompt] | None = None,
+    probe_position: Position = "prompt_end",
     k: int | None = None,
     k_fraction: float | None = None,
     tau: float = 1e-3,
@@ -80,17 +108,13 @@ def fit_router(
     seed: int = 0,
     progress: bool = True,
 ) -> Router:
-    """Cache the direction split once and fit directions, both probes and the norm unit."""
+    """Fit directions on `prompts` (the direction split) and the probes on `probe_prompts`.
+
+    `probe_prompts` defaults to `prompts`; passing more phrasings (e.g. train + direction
+    splits) helps the probes generalise to unseen templates. Never pass evaluation prompts.
+    """
     hook, layer = resolve_hook(model, layer=layer, site=site)
-    harmful_prompts = [p for p in prompts if p.kind == "harmful" and p.category is not None]
-    benign_prompts = [p for p in prompts if p.kind in ("benign", "contrast")]
-    if not harmful_prompts or not benign_prompts:
-        raise ValueError("Empty prompt set: the router needs harmful and benign/contrast prompts.")
-    acts = cache_activations(
-        model, [p.prompt for p in harmful_prompts + benign_prompts], [hook], progress=progress
-    )[hook]
-    harm_acts, benign_acts = acts[: len(harmful_prompts)], acts[len(harmful_prompts) :]
-    labels = torch.tensor([CATEGORIES.index(p.category) for p in harmful_prompts])  # type: ignore[arg-type]
+    harm_acts, labels, benign_acts = _split_acts(model, hook, prompts, progress)
     by_cat = {c: harm_acts[labels == i] for i, c in enumerate(CATEGORIES) if (labels == i).any()}
     directions = directions_from_activations(
         by_cat,
@@ -100,11 +124,19 @@ def fit_router(
         k=resolve_k(model.cfg.d_model, k=k, k_fraction=k_fraction),
         tau=tau,
     )
+    act_norm = float(torch.cat([harm_acts, benign_acts]).norm(dim=-1).mean())
+    fit_on = probe_prompts if probe_prompts is not None else prompts
+    if probe_prompts is not None:
+        harm_acts, labels, benign_acts = _split_acts(model, hook, fit_on, progress)
+    category_probe = train_probe(harm_acts, labels, n_classes=len(CATEGORIES), seed=seed)
+    if probe_position != "last":
+        harm_acts, _, benign_acts = _split_acts(model, hook, fit_on, progress, probe_position)
     return Router(
         directions=directions,
         harm_probe=train_harm_probe(harm_acts, benign_acts, target_fpr=target_fpr, seed=seed),
-        category_probe=train_probe(harm_acts, labels, n_classes=len(CATEGORIES), seed=seed),
-        act_norm=float(acts.norm(dim=-1).mean()),
+        category_probe=category_probe,
+        act_norm=act_norm,
+        probe_position=probe_position,
     )
 
 
@@ -113,6 +145,9 @@ class RoutingRecord:
     """What the router decided for each prompt of a batch (filled on the first forward call)."""
 
     vectors: torch.Tensor | None = None
+    probe_index: torch.Tensor | None = None
+    """Per row, the position the probes read (from `Router.probe_position`)."""
+    calls: int = 0
     harmful: list[bool] = field(default_factory=list)
     category: list[str] = field(default_factory=list)
 
@@ -126,15 +161,27 @@ def routed_steering_hook(
     record: RoutingRecord,
     forced_harmful: torch.Tensor | None,
 ) -> Float[Tensor, "batch pos d_model"]:
-    """Route on the first call (the prompt pass), then add the chosen vectors at position -1."""
+    """Route on the first call (the prompt pass) unless vectors are preset; add them at position -1.
+
+    Later calls (one per generated token) add them again only for `prompt_and_generated`.
+    """
+    record.calls += 1
+    if record.calls > 1 and config.positions == "prompt":
+        return activation
     if record.vectors is None:
-        last = activation[:, -1].float()
+        rows = torch.arange(activation.shape[0], device=activation.device)
+        index = (
+            record.probe_index
+            if record.probe_index is not None
+            else torch.full_like(rows, activation.shape[1] - 1)
+        )
+        probe_input = activation[rows, index.to(activation.device)].float().cpu()
         harmful = (
             forced_harmful
             if forced_harmful is not None
-            else router.harm_probe.is_harmful(last.cpu())
+            else router.harm_probe.is_harmful(probe_input)
         )
-        category = router.category_probe.predict(last.cpu())
+        category = router.category_probe.predict(activation[:, -1].float().cpu())
         units = router.directions.unit_vectors(sparse=config.sparse)[category]
         coef = (
             torch.where(harmful.bool(), config.harmful_coef, config.benign_coef) * router.act_norm
@@ -144,6 +191,17 @@ def routed_steering_hook(
         record.category = [router.directions.categories[i] for i in category.tolist()]
     activation[:, -1] = activation[:, -1] + record.vectors.to(activation.device, activation.dtype)
     return activation
+
+
+def _probe_index(model, router: Router, tokens, mask) -> torch.Tensor:
+    """Positions the probes read, matching how `fit_router` cached their training activations."""
+    if router.probe_position == "last":
+        return torch.full((tokens.shape[0],), tokens.shape[1] - 1, dtype=torch.long)
+    if router.probe_position == "prompt_end":
+        return prompt_end_index(tokens, model.tokenizer.get_vocab().get("<|eot_id|>"))
+    raise ValueError(
+        f"Routing reads one position; {router.probe_position!r} is not supported (use last or prompt_end)."
+    )
 
 
 def _token_policy_vectors(
@@ -184,34 +242,21 @@ def steered_generate(
         tokens, mask = tokenize_prompts(
             model.tokenizer, [p.prompt for p in chunk], n_ctx=model.cfg.n_ctx - max_new_tokens
         )
-        record = RoutingRecord()
+        record = RoutingRecord(probe_index=_probe_index(model, router, tokens, mask))
+        forced = None
         if config.policy == "token":
-            vectors = _token_policy_vectors(model, router, config, tokens, mask, stop_ids)
-            with added_vectors(model, router.hook, vectors):
-                parts.append(
-                    greedy_generate(
-                        model, tokens, mask, max_new_tokens=max_new_tokens, stop_ids=stop_ids
-                    )
+            record.vectors = _token_policy_vectors(model, router, config, tokens, mask, stop_ids)
+        elif config.policy == "oracle":
+            forced = torch.tensor([p.kind == "harmful" for p in chunk])
+        fn = partial(
+            routed_steering_hook, router=router, config=config, record=record, forced_harmful=forced
+        )
+        with model.hooks(fwd_hooks=[(router.hook, fn)]):
+            parts.append(
+                greedy_generate(
+                    model, tokens, mask, max_new_tokens=max_new_tokens, stop_ids=stop_ids
                 )
-        else:
-            forced = (
-                torch.tensor([p.kind == "harmful" for p in chunk])
-                if config.policy == "oracle"
-                else None
             )
-            fn = partial(
-                routed_steering_hook,
-                router=router,
-                config=config,
-                record=record,
-                forced_harmful=forced,
-            )
-            with model.hooks(fwd_hooks=[(router.hook, fn)]):
-                parts.append(
-                    greedy_generate(
-                        model, tokens, mask, max_new_tokens=max_new_tokens, stop_ids=stop_ids
-                    )
-                )
         records.append(record)
     gen = Generation(
         new_tokens=[r for g in parts for r in g.new_tokens],

@@ -67,6 +67,7 @@ def test_cosine_matrix_matches_loop():
 
 def test_resolve_k():
     assert resolve_k(4096) == 200
+    assert resolve_k(128) == 32 and resolve_k(16) == 16  # floor, capped at d_model
     assert resolve_k(100, k_fraction=0.1) == 10
     with pytest.raises(ValueError, match="not both"):
         resolve_k(10, k=2, k_fraction=0.5)
