@@ -129,7 +129,9 @@ def prompt_splits(args: argparse.Namespace, loaded: LoadedModel) -> PromptSplits
     else:
         prompts = generate_prompts(args.seed)
     return PromptSplits(
-        direction=select(prompts, split="direction"), eval=select(prompts, split="eval")
+        direction=select(prompts, split="direction"),
+        eval=select(prompts, split="eval"),
+        train=[p for p in prompts if p.split == "train"],
     )
 
 
