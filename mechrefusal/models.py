@@ -25,6 +25,7 @@ from mechrefusal.artifacts import (
     ModelFingerprint,
     load_artifact,
     save_artifact,
+    text_hash,
     tokenizer_hash,
 )
 from mechrefusal.organism import (
@@ -34,7 +35,7 @@ from mechrefusal.organism import (
     preset,
     train_organism,
 )
-from mechrefusal.prompts import Prompt, load_jsonl, save_jsonl
+from mechrefusal.prompts import Prompt, generate_prompts, load_jsonl, save_jsonl
 from mechrefusal.tokenizer import attach_tokenizer, load_tokenizer, save_tokenizer
 
 DEFAULT_ARTIFACTS = Path(os.environ.get("MECHREFUSAL_ARTIFACTS", "artifacts"))
@@ -134,7 +135,11 @@ def save_organism(trained: TrainedOrganism, root: str | Path) -> Path:
             model_id=f"organism-{variant}:{trained.config.name}",
         )
     save_jsonl(trained.prompts, out / "prompts.jsonl")
-    record = {"config": trained.config.to_dict(), "seconds": trained.seconds}
+    record = {
+        "config": trained.config.to_dict(),
+        "seconds": trained.seconds,
+        "prompts_hash": text_hash([p.prompt for p in trained.prompts]),
+    }
     (out / "organism.json").write_text(json.dumps(record, indent=2) + "\n")
     return out
 
@@ -151,10 +156,15 @@ def ensure_organism(
     out = organism_dir(root, cfg.name)
     record = out / "organism.json"
     if record.exists():
-        saved = json.loads(record.read_text()).get("config")
-        if saved == json.loads(json.dumps(cfg.to_dict())):
+        saved = json.loads(record.read_text())
+        same_config = saved.get("config") == json.loads(json.dumps(cfg.to_dict()))
+        # The prompt generator is code: a cached organism trained on other prompts is stale.
+        same_prompts = saved.get("prompts_hash") == text_hash(
+            [p.prompt for p in generate_prompts(cfg.seed, cfg.sizes)]
+        )
+        if same_config and same_prompts:
             return out
-        log(f"organism at {out} was trained with another config; retraining")
+        log(f"organism at {out} was trained with another config or prompt set; retraining")
     log(f"training organism {cfg.name!r} (first use; cached in {out})")
     start = time.perf_counter()
     save_organism(train_organism(cfg), root)

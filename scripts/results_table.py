@@ -147,6 +147,7 @@ def rows(figures: Path) -> list[tuple[str, str, str, str]]:
     diff = load(figures, "06_model_diffing")
     if diff:
         low = [c for c, v in zip(diff["categories"], diff["cosine"], strict=True) if v < 0.5]
+        highest = max(zip(diff["cosine"], diff["categories"], strict=True))[1]
         below = [
             c for c, b in zip(diff["categories"], diff["below_shuffled_null_p95"], strict=True) if b
         ]
@@ -161,7 +162,8 @@ def rows(figures: Path) -> list[tuple[str, str, str, str]]:
                 "Model diffing: low base-vs-refusal-model cosine for 4 of 5 categories",
                 "0.317-0.336 for four, Incomplete 0.651 (no null)",
                 f"{values}; {len(low)}/5 below 0.5; {len(below)}/5 below the shuffled-label null's 95th percentile",
-                verdict(len(low) == 4, "reproduced", f"not reproduced ({len(low)} of 5 low)"),
+                verdict(len(low) == 4, "reproduced", f"not reproduced ({len(low)} of 5 low)")
+                + f"; highest: {highest} (paper: incomplete)",
             )
         )
     sae = load(figures, "05_sae_features")

@@ -1,9 +1,14 @@
 """Session fixtures: a tiny random Llama-style model and the micro organism (trained once per worker)."""
 
+import os
 import random
 
 import pytest
 import torch
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One thread per xdist worker: two workers on two cores must not oversubscribe them.
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

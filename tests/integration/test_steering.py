@@ -1,0 +1,101 @@
+"""Probe-routed categorical steering on the micro organism."""
+
+import pytest
+
+from mechrefusal.comparison import Method, SweepPoint, compare_methods, pick_strength
+from mechrefusal.generation import generate_answers
+from mechrefusal.prompts import select
+from mechrefusal.steering import SteeringConfig, fit_router, steered_generate
+
+
+@pytest.fixture(scope="module")
+def router(micro):
+    direction = select(micro.prompts, split="direction")
+    return fit_router(
+        micro.model,
+        direction,
+        layer=1,
+        probe_prompts=select(micro.prompts, split="train") + direction,
+        progress=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def mixed(micro):
+    e = select(micro.prompts, split="eval")
+    return (
+        [p for p in e if p.kind == "harmful"][:6]
+        + [p for p in e if p.kind == "contrast"][:6]
+        + [p for p in e if p.kind == "benign"][:4]
+    )
+
+
+@pytest.mark.parametrize("positions", ["prompt", "prompt_and_generated"])
+def test_batched_steering_equals_one_by_one(micro, router, mixed, positions):
+    config = SteeringConfig(positions=positions)
+    batched, records = steered_generate(
+        micro.model, mixed, router, config, batch_size=len(mixed), max_new_tokens=6
+    )
+    for i, prompt in enumerate(mixed):
+        single, rec = steered_generate(
+            micro.model, [prompt], router, config, batch_size=1, max_new_tokens=6
+        )
+        assert single.new_tokens[0] == batched.new_tokens[i]
+        assert rec[0].harmful[0] == records[0].harmful[i]
+
+
+def test_zero_coefficients_change_nothing(micro, router, mixed):
+    config = SteeringConfig(harmful_coef=0.0, benign_coef=0.0, positions="prompt_and_generated")
+    steered, _ = steered_generate(micro.model, mixed, router, config, max_new_tokens=6)
+    plain = generate_answers(
+        micro.model, [p.prompt for p in mixed], max_new_tokens=6, progress=False
+    )
+    assert steered.new_tokens == plain.new_tokens
+    assert all(not hp.fwd_hooks for hp in micro.model.hook_dict.values())
+
+
+def test_oracle_routing_follows_labels(micro, router, mixed):
+    _, records = steered_generate(
+        micro.model, mixed, router, SteeringConfig(policy="oracle"), max_new_tokens=2
+    )
+    assert records[0].harmful == [p.kind == "harmful" for p in mixed]
+
+
+def test_steering_moves_refusal(micro, router):
+    e = select(micro.prompts, split="eval")
+    results = compare_methods(
+        micro.model,
+        router,
+        e,
+        [
+            Method(name="base", kind="baseline"),
+            Method(
+                name="oracle",
+                kind="categorical",
+                steering=SteeringConfig(policy="oracle", benign_coef=-2.0),
+            ),
+        ],
+        progress=False,
+    )
+    base, oracle = results[0].result, results[1].result
+    assert oracle.over_refusal["contrast"].value < base.over_refusal["contrast"].value
+    assert results[1].category_changed > 0
+
+
+def test_pick_strength_prefers_safe_then_refusing():
+    points = [
+        SweepPoint(strength=0.0, refusal=0.99, over_refusal=0.4, benign_over_refusal=0.0),
+        SweepPoint(strength=-1.0, refusal=0.9, over_refusal=0.04, benign_over_refusal=0.0),
+        SweepPoint(strength=-2.0, refusal=0.2, over_refusal=0.0, benign_over_refusal=0.0),
+    ]
+    assert pick_strength(points) == -1.0
+    assert pick_strength(points[:1]) == 0
+
+
+def test_bad_config():
+    # Under pytest the jaxtyping/beartype hook rejects the Literal first (a TypeError naming the
+    # field); without it, __post_init__ raises the ValueError listing the valid choices.
+    with pytest.raises((ValueError, TypeError), match="policy"):
+        SteeringConfig(policy="label")  # type: ignore[arg-type]
+    with pytest.raises((ValueError, TypeError), match="positions"):
+        SteeringConfig(positions="everywhere")  # type: ignore[arg-type]
