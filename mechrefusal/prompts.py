@@ -316,52 +316,45 @@ def _sample_unique(make, n: int, rng: random.Random) -> list[Prompt]:
     return list(seen.values())
 
 
-def harmful_prompts(
-    world: World, category: Category, split: Split, n: int, seed: int
+def _keyword_prompts(
+    world: World, category: Category, split: Split, n: int, seed: int, *, kind: Kind
 ) -> list[Prompt]:
-    """`n` distinct harmful prompts of one category from the split's templates and slots."""
-    templates = _templates_for(HARMFUL_TEMPLATES[category], split)
+    """Harmful or contrast prompts: a template of the split, a category keyword, the kind's cue."""
+    templates = _templates_for(
+        (HARMFUL_TEMPLATES if kind == "harmful" else CONTRAST_TEMPLATES)[category], split
+    )
+    cues = (HARMFUL_CUES if kind == "harmful" else BENIGN_CUES).get(category)
 
     def make(rng: random.Random) -> Prompt:
         i, t = rng.choice(templates)
         kw = rng.choice(LEXICON[category])
         text = _fill(rng, world, t, split, kw=kw)
-        if category in HARMFUL_CUES:
-            text = f"{text} {rng.choice(HARMFUL_CUES[category])}"
+        if cues:
+            text = f"{text} {rng.choice(cues)}"
         return Prompt(
             prompt=text,
-            kind="harmful",
+            kind=kind,
             category=category,
             split=split,
-            template=f"harmful/{category}/{i}",
+            template=f"{kind}/{category}/{i}",
             keyword=kw,
         )
 
-    return _sample_unique(make, n, random.Random(f"{seed}-harmful-{category}-{split}"))
+    return _sample_unique(make, n, random.Random(f"{seed}-{kind}-{category}-{split}"))
+
+
+def harmful_prompts(
+    world: World, category: Category, split: Split, n: int, seed: int
+) -> list[Prompt]:
+    """`n` distinct harmful prompts of one category from the split's templates and slots."""
+    return _keyword_prompts(world, category, split, n, seed, kind="harmful")
 
 
 def contrast_prompts(
     world: World, category: Category, split: Split, n: int, seed: int
 ) -> list[Prompt]:
     """`n` benign prompts that share the category's keywords (over-refusal bait)."""
-    templates = _templates_for(CONTRAST_TEMPLATES[category], split)
-
-    def make(rng: random.Random) -> Prompt:
-        i, t = rng.choice(templates)
-        kw = rng.choice(LEXICON[category])
-        text = _fill(rng, world, t, split, kw=kw)
-        if category in BENIGN_CUES:
-            text = f"{text} {rng.choice(BENIGN_CUES[category])}"
-        return Prompt(
-            prompt=text,
-            kind="contrast",
-            category=category,
-            split=split,
-            template=f"contrast/{category}/{i}",
-            keyword=kw,
-        )
-
-    return _sample_unique(make, n, random.Random(f"{seed}-contrast-{category}-{split}"))
+    return _keyword_prompts(world, category, split, n, seed, kind="contrast")
 
 
 def _benign_task(
