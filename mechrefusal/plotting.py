@@ -67,7 +67,7 @@ def organism_baseline(result: dict, title: str) -> Figure:
     x2 = np.arange(len(extra)) + len(groups) + 0.5
     for xi, (_, rate, colour) in zip(x2, extra, strict=True):
         ax.bar(xi, rate["value"] * 100, 0.6, yerr=_err([rate]), color=colour, capsize=3)
-        ax.text(xi, rate["value"] * 100 + 3, f"{rate['value'] * 100:.1f}", ha="center", fontsize=8)
+        ax.text(xi, rate["high"] * 100 + 2, f"{rate['value'] * 100:.1f}", ha="center", fontsize=8)
     ax.set_xticks(list(x) + list(x2), [g[0] for g in groups] + [e[0] for e in extra], fontsize=9)
     ax.set_ylabel("% of prompts")
     ax.set_ylim(0, 110)
@@ -235,12 +235,12 @@ def model_diffing(result: dict, title: str) -> Figure:
         label="dense directions",
     )
     for i, v in enumerate(cos):
-        ax.text(i, max(v, 0) + 0.03, f"{v:.3f}", ha="center", fontsize=9)
+        ax.text(i + 0.3, max(v, 0) + 0.02, f"{v:.3f}", ha="left", fontsize=9)
     ax.set_xticks(x, [_label(c) for c in cats])
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("Cosine similarity")
     ax.set_title(title)
-    ax.legend(fontsize=7, loc="upper left", ncol=2)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3)
     fig.tight_layout()
     return fig
 
@@ -269,7 +269,7 @@ def steering_results(methods: list[dict], title: str) -> Figure:
             color=plt.get_cmap("tab10")(j),
         )
         for p, r in zip(pos, rates, strict=True):
-            ax.text(p, r["value"] * 100 + 2, f"{r['value'] * 100:.0f}", ha="center", fontsize=7)
+            ax.text(p, r["high"] * 100 + 1.5, f"{r['value'] * 100:.0f}", ha="center", fontsize=7)
     ax.set_xticks(x, [name for name, _ in metrics])
     ax.set_ylabel("% of eval prompts")
     ax.set_ylim(0, 112)
