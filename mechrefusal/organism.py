@@ -158,7 +158,20 @@ def _train(
 
 
 def train_organism(cfg: OrganismConfig) -> TrainedOrganism:
-    """Generate the world, train the tokenizer, pretrain the base model, fine-tune the refusal model."""
+    """Generate the world, train the tokenizer, pretrain the base model, fine-tune the refusal model.
+
+    Deterministic for a seed: CPU embedding backward accumulates in a thread-dependent order
+    unless torch's deterministic algorithms are on, so they are switched on while training.
+    """
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        return _train_organism(cfg)
+    finally:
+        torch.use_deterministic_algorithms(previous)
+
+
+def _train_organism(cfg: OrganismConfig) -> TrainedOrganism:
     torch.manual_seed(cfg.seed)
     prompts = generate_prompts(cfg.seed, cfg.sizes)
     train = select(prompts, split="train")

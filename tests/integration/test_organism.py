@@ -77,3 +77,19 @@ def test_unknown_preset_and_variant():
 def test_config_roundtrip():
     cfg = preset("micro")
     assert OrganismConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_training_is_deterministic_for_a_seed():
+    from dataclasses import replace
+
+    from mechrefusal.organism import MICRO, train_organism
+
+    cfg = replace(MICRO, pretrain_steps=3, sft_steps=3)
+    a, b = train_organism(cfg), train_organism(cfg)
+    assert all(
+        torch.equal(p, q)
+        for p, q in zip(a.refusal.parameters(), b.refusal.parameters(), strict=True)
+    )
+    assert all(
+        torch.equal(p, q) for p, q in zip(a.base.parameters(), b.base.parameters(), strict=True)
+    )
