@@ -6,17 +6,13 @@ and capability (exact match on benign tasks), each with a Wilson 95% interval. P
 the eval split: templates and slot values never seen in training.
 """
 
-import time
-
 from mechrefusal import experiment, plotting
 from mechrefusal.evaluation import evaluate
 
 
 def main(argv: list[str] | None = None):
-    started = time.perf_counter()
-    args = experiment.parse_args(__doc__, argv)
-    loaded = experiment.load(args)
-    splits = experiment.prompt_splits(args, loaded)
+    run = experiment.start(__doc__, argv, with_layer=False)
+    args, loaded, splits = run.args, run.loaded, run.splits
     result = evaluate(loaded.model, splits.eval, batch_size=args.batch_size).to_dict()
     fig = plotting.organism_baseline(
         result, title=f"Baseline behaviour of {loaded.spec} (eval split)"
@@ -27,9 +23,7 @@ def main(argv: list[str] | None = None):
         "benign_over_refusal": result["over_refusal"]["benign"]["value"],
         "capability": result["capability"]["value"] if result["capability"] else None,
     }
-    return experiment.save(
-        args, "00_organism_baseline", fig, result, loaded=loaded, headline=headline, started=started
-    )
+    return run.save("00_organism_baseline", fig, result, headline=headline)
 
 
 if __name__ == "__main__":

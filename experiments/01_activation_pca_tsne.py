@@ -5,8 +5,6 @@ layer chosen by the layer sweep (fig 09). Silhouette and held-out linear-probe a
 group labels are reported with the figure (PAPER §9 item 10 printed a silhouette of -0.028).
 """
 
-import time
-
 from mechrefusal import experiment, plotting
 from mechrefusal.activations import cache_activations
 from mechrefusal.geometry import embed_points, group_prompts
@@ -14,13 +12,11 @@ from mechrefusal.hooks import hook_name
 
 
 def main(argv: list[str] | None = None):
-    started = time.perf_counter()
-    args = experiment.parse_args(
+    run = experiment.start(
         __doc__, argv, extra=lambda p: p.add_argument("--per-group", type=int, default=120)
     )
-    loaded = experiment.load(args)
-    splits = experiment.prompt_splits(args, loaded)
-    layer, reason = experiment.chosen_layer(args, loaded, splits)
+    args, loaded, splits = run.args, run.loaded, run.splits
+    layer, reason = run.layer, run.layer_reason
     texts, labels = group_prompts(splits.direction, max_per_group=args.per_group, seed=args.seed)
     hook = hook_name("resid_post", layer)
     acts = cache_activations(loaded.model, texts, [hook], batch_size=args.batch_size)[hook]
@@ -38,9 +34,7 @@ def main(argv: list[str] | None = None):
     )
     data = {"hook": hook, "layer": layer, "layer_reason": reason, **emb.to_dict()}
     headline = {"silhouette": emb.silhouette, "probe_accuracy": emb.probe_accuracy, "layer": layer}
-    return experiment.save(
-        args, "01_activation_pca_tsne", fig, data, loaded=loaded, headline=headline, started=started
-    )
+    return run.save("01_activation_pca_tsne", fig, data, headline=headline)
 
 
 if __name__ == "__main__":

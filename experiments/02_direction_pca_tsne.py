@@ -4,8 +4,6 @@ The five sparse (top-k, unit) category directions and their dense counterparts, 
 together, at the layer chosen by the layer sweep (PAPER §9 item 10: t-SNE of the 5 vectors).
 """
 
-import time
-
 import torch
 
 from mechrefusal import experiment, plotting
@@ -14,11 +12,9 @@ from mechrefusal.geometry import embed_points
 
 
 def main(argv: list[str] | None = None):
-    started = time.perf_counter()
-    args = experiment.parse_args(__doc__, argv)
-    loaded = experiment.load(args)
-    splits = experiment.prompt_splits(args, loaded)
-    layer, reason = experiment.chosen_layer(args, loaded, splits)
+    run = experiment.start(__doc__, argv)
+    args, loaded, splits = run.args, run.loaded, run.splits
+    layer, reason = run.layer, run.layer_reason
     dirs = compute_directions(
         loaded.model, splits.direction, layer=layer, batch_size=args.batch_size
     )
@@ -42,15 +38,7 @@ def main(argv: list[str] | None = None):
         "kinds": ["sparse"] * n + ["dense"] * n,
         **emb.to_dict(),
     }
-    return experiment.save(
-        args,
-        "02_direction_pca_tsne",
-        fig,
-        data,
-        loaded=loaded,
-        headline={"layer": layer, "k": dirs.k},
-        started=started,
-    )
+    return run.save("02_direction_pca_tsne", fig, data, headline={"layer": layer, "k": dirs.k})
 
 
 if __name__ == "__main__":

@@ -5,18 +5,14 @@ each cell annotated to 3 decimals. Paper (Llama-3 8B, layer 9, sparse): 0.070-0.
 Incomplete the outlier.
 """
 
-import time
-
 from mechrefusal import experiment, plotting
 from mechrefusal.directions import compute_directions, cosine_matrix, offdiagonal_range
 
 
 def main(argv: list[str] | None = None):
-    started = time.perf_counter()
-    args = experiment.parse_args(__doc__, argv)
-    loaded = experiment.load(args)
-    splits = experiment.prompt_splits(args, loaded)
-    layer, reason = experiment.chosen_layer(args, loaded, splits)
+    run = experiment.start(__doc__, argv)
+    args, loaded, splits = run.args, run.loaded, run.splits
+    layer, reason = run.layer, run.layer_reason
     dirs = compute_directions(
         loaded.model, splits.direction, layer=layer, batch_size=args.batch_size
     )
@@ -40,9 +36,7 @@ def main(argv: list[str] | None = None):
     }
     low, high = offdiagonal_range(sparse)
     headline = {"sparse_offdiag_min": low, "sparse_offdiag_max": high}
-    return experiment.save(
-        args, "03_direction_cosine", fig, data, loaded=loaded, headline=headline, started=started
-    )
+    return run.save("03_direction_cosine", fig, data, headline=headline)
 
 
 if __name__ == "__main__":

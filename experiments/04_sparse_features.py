@@ -5,20 +5,16 @@ and one panel per most-shared coordinate. As in the paper, "features" are residu
 coordinates of the top-k vectors (PAPER §4.1, §10 item 11), not SAE latents: see fig 05.
 """
 
-import time
-
 from mechrefusal import experiment, plotting
 from mechrefusal.directions import compute_directions, shared_top_features
 
 
 def main(argv: list[str] | None = None):
-    started = time.perf_counter()
-    args = experiment.parse_args(
+    run = experiment.start(
         __doc__, argv, extra=lambda p: p.add_argument("--features", type=int, default=5)
     )
-    loaded = experiment.load(args)
-    splits = experiment.prompt_splits(args, loaded)
-    layer, reason = experiment.chosen_layer(args, loaded, splits)
+    args, loaded, splits = run.args, run.loaded, run.splits
+    layer, reason = run.layer, run.layer_reason
     dirs = compute_directions(
         loaded.model, splits.direction, layer=layer, batch_size=args.batch_size
     )
@@ -42,15 +38,7 @@ def main(argv: list[str] | None = None):
             c: dirs.sparse[i].nonzero().flatten().tolist() for i, c in enumerate(dirs.categories)
         },
     }
-    return experiment.save(
-        args,
-        "04_sparse_features",
-        fig,
-        data,
-        loaded=loaded,
-        headline={"features": features, "k": dirs.k},
-        started=started,
-    )
+    return run.save("04_sparse_features", fig, data, headline={"features": features, "k": dirs.k})
 
 
 if __name__ == "__main__":

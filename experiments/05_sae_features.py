@@ -8,7 +8,6 @@ the refusal logit gap on harmful[c] eval prompts, coefficient -1.2 x mean norm) 
 is rebuilt from its top-k features. The paper's SAE analysis was exploratory (PAPER §5).
 """
 
-import time
 from pathlib import Path
 
 from mechrefusal import experiment, plotting
@@ -26,11 +25,9 @@ def _options(parser):
 
 
 def main(argv: list[str] | None = None):
-    started = time.perf_counter()
-    args = experiment.parse_args(__doc__, argv, extra=_options)
-    loaded = experiment.load(args)
-    splits = experiment.prompt_splits(args, loaded)
-    layer, reason = experiment.chosen_layer(args, loaded, splits)
+    run = experiment.start(__doc__, argv, extra=_options)
+    args, loaded, splits = run.args, run.loaded, run.splits
+    layer, reason = run.layer, run.layer_reason
     dirs = compute_directions(
         loaded.model, splits.direction, layer=layer, batch_size=args.batch_size
     )
@@ -69,9 +66,7 @@ def main(argv: list[str] | None = None):
         "n_shared_features": len(result["shared_features"]),
     }
     data = {"hook": dirs.hook, "layer": layer, "layer_reason": reason, **result}
-    return experiment.save(
-        args, "05_sae_features", fig, data, loaded=loaded, headline=headline, started=started
-    )
+    return run.save("05_sae_features", fig, data, headline=headline)
 
 
 if __name__ == "__main__":

@@ -6,21 +6,17 @@ null band, a random-sparse-direction null and a split-half ceiling. Paper: 0.317
 categories, 0.651 for Incomplete, with no null.
 """
 
-import time
-
 from mechrefusal import experiment, plotting
 from mechrefusal.diffing import diff_models
 
 
 def main(argv: list[str] | None = None):
-    started = time.perf_counter()
-    args = experiment.parse_args(
+    run = experiment.start(
         __doc__, argv, extra=lambda p: p.add_argument("--resamples", type=int, default=200)
     )
-    loaded = experiment.load(args)
+    args, loaded, splits = run.args, run.loaded, run.splits
+    layer, reason = run.layer, run.layer_reason
     base = experiment.load(args, variant="base")
-    splits = experiment.prompt_splits(args, loaded)
-    layer, reason = experiment.chosen_layer(args, loaded, splits)
     result = diff_models(
         base.model,
         loaded.model,
@@ -40,9 +36,7 @@ def main(argv: list[str] | None = None):
         "n_below_shuffled_null_p95": sum(result["below_shuffled_null_p95"]),
     }
     data = {**result, "layer_reason": reason, "base_model": base.spec}
-    return experiment.save(
-        args, "06_model_diffing", fig, data, loaded=loaded, headline=headline, started=started
-    )
+    return run.save("06_model_diffing", fig, data, headline=headline)
 
 
 if __name__ == "__main__":

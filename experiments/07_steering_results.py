@@ -8,8 +8,6 @@ contrast over-refusal while keeping the most harmful refusal; categorical steeri
 paper's coefficients (-6 / +4 in its units, i.e. -1.2 / +0.8 x the mean activation norm).
 """
 
-import time
-
 from mechrefusal import experiment, plotting
 from mechrefusal.comparison import (
     Method,
@@ -18,21 +16,17 @@ from mechrefusal.comparison import (
     sweep_method,
     with_strength,
 )
-from mechrefusal.steering import SteeringConfig, fit_router
+from mechrefusal.steering import SteeringConfig
 
 BIAS_GRID = [0.0, -2.0, -4.0, -8.0, -12.0, -16.0, -24.0]
 GLOBAL_GRID = [0.0, -0.25, -0.5, -0.75, -1.0, -1.5, -2.0]
 
 
 def main(argv: list[str] | None = None):
-    started = time.perf_counter()
-    args = experiment.parse_args(__doc__, argv)
-    loaded = experiment.load(args)
-    splits = experiment.prompt_splits(args, loaded)
-    layer, reason = experiment.chosen_layer(args, loaded, splits)
-    router = fit_router(
-        loaded.model, splits.direction, layer=layer, probe_prompts=splits.probe, seed=args.seed
-    )
+    run = experiment.start(__doc__, argv)
+    args, loaded, splits = run.args, run.loaded, run.splits
+    layer, reason = run.layer, run.layer_reason
+    router = run.router()
     bias = Method(name="logit bias", kind="logit_bias")
     glob = Method(name="global direction", kind="global")
     tuned = {
@@ -85,9 +79,7 @@ def main(argv: list[str] | None = None):
         }
         for r in results
     }
-    return experiment.save(
-        args, "07_steering_results", fig, data, loaded=loaded, headline=headline, started=started
-    )
+    return run.save("07_steering_results", fig, data, headline=headline)
 
 
 if __name__ == "__main__":

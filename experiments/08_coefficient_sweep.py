@@ -6,11 +6,8 @@ direction, and categorical steering (its benign coefficient; harmful prompts kee
 shaded region is the paper's "desirable" corner (over-refusal <= 25%, refusal >= 75%).
 """
 
-import time
-
 from mechrefusal import experiment, plotting
 from mechrefusal.comparison import Method, sweep_method
-from mechrefusal.steering import fit_router
 
 GRIDS = {
     "logit bias": ("logit_bias", [0.0, -2.0, -4.0, -8.0, -12.0, -16.0, -24.0]),
@@ -20,14 +17,10 @@ GRIDS = {
 
 
 def main(argv: list[str] | None = None):
-    started = time.perf_counter()
-    args = experiment.parse_args(__doc__, argv)
-    loaded = experiment.load(args)
-    splits = experiment.prompt_splits(args, loaded)
-    layer, reason = experiment.chosen_layer(args, loaded, splits)
-    router = fit_router(
-        loaded.model, splits.direction, layer=layer, probe_prompts=splits.probe, seed=args.seed
-    )
+    run = experiment.start(__doc__, argv)
+    args, loaded, splits = run.args, run.loaded, run.splits
+    layer, reason = run.layer, run.layer_reason
+    router = run.router()
     curves = {
         name: [
             p.to_dict()
@@ -46,15 +39,7 @@ def main(argv: list[str] | None = None):
         curves, title=f"Safety trade-off as the coefficient varies ({router.hook})"
     )
     data = {"hook": router.hook, "layer": layer, "layer_reason": reason, "curves": curves}
-    return experiment.save(
-        args,
-        "08_coefficient_sweep",
-        fig,
-        data,
-        loaded=loaded,
-        headline={"layer": layer},
-        started=started,
-    )
+    return run.save("08_coefficient_sweep", fig, data, headline={"layer": layer})
 
 
 if __name__ == "__main__":

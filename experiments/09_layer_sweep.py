@@ -6,16 +6,12 @@ the mean activation norm. The chosen layer (used by the other figures) and the r
 it are recorded in the JSON; the paper chose layer 9 of 32 from a one-pair stability check.
 """
 
-import time
-
 from mechrefusal import experiment, plotting
 
 
 def main(argv: list[str] | None = None):
-    started = time.perf_counter()
-    args = experiment.parse_args(__doc__, argv)
-    loaded = experiment.load(args)
-    splits = experiment.prompt_splits(args, loaded)
+    run = experiment.start(__doc__, argv, with_layer=False)
+    args, loaded, splits = run.args, run.loaded, run.splits
     result = experiment.cached_layer_sweep(args, loaded, splits).to_dict()
     fig = plotting.layer_sweep(result, title=f"Layer sweep of {loaded.spec}")
     headline = {
@@ -24,9 +20,7 @@ def main(argv: list[str] | None = None):
             result["layers"].index(result["chosen_layer"])
         ],
     }
-    return experiment.save(
-        args, "09_layer_sweep", fig, result, loaded=loaded, headline=headline, started=started
-    )
+    return run.save("09_layer_sweep", fig, result, headline=headline)
 
 
 if __name__ == "__main__":

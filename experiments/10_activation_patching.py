@@ -8,21 +8,18 @@ aligned from the end of the chat-formatted prompt. The right panel checks attrib
 (one forward + one backward) against the exact grid.
 """
 
-import time
-
 from mechrefusal import experiment, plotting
 from mechrefusal.patching import matched_pairs, run_patching
 
 
 def main(argv: list[str] | None = None):
-    started = time.perf_counter()
-    args = experiment.parse_args(
+    run = experiment.start(
         __doc__,
         argv,
         extra=lambda p: p.add_argument("--pairs", type=int, default=6, help="pairs per category"),
+        with_layer=False,
     )
-    loaded = experiment.load(args)
-    splits = experiment.prompt_splits(args, loaded)
+    args, loaded, splits = run.args, run.loaded, run.splits
     pairs = matched_pairs(
         splits.eval, loaded.tokenizer, per_category=2 if args.quick else args.pairs
     )
@@ -31,15 +28,7 @@ def main(argv: list[str] | None = None):
         result, title=f"Activation patching, harmful -> benign twin ({loaded.spec})"
     )
     headline = {"n_pairs": result["n_pairs"], "attribution_correlation": result["correlation"]}
-    return experiment.save(
-        args,
-        "10_activation_patching",
-        fig,
-        result,
-        loaded=loaded,
-        headline=headline,
-        started=started,
-    )
+    return run.save("10_activation_patching", fig, result, headline=headline)
 
 
 if __name__ == "__main__":

@@ -5,22 +5,15 @@ residual stream at every layer; the matrix shows the refusal rate on each catego
 eval prompts (first answer token) after each ablation, with the unablated baseline on top.
 """
 
-import time
-
 from mechrefusal import experiment, plotting
 from mechrefusal.comparison import ablation_matrix
-from mechrefusal.steering import fit_router
 
 
 def main(argv: list[str] | None = None):
-    started = time.perf_counter()
-    args = experiment.parse_args(__doc__, argv)
-    loaded = experiment.load(args)
-    splits = experiment.prompt_splits(args, loaded)
-    layer, reason = experiment.chosen_layer(args, loaded, splits)
-    router = fit_router(
-        loaded.model, splits.direction, layer=layer, probe_prompts=splits.probe, seed=args.seed
-    )
+    run = experiment.start(__doc__, argv)
+    args, loaded, splits = run.args, run.loaded, run.splits
+    layer, reason = run.layer, run.layer_reason
+    router = run.router()
     ablation = ablation_matrix(loaded.model, router, splits.eval, batch_size=args.batch_size)
     result = ablation.to_dict()
     fig = plotting.ablation_matrix(
@@ -31,15 +24,7 @@ def main(argv: list[str] | None = None):
         "baseline": dict(zip(result["categories"], result["baseline"], strict=True)),
     }
     data = {"hook": router.hook, "layer": layer, "layer_reason": reason, **result}
-    return experiment.save(
-        args,
-        "11_directional_ablation",
-        fig,
-        data,
-        loaded=loaded,
-        headline=headline,
-        started=started,
-    )
+    return run.save("11_directional_ablation", fig, data, headline=headline)
 
 
 if __name__ == "__main__":

@@ -200,6 +200,38 @@ class DirectionSet:
         )
 
 
+def _sparsified_set(
+    cats: tuple[Category, ...],
+    dense: Tensor,
+    global_dense: Tensor,
+    *,
+    hook: str,
+    layer: int,
+    k: int,
+    tau: float,
+    metadata: dict | None,
+) -> DirectionSet:
+    """The DirectionSet of dense category vectors, with their sparse top-k unit versions."""
+    return DirectionSet(
+        categories=cats,
+        dense=dense,
+        sparse=torch.stack([sparsify(v, k=k, tau=tau) for v in dense]),
+        global_dense=global_dense,
+        hook=hook,
+        layer=layer,
+        k=k,
+        tau=tau,
+        metadata=metadata or {},
+    )
+
+
+def _present(acts: dict[Category, Tensor]) -> tuple[Category, ...]:
+    cats = tuple(c for c in CATEGORIES if c in acts)
+    if not cats:
+        raise ValueError("Empty prompt set: no harmful activations for any category.")
+    return cats
+
+
 def directions_from_activations(
     harmful: dict[Category, Float[Tensor, "n d_model"]],
     benign: Float[Tensor, "n_benign d_model"],
@@ -211,21 +243,11 @@ def directions_from_activations(
     metadata: dict | None = None,
 ) -> DirectionSet:
     """Build a DirectionSet from cached activations (categories in CATEGORIES order)."""
-    cats = tuple(c for c in CATEGORIES if c in harmful)
-    if not cats:
-        raise ValueError("Empty prompt set: no harmful activations for any category.")
+    cats = _present(harmful)
     dense = torch.stack([diff_in_means(harmful[c], benign) for c in cats])
-    all_harmful = torch.cat([harmful[c] for c in cats])
-    return DirectionSet(
-        categories=cats,
-        dense=dense,
-        sparse=torch.stack([sparsify(v, k=k, tau=tau) for v in dense]),
-        global_dense=diff_in_means(all_harmful, benign),
-        hook=hook,
-        layer=layer,
-        k=k,
-        tau=tau,
-        metadata=metadata or {},
+    glob = diff_in_means(torch.cat([harmful[c] for c in cats]), benign)
+    return _sparsified_set(
+        cats, dense, glob, hook=hook, layer=layer, k=k, tau=tau, metadata=metadata
     )
 
 
@@ -240,21 +262,13 @@ def paired_directions_from_activations(
     metadata: dict | None = None,
 ) -> DirectionSet:
     """Paired variant: same prompts with `[c]` vs `[respond]` appended, mean of differences."""
-    cats = tuple(c for c in CATEGORIES if c in with_category)
+    cats = _present(with_category)
     dense = torch.stack([paired_diff_in_means(with_category[c], with_respond[c]) for c in cats])
     glob = paired_diff_in_means(
         torch.cat([with_category[c] for c in cats]), torch.cat([with_respond[c] for c in cats])
     )
-    return DirectionSet(
-        categories=cats,
-        dense=dense,
-        sparse=torch.stack([sparsify(v, k=k, tau=tau) for v in dense]),
-        global_dense=glob,
-        hook=hook,
-        layer=layer,
-        k=k,
-        tau=tau,
-        metadata=metadata or {},
+    return _sparsified_set(
+        cats, dense, glob, hook=hook, layer=layer, k=k, tau=tau, metadata=metadata
     )
 
 
@@ -265,11 +279,6 @@ def sparse_overlap(vectors: Float[Tensor, "n d_model"]) -> list[tuple[int, int]]
         range(vectors.shape[1]), key=lambda i: (-int(counts[i]), -float(vectors[:, i].abs().sum()))
     )
     return [(i, int(counts[i])) for i in order if counts[i] > 0]
-
-
-def top_coordinates(vector: Float[Tensor, " d_model"], n: int) -> list[int]:
-    """Indices of the n largest |entries|."""
-    return vector.abs().topk(min(n, vector.shape[0])).indices.tolist()
 
 
 def compute_directions(

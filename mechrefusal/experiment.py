@@ -22,6 +22,7 @@ from mechrefusal.artifacts import write_json
 from mechrefusal.layers import LayerSweepResult, layer_sweep
 from mechrefusal.models import DEFAULT_ARTIFACTS, LoadedModel, load_model
 from mechrefusal.prompts import Prompt, generate_prompts, load_jsonl, select
+from mechrefusal.steering import Router, fit_router
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -208,3 +209,50 @@ def save(
     write_json(out / f"{stem}.json", record)
     print(f"wrote {png} and {out / f'{stem}.json'}")
     return png
+
+
+@dataclass
+class Run:
+    """What every experiment script starts from: options, model, prompt splits and layer."""
+
+    args: argparse.Namespace
+    loaded: LoadedModel
+    splits: PromptSplits
+    layer: int | None
+    layer_reason: str | None
+    started: float
+
+    def router(self) -> Router:
+        """Directions from the direction split, probes from train + direction (never eval)."""
+        if self.layer is None:
+            raise ValueError("This run was started without a layer.")
+        return fit_router(
+            self.loaded.model,
+            self.splits.direction,
+            layer=self.layer,
+            probe_prompts=self.splits.probe,
+            seed=self.args.seed,
+        )
+
+    def save(self, stem: str, figure, data: dict, *, headline: dict | None = None) -> Path:
+        return save(
+            self.args,
+            stem,
+            figure,
+            data,
+            loaded=self.loaded,
+            headline=headline,
+            started=self.started,
+        )
+
+
+def start(doc: str | None, argv: list[str] | None, *, extra=None, with_layer: bool = True) -> Run:
+    """Parse options, load the model (training the organism on first use), pick splits and layer."""
+    started = time.perf_counter()
+    args = parse_args(doc, argv, extra=extra)
+    loaded = load(args)
+    splits = prompt_splits(args, loaded)
+    layer, reason = chosen_layer(args, loaded, splits) if with_layer else (None, None)
+    return Run(
+        args=args, loaded=loaded, splits=splits, layer=layer, layer_reason=reason, started=started
+    )

@@ -23,7 +23,7 @@ import torch
 
 from mechrefusal._typing import Float, Tensor
 from mechrefusal.activations import Position, cache_activations, prompt_end_index
-from mechrefusal.categories import CATEGORIES, REFUSAL_TOKENS, token_ids
+from mechrefusal.categories import CATEGORIES, token_ids
 from mechrefusal.chat import stop_token_ids, tokenize_prompts
 from mechrefusal.directions import DirectionSet, directions_from_activations, resolve_k
 from mechrefusal.generation import Generation, greedy_generate
@@ -272,7 +272,3 @@ def refusal_logit_bias(tokenizer, d_vocab: int, bias: float) -> Float[Tensor, " 
     for c in CATEGORIES:
         vec[ids[c]] = bias
     return vec
-
-
-def refusal_token_strings() -> list[str]:
-    return [REFUSAL_TOKENS[c] for c in CATEGORIES]

@@ -109,3 +109,14 @@ def test_direction_set_roundtrip_and_mismatch(tmp_path):
 def test_direction_set_unknown_category():
     with pytest.raises(ValueError, match="No direction for 'incomplete'"):
         _set().vector("incomplete")
+
+
+def test_paired_direction_set_and_empty_error():
+    from mechrefusal.directions import paired_directions_from_activations
+
+    a, r = torch.randn(6, 8), torch.randn(6, 8)
+    ds = paired_directions_from_activations({"safety": a}, {"safety": r}, hook="h", layer=0, k=3)
+    assert torch.allclose(ds.dense[0], paired_diff_in_means(a, r))
+    assert int((ds.sparse[0] != 0).sum()) == 3
+    with pytest.raises(ValueError, match="Empty prompt set"):
+        paired_directions_from_activations({}, {}, hook="h", layer=0, k=3)
