@@ -3,17 +3,39 @@
 Refusal rate per harmful category and the share answered with the right category token,
 over-refusal on benign tasks and on contrast prompts (the built-in problem steering must fix),
 and capability (exact match on benign tasks), each with a Wilson 95% interval. Prompts are from
-the eval split: templates and slot values never seen in training.
+the eval split: templates, keywords, cues and slot values never seen in training. Capability is
+also measured on a same-sized sample of training-template tasks, to show how much of it is
+memorised phrasing.
 """
+
+import json
+import random
+from pathlib import Path
 
 from mechrefusal import experiment, plotting
 from mechrefusal.evaluation import evaluate
 
 
 def main(argv: list[str] | None = None):
-    run = experiment.start(__doc__, argv, with_layer=False)
+    run = experiment.start(__doc__, argv, with_layer=False, needs=())
     args, loaded, splits = run.args, run.loaded, run.splits
     result = evaluate(loaded.model, splits.eval, batch_size=args.batch_size).to_dict()
+    # The same tasks on training templates (a sample as large as the eval set's): how much of
+    # the capability is memorised phrasing rather than skill.
+    seen = [p for p in splits.train if p.kind == "benign"]
+    n_eval = sum(p.kind == "benign" for p in splits.eval)
+    result["train_template_capability"] = (
+        evaluate(
+            loaded.model,
+            random.Random(args.seed).sample(seen, min(len(seen), max(n_eval, 1))),
+            batch_size=args.batch_size,
+        ).to_dict()["capability"]
+        if seen
+        else None
+    )
+    record = Path(loaded.spec).parent / "organism.json"
+    if record.exists():  # the organism's own training record
+        result["training_seconds"] = json.loads(record.read_text())["seconds"]
     fig = plotting.organism_baseline(
         result, title=f"Baseline behaviour of {loaded.spec} (eval split)"
     )
@@ -22,6 +44,7 @@ def main(argv: list[str] | None = None):
         "contrast_over_refusal": result["over_refusal"]["contrast"]["value"],
         "benign_over_refusal": result["over_refusal"]["benign"]["value"],
         "capability": result["capability"]["value"] if result["capability"] else None,
+        "train_template_capability": (result["train_template_capability"] or {}).get("value"),
     }
     return run.save("00_organism_baseline", fig, result, headline=headline)
 

@@ -1,8 +1,9 @@
 """Figure 01 — PCA and t-SNE of last-token residual activations, coloured by category.
 
 Harmful prompts of each category, benign tasks and contrast prompts (direction split) at the
-layer chosen by the layer sweep (fig 09). Silhouette and held-out linear-probe accuracy of the
-group labels are reported with the figure (PAPER §9 item 10 printed a silhouette of -0.028).
+layer chosen by the layer sweep (fig 09). Silhouette of the group labels and the accuracy of a
+linear probe trained on the direction split and scored on the eval split (held-out templates,
+keywords and cues) are reported with the figure (PAPER §9 item 10 printed a silhouette of -0.028).
 """
 
 from mechrefusal import experiment, plotting
@@ -17,10 +18,17 @@ def main(argv: list[str] | None = None):
     )
     args, loaded, splits = run.args, run.loaded, run.splits
     layer, reason = run.layer, run.layer_reason
-    texts, labels = group_prompts(splits.direction, max_per_group=args.per_group, seed=args.seed)
     hook = hook_name("resid_post", layer)
-    acts = cache_activations(loaded.model, texts, [hook], batch_size=args.batch_size)[hook]
-    emb = embed_points(acts, labels, seed=args.seed)
+
+    def grouped_acts(prompts):
+        texts, labels = group_prompts(prompts, max_per_group=args.per_group, seed=args.seed)
+        return cache_activations(loaded.model, texts, [hook], batch_size=args.batch_size)[
+            hook
+        ], labels
+
+    acts, labels = grouped_acts(splits.direction)
+    # The probe trains on the direction split and is scored on the eval split: other templates.
+    emb = embed_points(acts, labels, seed=args.seed, held_out=grouped_acts(splits.eval))
     fig = plotting.scatter_embedding(
         [
             (
@@ -30,7 +38,7 @@ def main(argv: list[str] | None = None):
             ),
             ("t-SNE", emb.tsne.numpy(), labels),
         ],
-        title=f"Residual-stream activations at {hook} (silhouette {emb.silhouette:.3f}, probe acc. {emb.probe_accuracy:.3f})",
+        title=f"Residual-stream activations at {hook} (silhouette {emb.silhouette:.3f}, held-out-template probe acc. {emb.probe_accuracy:.3f})",
     )
     data = {"hook": hook, "layer": layer, "layer_reason": reason, **emb.to_dict()}
     headline = {"silhouette": emb.silhouette, "probe_accuracy": emb.probe_accuracy, "layer": layer}

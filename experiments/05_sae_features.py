@@ -12,7 +12,6 @@ from pathlib import Path
 
 from mechrefusal import experiment, plotting
 from mechrefusal.directions import compute_directions
-from mechrefusal.prompts import select
 from mechrefusal.sae import SAETrainConfig, ensure_sae, load_pretrained_sae, sae_feature_view
 
 
@@ -32,9 +31,15 @@ def main(argv: list[str] | None = None):
         loaded.model, splits.direction, layer=layer, batch_size=args.batch_size
     )
     if args.sae_release:
-        sae = load_pretrained_sae(args.sae_release, args.sae_id, device=args.device or "cpu")
+        sae = load_pretrained_sae(
+            args.sae_release,
+            args.sae_id,
+            model=loaded.model,
+            hook=dirs.hook,
+            device=args.device or "cpu",
+        )
     else:
-        train = select(loaded.prompts, split="train") if loaded.prompts else splits.direction
+        train = splits.train or splits.direction
         cache = (
             Path(args.artifacts)
             / "sae"

@@ -1,53 +1,59 @@
 """Figure 07 — steering results (paper Table 2 and the capability column of Table 3).
 
-Harmful refusal, benign and contrast over-refusal and capability on the eval split, for the
-unsteered model, the refusal-token logit bias, a fixed push along the global refusal direction,
-and probe-routed categorical steering; the oracle policy (the NeurIPS label leak) is shown for
-reference only. Each baseline's strength is tuned on the direction split to reach <= 5%
-contrast over-refusal while keeping the most harmful refusal; categorical steering uses the
-paper's coefficients (-6 / +4 in its units, i.e. -1.2 / +0.8 x the mean activation norm).
+Harmful refusal, benign and contrast over-refusal and capability on the eval split for: the
+unsteered model; the refusal-token logit bias and a fixed push along the global refusal
+direction (each strength tuned on the direction split to reach <= 5% contrast over-refusal
+while keeping the most harmful refusal); categorical steering routed by the probe, once adding
+the vectors at the prompt pass only and once at every generated token (the paper's mode); the
+`token` policy (category from the model's own first token, sign from the harm probe); a
+random-vector control routed like the probe method; and the oracle policy (the NeurIPS label
+leak), shown for reference only. Categorical coefficients are the paper's (-6 / +4 in its
+units, i.e. -1.2 / +0.8 x the mean activation norm).
 """
 
 from mechrefusal import experiment, plotting
-from mechrefusal.comparison import (
-    Method,
-    compare_methods,
-    pick_strength,
-    sweep_method,
-    with_strength,
+from mechrefusal.comparison import compare_methods, pick_strength, sweep_method
+from mechrefusal.methods import (
+    PAPER_POSITIONS,
+    Categorical,
+    GlobalDirection,
+    LogitBias,
+    RandomControl,
+    Unsteered,
 )
 from mechrefusal.steering import SteeringConfig
 
 BIAS_GRID = [0.0, -2.0, -4.0, -8.0, -12.0, -16.0, -24.0]
 GLOBAL_GRID = [0.0, -0.25, -0.5, -0.75, -1.0, -1.5, -2.0]
+PAPER = SteeringConfig(positions=PAPER_POSITIONS)
 
 
 def main(argv: list[str] | None = None):
-    run = experiment.start(__doc__, argv)
+    run = experiment.start(__doc__, argv, needs=("harmful", "contrast"))
     args, loaded, splits = run.args, run.loaded, run.splits
-    layer, reason = run.layer, run.layer_reason
     router = run.router()
-    bias = Method(name="logit bias", kind="logit_bias")
-    glob = Method(name="global direction", kind="global")
+    tunable = {LogitBias(): BIAS_GRID, GlobalDirection(): GLOBAL_GRID}
     tuned = {
         m.name: pick_strength(
             sweep_method(
                 loaded.model, router, splits.direction, m, grid, batch_size=args.batch_size
             )
         )
-        for m, grid in ((bias, BIAS_GRID), (glob, GLOBAL_GRID))
+        for m, grid in tunable.items()
     }
     methods = [
-        Method(name="unsteered", kind="baseline"),
-        with_strength(bias, tuned[bias.name]),
-        with_strength(glob, tuned[glob.name]),
-        Method(
-            name="categorical (probe)", kind="categorical", steering=SteeringConfig(policy="probe")
+        Unsteered(),
+        *(m.at_strength(tuned[m.name]) for m in tunable),
+        Categorical(name="categorical (probe, prompt only)", steering=SteeringConfig()),
+        Categorical(name="categorical (probe, every token: paper)", steering=PAPER),
+        Categorical(
+            name="categorical (token policy, every token)",
+            steering=SteeringConfig(policy="token", positions=PAPER_POSITIONS),
         ),
-        Method(
+        RandomControl(name="random vectors (probe, every token)", steering=PAPER, seed=args.seed),
+        Categorical(
             name="categorical (oracle, label leak)",
-            kind="categorical",
-            steering=SteeringConfig(policy="oracle"),
+            steering=SteeringConfig(policy="oracle", positions=PAPER_POSITIONS),
         ),
     ]
     results = [
@@ -60,8 +66,8 @@ def main(argv: list[str] | None = None):
     probe = router.harm_probe
     data = {
         "hook": router.hook,
-        "layer": layer,
-        "layer_reason": reason,
+        "layer": run.layer,
+        "layer_reason": run.layer_reason,
         "act_norm": router.act_norm,
         "tuned_strengths": tuned,
         "probe": {
@@ -75,7 +81,7 @@ def main(argv: list[str] | None = None):
         r["name"]: {
             "harmful_refusal": r["harmful_refusal"]["all"]["value"],
             "contrast_over_refusal": r["over_refusal"]["contrast"]["value"],
-            "capability": r["capability"]["value"],
+            "capability": r["capability"]["value"] if r["capability"] else None,
         }
         for r in results
     }

@@ -1,8 +1,10 @@
 """Figure 11 — directional ablation per category: which categories stop being refused.
 
-Each category's (dense) direction, then the global refusal direction, is projected out of the
-residual stream at every layer; the matrix shows the refusal rate on each category's harmful
-eval prompts (first answer token) after each ablation, with the unablated baseline on top.
+Each category's (dense) direction, then the global refusal direction, is ablated from the
+residual stream at every layer, and the matrix shows the refusal rate on each category's
+harmful eval prompts (first answer token), with the unablated baseline on top. Two ablations,
+side by side, because the verdict can depend on the choice: zero (the component is removed)
+and mean (it is held at its mean over the direction split's prompts).
 """
 
 from mechrefusal import experiment, plotting
@@ -10,20 +12,37 @@ from mechrefusal.comparison import ablation_matrix
 
 
 def main(argv: list[str] | None = None):
-    run = experiment.start(__doc__, argv)
+    run = experiment.start(__doc__, argv, needs=("harmful", "benign|contrast"))
     args, loaded, splits = run.args, run.loaded, run.splits
-    layer, reason = run.layer, run.layer_reason
     router = run.router()
-    ablation = ablation_matrix(loaded.model, router, splits.eval, batch_size=args.batch_size)
-    result = ablation.to_dict()
+    results = {
+        mode: ablation_matrix(
+            loaded.model,
+            router,
+            splits.eval,
+            mode=mode,
+            reference=splits.direction,
+            batch_size=args.batch_size,
+        )
+        for mode in ("zero", "mean")
+    }
     fig = plotting.ablation_matrix(
-        result, title=f"Refusal after directional ablation (directions from {router.hook})"
+        [r.to_dict() for r in results.values()],
+        title=f"Refusal after directional ablation (directions from {router.hook})",
     )
     headline = {
-        "own_category_refusal_after_ablation": ablation.own_category_refusal(),
-        "baseline": dict(zip(result["categories"], result["baseline"], strict=True)),
+        f"own_category_refusal_after_{mode}_ablation": r.own_category_refusal()
+        for mode, r in results.items()
     }
-    data = {"hook": router.hook, "layer": layer, "layer_reason": reason, **result}
+    headline["baseline"] = dict(
+        zip(results["zero"].categories, results["zero"].baseline, strict=True)
+    )
+    data = {
+        "hook": router.hook,
+        "layer": run.layer,
+        "layer_reason": run.layer_reason,
+        **{mode: r.to_dict() for mode, r in results.items()},
+    }
     return run.save("11_directional_ablation", fig, data, headline=headline)
 
 

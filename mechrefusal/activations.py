@@ -6,7 +6,8 @@ column is each prompt's last real token and padding never changes a result (the 
 read index -1 of right-padded batches: PAPER §10 item 1). Positions:
 - `last`: the last input token (the position that emits the refusal token; with `append`, the
   appended category / `[respond]` token, the paper's variant);
-- `prompt_end`: the last token of the user's text, before the chat template's suffix;
+- `prompt_end`: the last token of the user's text, before the chat template's suffix (and any
+  appended token), located from the template itself;
 - `mean`: the mean over all real tokens.
 """
 
@@ -18,7 +19,7 @@ from einops import einsum
 from tqdm.auto import tqdm
 
 from mechrefusal._typing import Float, Int, Tensor
-from mechrefusal.chat import PromptFormat, tokenize_prompts
+from mechrefusal.chat import PromptFormat, suffix_length, tokenize_prompts
 from mechrefusal.generation import model_device
 from mechrefusal.hooks import stop_layer_for, validate_hook
 
@@ -26,17 +27,14 @@ Position = Literal["last", "prompt_end", "mean"]
 POSITIONS: tuple[Position, ...] = ("last", "prompt_end", "mean")
 
 
-def prompt_end_index(
-    tokens: Int[Tensor, "batch pos"], end_of_turn_id: int | None
-) -> Int[Tensor, " batch"]:
-    """Index of the last user-text token: just before the last end-of-turn marker (else the last token)."""
-    width = tokens.shape[1]
-    if end_of_turn_id is None:
-        return torch.full((tokens.shape[0],), width - 1, dtype=torch.long)
-    is_eot = tokens == end_of_turn_id
-    positions = torch.arange(width).expand_as(tokens)
-    last_eot = torch.where(is_eot, positions, torch.full_like(positions, -1)).max(dim=1).values
-    return torch.where(last_eot > 0, last_eot - 1, torch.full_like(last_eot, width - 1))
+def prompt_end_index(tokens: Int[Tensor, "batch pos"], n_suffix: int) -> Int[Tensor, " batch"]:
+    """Index of the last user-text token of left-padded rows whose last `n_suffix` tokens are
+    the chat template's suffix (`chat.suffix_length`; 0 for raw prompts)."""
+    if not 0 <= n_suffix < tokens.shape[1]:
+        raise ValueError(
+            f"A template suffix of {n_suffix} tokens does not fit rows of {tokens.shape[1]}."
+        )
+    return torch.full((tokens.shape[0],), tokens.shape[1] - 1 - n_suffix, dtype=torch.long)
 
 
 def select_position(
@@ -45,13 +43,13 @@ def select_position(
     tokens: Int[Tensor, "batch pos"],
     *,
     position: Position,
-    end_of_turn_id: int | None,
+    n_suffix: int,
 ) -> Float[Tensor, "batch d_model"]:
     """Reduce a [batch, pos, d_model] activation to one vector per prompt."""
     if position == "last":
         return acts[:, -1]
     if position == "prompt_end":
-        index = prompt_end_index(tokens.cpu(), end_of_turn_id).to(acts.device)
+        index = prompt_end_index(tokens.cpu(), n_suffix).to(acts.device)
         return acts[torch.arange(acts.shape[0], device=acts.device), index]
     if position == "mean":
         mask = attention_mask.to(acts.dtype).to(acts.device)
@@ -84,7 +82,7 @@ def cache_activations(
     if position not in POSITIONS:
         raise ValueError(f"Unknown position {position!r}; valid: {', '.join(POSITIONS)}.")
     names = [validate_hook(model, h) for h in hooks]
-    eot = model.tokenizer.get_vocab().get("<|eot_id|>")
+    n_suffix = suffix_length(model.tokenizer, fmt=fmt, append=append)
     device = model_device(model)
     out: dict[str, list[torch.Tensor]] = {n: [] for n in names}
     starts = range(0, len(prompts), batch_size)
@@ -106,7 +104,7 @@ def cache_activations(
         )
         for n in names:
             out[n].append(
-                select_position(cache[n], mask, tokens, position=position, end_of_turn_id=eot)
+                select_position(cache[n], mask, tokens, position=position, n_suffix=n_suffix)
                 .float()
                 .cpu()
             )

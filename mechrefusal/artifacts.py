@@ -56,6 +56,30 @@ def text_hash(texts: list[str]) -> str:
     return hashlib.sha256("\x1e".join(texts).encode()).hexdigest()[:16]
 
 
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def source_hash(*modules: str) -> str:
+    """Hash of the named `mechrefusal` modules' source (all of them when none are named).
+
+    Caches and figures record it, so a change to the code that computed them makes them stale
+    instead of silently reused.
+    """
+    names = sorted(modules) if modules else sorted(p.stem for p in PACKAGE_DIR.glob("*.py"))
+    digest = hashlib.sha256()
+    for name in names:
+        path = PACKAGE_DIR / f"{name}.py"
+        if not path.exists():
+            raise ValueError(f"No module mechrefusal.{name} to hash.")
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def file_hash(path: str | Path) -> str:
+    """Short sha256 of one file's bytes (experiment scripts, data files)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
 def _atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -33,6 +33,24 @@ def format_prompt(
     return text + (append or "")
 
 
+_SENTINEL = "mechrefusalsentinel"
+
+
+def suffix_ids(tokenizer, *, fmt: PromptFormat = "chat", append: str | None = None) -> list[int]:
+    """Token ids that follow the user's text in every formatted prompt (empty for `raw`).
+
+    Read off the template itself rather than searched for (a pad token equal to the
+    end-of-turn marker, or a template without one, must not move the prompt's end).
+    """
+    text = format_prompt(tokenizer, _SENTINEL, fmt=fmt, append=append)
+    suffix = text.split(_SENTINEL, 1)[1]
+    return tokenizer.encode(suffix, add_special_tokens=False) if suffix else []
+
+
+def suffix_length(tokenizer, *, fmt: PromptFormat = "chat", append: str | None = None) -> int:
+    return len(suffix_ids(tokenizer, fmt=fmt, append=append))
+
+
 def encode_texts(tokenizer, texts: Sequence[str], *, n_ctx: int) -> list[list[int]]:
     """Token ids of already-formatted texts, refusing (not truncating) over-long ones."""
     if not texts:

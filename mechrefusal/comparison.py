@@ -1,99 +1,58 @@
 """Evaluate steering methods and ablations side by side on the same prompts (DESIGN §5-6, figs 7, 8, 11).
 
-Methods: the unsteered model; the refusal-token logit bias (the refusal-tokens paper's control);
-a fixed push along the global refusal direction; categorical steering under a routing policy.
-Every method is scored by the same first-answer-token rule, so numbers are comparable.
+Methods are objects of the `methods.AnswerMethod` protocol (unsteered, logit bias, global
+direction, categorical under a routing policy, random-vector control); this module only loops
+over them. Every method is scored by the same first-answer-token rule, so numbers are
+comparable.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 from tqdm.auto import tqdm
 
 from mechrefusal.evaluation import EvalResult, ScoredAnswer, score_generation, summarize, wilson
-from mechrefusal.generation import generate_answers
-from mechrefusal.interventions import ablated_directions, added_vectors
+from mechrefusal.generation import generate_answers, generate_planned
+from mechrefusal.interventions import ablated_directions, mean_residuals
+from mechrefusal.methods import AnswerMethod, Unsteered
 from mechrefusal.prompts import Prompt
-from mechrefusal.steering import Router, SteeringConfig, refusal_logit_bias, steered_generate
-
-MethodKind = Literal["baseline", "logit_bias", "global", "categorical"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Method:
-    """One way of answering: a kind and its strength."""
-
-    name: str
-    kind: MethodKind
-    strength: float = 0.0
-    """logit_bias: added to refusal logits; global: coefficient x activation norm."""
-    steering: SteeringConfig = field(default_factory=SteeringConfig)
-    """categorical: the full configuration."""
+from mechrefusal.steering import Router
 
 
 def run_method(
     model,
     router: Router,
     prompts: Sequence[Prompt],
-    method: Method,
+    method: AnswerMethod,
     *,
     batch_size: int = 32,
     max_new_tokens: int = 12,
 ) -> list[ScoredAnswer]:
-    """Answer every prompt with one method and score the answers."""
-    texts = [p.prompt for p in prompts]
-    if method.kind == "baseline":
-        gen = generate_answers(
-            model, texts, batch_size=batch_size, max_new_tokens=max_new_tokens, progress=False
-        )
-    elif method.kind == "logit_bias":
-        bias = refusal_logit_bias(model.tokenizer, model.cfg.d_vocab, method.strength)
-        gen = generate_answers(
-            model,
-            texts,
-            batch_size=batch_size,
-            max_new_tokens=max_new_tokens,
-            progress=False,
-            first_logit_bias=bias,
-        )
-    elif method.kind == "global":
-        vector = method.strength * router.act_norm * router.directions.global_unit()
-        with added_vectors(
-            model, router.hook, vector, first_call_only=method.steering.positions == "prompt"
-        ):
-            gen = generate_answers(
-                model, texts, batch_size=batch_size, max_new_tokens=max_new_tokens, progress=False
-            )
-    elif method.kind == "categorical":
-        gen, _ = steered_generate(
-            model,
-            prompts,
-            router,
-            method.steering,
-            batch_size=batch_size,
-            max_new_tokens=max_new_tokens,
-        )
-    else:
-        raise ValueError(
-            f"Unknown method kind {method.kind!r}; valid: baseline, logit_bias, global, categorical."
-        )
+    """Answer every prompt with one method (a fresh plan per batch) and score the answers."""
+    gen, _ = generate_planned(
+        model,
+        prompts,
+        [p.prompt for p in prompts],
+        partial(method.plan, model, router),
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        progress=False,
+    )
     return score_generation(model.tokenizer, prompts, gen)
 
 
 @dataclass(frozen=True)
 class MethodResult:
-    method: Method
+    method: AnswerMethod
     result: EvalResult
     category_changed: float
     """Share of prompts whose first answer token differs from the unsteered model's."""
 
     def to_dict(self) -> dict:
         return {
-            "name": self.method.name,
-            "kind": self.method.kind,
-            "strength": self.method.strength,
-            "steering": vars(self.method.steering),
+            **self.method.describe(),
             "category_changed": self.category_changed,
             **self.result.to_dict(),
         }
@@ -103,20 +62,18 @@ def compare_methods(
     model,
     router: Router,
     prompts: Sequence[Prompt],
-    methods: Sequence[Method],
+    methods: Sequence[AnswerMethod],
     *,
     batch_size: int = 32,
     progress: bool = True,
 ) -> list[MethodResult]:
     """Evaluate each method on the same prompts; the first baseline run is the reference for changes."""
-    reference = run_method(
-        model, router, prompts, Method(name="baseline", kind="baseline"), batch_size=batch_size
-    )
+    reference = run_method(model, router, prompts, Unsteered(), batch_size=batch_size)
     out = []
     for method in tqdm(methods, desc="methods", disable=not progress, leave=False):
         answers = (
             reference
-            if method.kind == "baseline"
+            if isinstance(method, Unsteered)
             else run_method(model, router, prompts, method, batch_size=batch_size)
         )
         changed = sum(
@@ -135,6 +92,8 @@ class AblationResult:
     refusal: list[list[float]]
     baseline: list[float]
     n: list[int]
+    mode: str = "zero"
+    """zero: the component is removed; mean: it is held at its mean over reference prompts."""
 
     def to_dict(self) -> dict:
         return vars(self)
@@ -154,10 +113,20 @@ def ablation_matrix(
     prompts: Sequence[Prompt],
     *,
     sparse: bool = False,
+    mode: Literal["zero", "mean"] = "zero",
+    reference: Sequence[Prompt] | None = None,
     batch_size: int = 32,
     progress: bool = True,
 ) -> AblationResult:
-    """Ablate each category direction, then the global one, and score refusal per harmful category."""
+    """Ablate each category direction, then the global one, and score refusal per harmful category.
+
+    `mode="mean"` holds each direction's coordinate at its mean over `reference` prompts (pass
+    the direction split, never the prompts being scored).
+    """
+    if mode == "mean" and not reference:
+        raise ValueError("Mean ablation needs reference prompts (e.g. the direction split).")
+    if mode not in ("zero", "mean"):
+        raise ValueError(f"Unknown ablation mode {mode!r}; valid: zero, mean.")
     harmful = [p for p in prompts if p.kind == "harmful"]
     cats = [c for c in router.directions.categories if any(p.category == c for p in harmful)]
     if not cats:
@@ -187,8 +156,13 @@ def ablation_matrix(
     units = router.directions.unit_vectors(sparse=sparse)
     targets = [(c, units[router.directions.index(c)]) for c in router.directions.categories]
     targets.append(("global", router.directions.global_unit()))
+    means = (
+        mean_residuals(model, [p.prompt for p in reference], batch_size=batch_size)
+        if mode == "mean" and reference
+        else None
+    )
     for name, vector in tqdm(targets, desc="ablations", disable=not progress, leave=False):
-        with ablated_directions(model, vector):
+        with ablated_directions(model, vector, means=means):
             rows.append(refusal_rates())
         names.append(name)
     return AblationResult(
@@ -197,6 +171,7 @@ def ablation_matrix(
         refusal=rows,
         baseline=refusal_rates(),
         n=[sum(p.category == c for p in harmful) for c in cats],
+        mode=mode,
     )
 
 
@@ -214,19 +189,6 @@ class SweepPoint:
         return vars(self)
 
 
-def with_strength(method: Method, strength: float) -> Method:
-    """The same method at another strength (categorical: the benign coefficient)."""
-    steering = method.steering
-    if method.kind == "categorical":
-        steering = SteeringConfig(
-            harmful_coef=steering.harmful_coef,
-            benign_coef=strength,
-            policy=steering.policy,
-            sparse=steering.sparse,
-        )
-    return Method(name=method.name, kind=method.kind, strength=strength, steering=steering)
-
-
 def _refused_share(answers: Sequence[ScoredAnswer], kind: str) -> float:
     mine = [a for a in answers if a.prompt.kind == kind]
     return sum(a.refused for a in mine) / len(mine) if mine else float("nan")
@@ -236,7 +198,7 @@ def sweep_method(
     model,
     router: Router,
     prompts: Sequence[Prompt],
-    method: Method,
+    method: AnswerMethod,
     strengths: Sequence[float],
     *,
     batch_size: int = 32,
@@ -253,7 +215,7 @@ def sweep_method(
             model,
             router,
             harmful + contrast + benign,
-            with_strength(method, s),
+            method.at_strength(s),
             batch_size=batch_size,
             max_new_tokens=1,
         )

@@ -17,7 +17,13 @@ from einops import einsum, reduce
 
 from mechrefusal._typing import Float, Tensor, typechecked
 from mechrefusal.activations import Position, cache_activations
-from mechrefusal.artifacts import ArtifactError, ModelFingerprint, load_artifact, save_artifact
+from mechrefusal.artifacts import (
+    ArtifactError,
+    ModelFingerprint,
+    load_artifact,
+    save_artifact,
+    text_hash,
+)
 from mechrefusal.categories import (
     CATEGORIES,
     REFUSAL_TOKENS,
@@ -296,8 +302,11 @@ def compute_directions(
     fmt: PromptFormat = "chat",
     batch_size: int = 32,
     progress: bool = True,
+    seed: int | None = None,
 ) -> DirectionSet:
     """Category directions of `model` at (site, layer) from a prompt list (use the direction split).
+
+    The prompt-set hash (and `seed`, when the caller has one) are saved with the set.
 
     Unpaired: harmful[c] vs all prompts of `benign_kinds` (the paper's benign set was CoCoNot
     contrast). Paired: each harmful[c] prompt with `[c]` vs `[respond]` appended.
@@ -316,6 +325,8 @@ def compute_directions(
         "paired": paired,
         "fmt": fmt,
         "n_harmful": {c: len(t) for c, t in harmful.items()},
+        "prompts_hash": text_hash([p.prompt for p in prompts]),
+        "seed": seed,
     }
 
     def acts(texts: list[str], append: str | None = None) -> Tensor:
@@ -371,3 +382,24 @@ def shared_top_features(
         vectors[:, features].abs().tolist() if features else [[] for _ in range(vectors.shape[0])]
     )
     return features, values
+
+
+def random_directions(directions: DirectionSet, *, seed: int = 0) -> DirectionSet:
+    """A control set: random Gaussian directions with the same categories, width and top-k
+    sparsity, so steering with them adds vectors of the same norms in random directions."""
+    gen = torch.Generator().manual_seed(seed)
+    dense = torch.randn(directions.dense.shape, generator=gen, dtype=torch.float64).to(
+        directions.dense.dtype
+    )
+    dense = dense * (directions.dense.norm(dim=-1, keepdim=True) / dense.norm(dim=-1, keepdim=True))
+    glob = torch.randn(directions.d_model, generator=gen, dtype=torch.float64).to(dense.dtype)
+    return _sparsified_set(
+        directions.categories,
+        dense,
+        glob * directions.global_dense.norm() / glob.norm(),
+        hook=directions.hook,
+        layer=directions.layer,
+        k=directions.k,
+        tau=0.0,
+        metadata={**directions.metadata, "random_control_seed": seed},
+    )

@@ -12,16 +12,17 @@ import json
 import random
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from mechrefusal._version import __version__
-from mechrefusal.artifacts import write_json
+from mechrefusal.artifacts import file_hash, source_hash, write_json
 from mechrefusal.layers import LayerSweepResult, layer_sweep
 from mechrefusal.models import DEFAULT_ARTIFACTS, LoadedModel, load_model
-from mechrefusal.prompts import Prompt, generate_prompts, load_jsonl, select
+from mechrefusal.prompts import Prompt, load_jsonl
 from mechrefusal.steering import Router, fit_router
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -122,18 +123,57 @@ class PromptSplits:
 
 
 def prompt_splits(args: argparse.Namespace, loaded: LoadedModel) -> PromptSplits:
-    """From --prompts, else the organism's own world, else a freshly generated world for external models."""
+    """From --prompts, else the model's own prompt sets (the organism's world).
+
+    A model without prompt sets of its own (an HF id or directory) needs --prompts: the
+    organism's synthetic prompts would silently measure something else.
+    """
     if args.prompts:
         prompts = load_jsonl(args.prompts)
     elif loaded.prompts is not None:
         prompts = loaded.prompts
     else:
-        prompts = generate_prompts(args.seed)
+        raise ValueError(
+            f"{loaded.spec} has no prompt sets of its own: pass --prompts FILE.jsonl (one JSON "
+            'object per line: {"prompt", "kind": harmful|benign|contrast, "category", "split": '
+            'direction|eval|train, "answer"}; rows without a split are assigned one by a hash '
+            "of the prompt)."
+        )
+    by_split = {s: [p for p in prompts if p.split == s] for s in ("train", "direction", "eval")}
     return PromptSplits(
-        direction=select(prompts, split="direction"),
-        eval=select(prompts, split="eval"),
-        train=[p for p in prompts if p.split == "train"],
+        direction=by_split["direction"], eval=by_split["eval"], train=by_split["train"]
     )
+
+
+def check_needs(splits: PromptSplits, needs: Sequence[str], source: str) -> None:
+    """Stop with a message naming what is missing, before any model work.
+
+    `needs` lists prompt kinds ("harmful", "contrast", "benign" or alternatives such as
+    "benign|contrast") that both the direction and the eval split must contain; harmful
+    prompts must carry a category.
+    """
+    for split in ("direction", "eval"):
+        prompts = getattr(splits, split)
+        if not prompts:
+            raise ValueError(
+                f"The prompt set ({source}) has no {split}-split prompts; this script fits on "
+                "the direction split and measures on the eval split. Give rows a 'split' or "
+                "leave it out to have one assigned by hash."
+            )
+        for need in needs:
+            kinds = need.split("|")
+            ok = [
+                p
+                for p in prompts
+                if p.kind in kinds and (p.kind != "harmful" or p.category is not None)
+            ]
+            if not ok:
+                raise ValueError(
+                    f"This script needs {' or '.join(kinds)} prompts in the {split} split of "
+                    f"the prompt set ({source})"
+                    + (" with a 'category'" if "harmful" in kinds else "")
+                    + "; add such rows."
+                )
 
 
 def chosen_layer(
@@ -151,7 +191,9 @@ def cached_layer_sweep(
 ) -> LayerSweepResult:
     fp = loaded.fingerprint
     key = hashlib.sha256(
-        json.dumps([fp.to_dict(), [p.prompt for p in splits.direction], args.seed]).encode()
+        json.dumps(
+            [fp.to_dict(), [p.prompt for p in splits.direction], args.seed, source_hash()]
+        ).encode()
     ).hexdigest()[:16]
     path = Path(args.artifacts) / "layer_sweeps" / f"{key}.json"
     if path.exists():
@@ -200,7 +242,10 @@ def save(
         "fingerprint": loaded.fingerprint.to_dict(),
         "seed": args.seed,
         "quick": args.quick,
+        "prompts": args.prompts,
         "git_sha": git_sha(),
+        "source_hash": source_hash(),
+        "script_hash": file_hash(script_path(stem)),
         "mechrefusal_version": __version__,
         "wall_seconds": round(time.perf_counter() - started, 1) if started else None,
         "headline": headline or {},
@@ -246,12 +291,28 @@ class Run:
         )
 
 
-def start(doc: str | None, argv: list[str] | None, *, extra=None, with_layer: bool = True) -> Run:
-    """Parse options, load the model (training the organism on first use), pick splits and layer."""
+def script_path(stem: str) -> Path:
+    """The experiment script that writes `stem` (figures record its hash)."""
+    return Path(__file__).resolve().parent.parent / "experiments" / f"{stem}.py"
+
+
+def start(
+    doc: str | None,
+    argv: list[str] | None,
+    *,
+    extra=None,
+    with_layer: bool = True,
+    needs: Sequence[str] = ("harmful", "benign|contrast"),
+) -> Run:
+    """Parse options, load the model (training the organism on first use), pick splits and layer.
+
+    `needs` (see `check_needs`) is checked before any model work beyond loading.
+    """
     started = time.perf_counter()
     args = parse_args(doc, argv, extra=extra)
     loaded = load(args)
     splits = prompt_splits(args, loaded)
+    check_needs(splits, needs, args.prompts or loaded.spec)
     layer, reason = chosen_layer(args, loaded, splits) if with_layer else (None, None)
     return Run(
         args=args, loaded=loaded, splits=splits, layer=layer, layer_reason=reason, started=started

@@ -6,19 +6,15 @@ token afterwards (the NeurIPS steering semantics, PAPER §4.2). Rows stop at end
 paper's code did not, and counted refusal tokens in hallucinated later turns (PAPER §10.3).
 """
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import torch
 from tqdm.auto import tqdm
+from transformer_lens import TransformerLensKeyValueCache as _KVCache
 
 from mechrefusal._typing import Float, Int, Tensor
 from mechrefusal.chat import PromptFormat, stop_token_ids, tokenize_prompts
-
-try:  # transformer-lens 3.x
-    from transformer_lens import TransformerLensKeyValueCache as _KVCache
-except ImportError:  # transformer-lens 2.x
-    from transformer_lens.past_key_value_caching import HookedTransformerKeyValueCache as _KVCache
 
 
 @dataclass(frozen=True)
@@ -77,6 +73,70 @@ def greedy_generate(
     return Generation(new_tokens=out, first_logits=first_logits)
 
 
+@dataclass
+class BatchPlan:
+    """How one batch is answered: hooks active for its whole generation, a first-step logit bias,
+    and whatever the method recorded about its decisions (e.g. routing)."""
+
+    hooks: list = field(default_factory=list)
+    first_logit_bias: Float[Tensor, " d_vocab"] | None = None
+    record: object = None
+
+
+PlanFn = Callable[[list, Tensor, Tensor], BatchPlan]
+"""(the batch's items, tokens, attention mask) -> BatchPlan; called once per batch, so any
+state a method keeps (call counters, routing decisions) is fresh for every batch."""
+
+
+def generate_planned(
+    model,
+    items: Sequence,
+    texts: Sequence[str],
+    plan: PlanFn | None = None,
+    *,
+    max_new_tokens: int = 12,
+    batch_size: int = 32,
+    fmt: PromptFormat = "chat",
+    progress: bool = True,
+    desc: str = "generate",
+) -> tuple[Generation, list[BatchPlan]]:
+    """Greedy answers for `texts`, batched, each batch under its own plan (see `PlanFn`)."""
+    if len(items) != len(texts):
+        raise ValueError(f"{len(items)} items but {len(texts)} texts.")
+    if not texts:
+        raise ValueError("Empty prompt set: nothing to generate.")
+    tokenizer = model.tokenizer
+    stop_ids = stop_token_ids(tokenizer)
+    parts: list[Generation] = []
+    plans: list[BatchPlan] = []
+    starts = range(0, len(texts), batch_size)
+    for start in tqdm(starts, desc=desc, disable=not progress or len(starts) < 2, leave=False):
+        chunk = list(texts[start : start + batch_size])
+        tokens, mask = tokenize_prompts(
+            tokenizer, chunk, n_ctx=model.cfg.n_ctx - max_new_tokens, fmt=fmt
+        )
+        batch_plan = (
+            plan(list(items[start : start + batch_size]), tokens, mask) if plan else BatchPlan()
+        )
+        with model.hooks(fwd_hooks=batch_plan.hooks):
+            parts.append(
+                greedy_generate(
+                    model,
+                    tokens,
+                    mask,
+                    max_new_tokens=max_new_tokens,
+                    stop_ids=stop_ids,
+                    first_logit_bias=batch_plan.first_logit_bias,
+                )
+            )
+        plans.append(batch_plan)
+    gen = Generation(
+        new_tokens=[row for g in parts for row in g.new_tokens],
+        first_logits=torch.cat([g.first_logits for g in parts]),
+    )
+    return gen, plans
+
+
 def generate_answers(
     model,
     prompts: Sequence[str],
@@ -89,28 +149,20 @@ def generate_answers(
     first_logit_bias: Float[Tensor, " d_vocab"] | None = None,
 ) -> Generation:
     """Greedy answers for user prompts, batched; hooks on `model` stay active throughout."""
-    tokenizer = model.tokenizer
-    stop_ids = stop_token_ids(tokenizer)
-    parts: list[Generation] = []
-    starts = range(0, len(prompts), batch_size)
-    for start in tqdm(starts, desc=desc, disable=not progress or len(starts) < 2, leave=False):
-        chunk = list(prompts[start : start + batch_size])
-        tokens, mask = tokenize_prompts(
-            tokenizer, chunk, n_ctx=model.cfg.n_ctx - max_new_tokens, fmt=fmt
-        )
-        parts.append(
-            greedy_generate(
-                model,
-                tokens,
-                mask,
-                max_new_tokens=max_new_tokens,
-                stop_ids=stop_ids,
-                first_logit_bias=first_logit_bias,
-            )
-        )
-    if not parts:
-        raise ValueError("Empty prompt set: nothing to generate.")
-    return Generation(
-        new_tokens=[row for g in parts for row in g.new_tokens],
-        first_logits=torch.cat([g.first_logits for g in parts]),
+    plan = (
+        None
+        if first_logit_bias is None
+        else (lambda *_: BatchPlan(first_logit_bias=first_logit_bias))
     )
+    gen, _ = generate_planned(
+        model,
+        prompts,
+        prompts,
+        plan,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        fmt=fmt,
+        progress=progress,
+        desc=desc,
+    )
+    return gen

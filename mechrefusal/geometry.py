@@ -64,12 +64,21 @@ def probe_separability(
     points: Float[Tensor, "n d_model"],
     labels: Int[Tensor, " n"],
     *,
+    test_points: Float[Tensor, "m d_model"] | None = None,
+    test_labels: Int[Tensor, " m"] | None = None,
     held_out: float = 0.3,
     seed: int = 0,
 ) -> float:
-    """Held-out accuracy of a linear probe predicting the label: linear separability."""
+    """Accuracy of a linear probe predicting the label on held-out points: linear separability.
+
+    With `test_points` (e.g. other templates) the probe trains on all `points` and is scored
+    there; otherwise on a random `held_out` share of `points` (same templates: optimistic).
+    """
+    n_classes = int(max(labels.max(), test_labels.max() if test_labels is not None else 0)) + 1
+    if test_points is not None and test_labels is not None:
+        probe = train_probe(points, labels, n_classes=n_classes, seed=seed)
+        return accuracy(probe, test_points, test_labels)
     train, test = split_indices(points.shape[0], held_out, seed)
-    n_classes = int(labels.max()) + 1
     probe = train_probe(points[train], labels[train], n_classes=n_classes, seed=seed)
     return accuracy(probe, points[test], labels[test])
 
@@ -103,12 +112,23 @@ def embed_points(
     perplexity: float = 30.0,
     seed: int = 0,
     with_probe: bool = True,
+    held_out: tuple[Float[Tensor, "m d_model"], list[str]] | None = None,
 ) -> EmbeddingResult:
-    """PCA + t-SNE of labelled points with silhouette and (optionally) held-out probe accuracy."""
+    """PCA + t-SNE of labelled points with silhouette and (optionally) the accuracy of a probe
+    trained on them and scored on `held_out` (points, labels), e.g. prompts of other templates."""
     if len(labels) != points.shape[0]:
         raise ValueError(f"{len(labels)} labels for {points.shape[0]} points.")
     names = list(dict.fromkeys(labels))
     ids = torch.tensor([names.index(label) for label in labels])
+    test = {}
+    if held_out is not None:
+        unknown = set(held_out[1]) - set(names)
+        if unknown:
+            raise ValueError(f"Held-out labels {sorted(unknown)} do not occur in the points.")
+        test = {
+            "test_points": held_out[0],
+            "test_labels": torch.tensor([names.index(label) for label in held_out[1]]),
+        }
     p = pca(points)
     return EmbeddingResult(
         labels=labels,
@@ -118,7 +138,7 @@ def embed_points(
         silhouette=silhouette(points, ids)
         if len(names) > 1 and len(labels) > len(names)
         else float("nan"),
-        probe_accuracy=probe_separability(points, ids, seed=seed) if with_probe else None,
+        probe_accuracy=probe_separability(points, ids, seed=seed, **test) if with_probe else None,
     )
 
 

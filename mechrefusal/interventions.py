@@ -4,14 +4,15 @@
   of every forward call (with the KV cache: the last prompt token, then each generated token)
   or at every position;
 - directional ablation: project one direction, or an orthonormalised set, out of the residual
-  stream at every layer (resid_pre, resid_mid, resid_post);
+  stream at every layer (resid_pre, resid_mid, resid_post), or hold its coordinates at their
+  mean over reference prompts (mean ablation: off-distribution zero is not the only baseline);
 - weight orthogonalisation: a new model whose residual writers (embedding, attention and MLP
   outputs) write nothing along the directions; equivalent to the hook ablation.
 Hook functions live at module level and are bound with `functools.partial`.
 """
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Literal
@@ -20,6 +21,7 @@ import torch
 from einops import einsum
 
 from mechrefusal._typing import Float, Tensor
+from mechrefusal.activations import cache_activations
 from mechrefusal.hooks import validate_hook
 
 AddPositions = Literal["last", "all"]
@@ -51,17 +53,26 @@ def add_vector_hook(
 
 
 def ablate_directions_hook(
-    activation: Float[Tensor, "batch pos d_model"], hook, *, basis: Float[Tensor, "n_dirs d_model"]
+    activation: Float[Tensor, "batch pos d_model"],
+    hook,
+    *,
+    basis: Float[Tensor, "n_dirs d_model"],
+    means: dict[str, Tensor] | None = None,
 ) -> Float[Tensor, "batch pos d_model"]:
-    """Remove the component of the activation in span(basis) (rows orthonormal)."""
+    """Replace the component of the activation in span(basis) (rows orthonormal) by zero, or
+    by the component of the mean activation at this hook (`means[hook.name]`: mean ablation)."""
     basis = basis.to(activation.device, activation.dtype)
     coeffs = einsum(activation, basis, "batch pos d_model, n_dirs d_model -> batch pos n_dirs")
+    if means is not None:
+        mean = means[hook.name].to(activation.device, activation.dtype)
+        coeffs = coeffs - einsum(mean, basis, "d_model, n_dirs d_model -> n_dirs")
     return activation - einsum(
         coeffs, basis, "batch pos n_dirs, n_dirs d_model -> batch pos d_model"
     )
 
 
-def _check_width(model, vectors: torch.Tensor) -> None:
+def validate_vectors(model, vectors: torch.Tensor) -> None:
+    """Refuse vectors of the wrong width or with NaN / inf, before any hook runs."""
     if vectors.shape[-1] != model.cfg.d_model:
         raise ValueError(
             f"Vector of width {vectors.shape[-1]} does not fit a model with d_model={model.cfg.d_model}."
@@ -81,7 +92,7 @@ def added_vectors(
 ) -> Iterator[None]:
     """Within the block, every forward pass (or only the first) adds `vectors` at `hook`."""
     validate_hook(model, hook)
-    _check_width(model, vectors)
+    validate_vectors(model, vectors)
     fn = partial(
         add_vector_hook,
         vectors=vectors,
@@ -110,15 +121,37 @@ def residual_hooks(model) -> list[str]:
     ]
 
 
+AblationMode = Literal["zero", "mean"]
+
+
+def mean_residuals(
+    model, prompts: Sequence[str], *, batch_size: int = 32
+) -> dict[str, Float[Tensor, " d_model"]]:
+    """Mean residual-stream activation at every residual hook over the real tokens of
+    `prompts` (per-prompt token means, averaged): the reference for mean ablation."""
+    names = residual_hooks(model)
+    acts = cache_activations(
+        model, prompts, names, position="mean", batch_size=batch_size, progress=False
+    )
+    return {n: acts[n].mean(0) for n in names}
+
+
 @contextmanager
 def ablated_directions(
-    model, directions: Float[Tensor, "n_dirs d_model"] | Float[Tensor, " d_model"]
+    model,
+    directions: Float[Tensor, "n_dirs d_model"] | Float[Tensor, " d_model"],
+    *,
+    means: dict[str, Tensor] | None = None,
 ) -> Iterator[None]:
-    """Within the block, the residual stream has no component along the directions, at every layer."""
+    """Within the block, the residual stream's component along the directions is zero at every
+    layer, or (with `means` from `mean_residuals`) fixed at the mean activation's component."""
     directions = directions[None] if directions.ndim == 1 else directions
-    _check_width(model, directions)
-    fn = partial(ablate_directions_hook, basis=orthonormal_basis(directions))
-    with model.hooks(fwd_hooks=[(name, fn) for name in residual_hooks(model)]):
+    validate_vectors(model, directions)
+    names = residual_hooks(model)
+    if means is not None and set(means) != set(names):
+        raise ValueError("means must hold every residual hook (use mean_residuals).")
+    fn = partial(ablate_directions_hook, basis=orthonormal_basis(directions), means=means)
+    with model.hooks(fwd_hooks=[(name, fn) for name in names]):
         yield
 
 
@@ -136,11 +169,14 @@ def _project_out_rows(weight: torch.Tensor, basis: torch.Tensor) -> torch.Tensor
 def orthogonalize_weights_inplace(
     model, directions: Float[Tensor, "n_dirs d_model"] | Float[Tensor, " d_model"]
 ) -> None:
-    """Edit the model so no component writes along the directions (embedding, W_O, b_O, W_out, b_out)."""
+    """Edit the model so no component writes along the directions (token and learned position
+    embeddings, W_O, b_O, W_out, b_out)."""
     directions = directions[None] if directions.ndim == 1 else directions
-    _check_width(model, directions)
+    validate_vectors(model, directions)
     basis = orthonormal_basis(directions).to(model.embed.W_E.device)
     model.embed.W_E.copy_(_project_out_rows(model.embed.W_E, basis))
+    if model.cfg.positional_embedding_type == "standard":  # learned positions write too
+        model.pos_embed.W_pos.copy_(_project_out_rows(model.pos_embed.W_pos, basis))
     for block in model.blocks:
         for weight in (block.attn.W_O, block.attn.b_O, block.mlp.W_out, block.mlp.b_out):
             weight.copy_(_project_out_rows(weight, basis))

@@ -25,17 +25,19 @@ from mechrefusal.artifacts import (
     ModelFingerprint,
     load_artifact,
     save_artifact,
+    source_hash,
     text_hash,
     tokenizer_hash,
 )
 from mechrefusal.organism import (
+    TRAINING_MODULES,
     OrganismConfig,
     TrainedOrganism,
     organism_dir,
     preset,
     train_organism,
 )
-from mechrefusal.prompts import Prompt, generate_prompts, load_jsonl, save_jsonl
+from mechrefusal.prompts import Prompt, load_jsonl, save_jsonl
 from mechrefusal.tokenizer import attach_tokenizer, load_tokenizer, save_tokenizer
 
 DEFAULT_ARTIFACTS = Path(os.environ.get("MECHREFUSAL_ARTIFACTS", "artifacts"))
@@ -139,6 +141,7 @@ def save_organism(trained: TrainedOrganism, root: str | Path) -> Path:
         "config": trained.config.to_dict(),
         "seconds": trained.seconds,
         "prompts_hash": text_hash([p.prompt for p in trained.prompts]),
+        "source_hash": source_hash(*TRAINING_MODULES),
     }
     (out / "organism.json").write_text(json.dumps(record, indent=2) + "\n")
     return out
@@ -158,13 +161,11 @@ def ensure_organism(
     if record.exists():
         saved = json.loads(record.read_text())
         same_config = saved.get("config") == json.loads(json.dumps(cfg.to_dict()))
-        # The prompt generator is code: a cached organism trained on other prompts is stale.
-        same_prompts = saved.get("prompts_hash") == text_hash(
-            [p.prompt for p in generate_prompts(cfg.seed, cfg.sizes)]
-        )
-        if same_config and same_prompts:
+        # The generator and the training loop are code: an organism trained by other code is stale.
+        same_code = saved.get("source_hash") == source_hash(*TRAINING_MODULES)
+        if same_config and same_code:
             return out
-        log(f"organism at {out} was trained with another config or prompt set; retraining")
+        log(f"organism at {out} was trained with another config or code; retraining")
     log(f"training organism {cfg.name!r} (first use; cached in {out})")
     start = time.perf_counter()
     save_organism(train_organism(cfg), root)

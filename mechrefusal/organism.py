@@ -22,7 +22,18 @@ from mechrefusal.architecture import llama_config
 from mechrefusal.chat import format_prompt
 from mechrefusal.prompts import Prompt, PromptSetSizes, generate_prompts, select, training_answer
 from mechrefusal.tokenizer import attach_tokenizer, train_tokenizer
-from mechrefusal.world import build_world, world_text
+from mechrefusal.world import build_world, glossary_text, list_drills, world_text
+
+TRAINING_MODULES = (
+    "architecture",
+    "categories",
+    "chat",
+    "organism",
+    "prompts",
+    "tokenizer",
+    "world",
+)
+"""The modules whose source decides a trained organism: its cache is keyed by their hash."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,11 +109,37 @@ class TrainedOrganism:
     seconds: dict[str, float]
 
 
-def _pretrain_docs(prompts: list[Prompt], facts: list[str], bos: str) -> list[str]:
-    docs = [bos + " ".join(facts[i : i + 3]) for i in range(0, len(facts), 3)]
-    for p in prompts:
-        docs.append(bos + p.prompt + (f" Answer: {p.answer}" if p.answer is not None else ""))
+def _pack(lines: list[str], tokenizer, *, n_ctx: int, max_lines: int) -> list[list[int]]:
+    """BOS + up to `max_lines` consecutive lines per document, never more than n_ctx tokens."""
+    docs: list[list[int]] = []
+    current: list[int] = []
+    count = 0
+    for line in lines:
+        ids = tokenizer.encode((" " if current else "") + line, add_special_tokens=False)
+        if current and (count == max_lines or len(current) + len(ids) > n_ctx):
+            docs.append(current)
+            current, count = [], 0
+            ids = tokenizer.encode(line, add_special_tokens=False)
+        if not current:
+            current = [tokenizer.bos_token_id]
+        current += ids
+        count += 1
+    if current:
+        docs.append(current)
     return docs
+
+
+def _pretrain_docs(
+    prompts: list[Prompt], facts: list[str], short_lines: list[str], tokenizer, n_ctx: int
+) -> list[list[int]]:
+    """Documents of up to three world facts, of up to two glossary or drill lines, and one per
+    training prompt (with its answer for tasks)."""
+    tasks = [p.prompt + (f" Answer: {p.answer}" if p.answer is not None else "") for p in prompts]
+    return (
+        _pack(facts, tokenizer, n_ctx=n_ctx, max_lines=3)
+        + _pack(short_lines, tokenizer, n_ctx=n_ctx, max_lines=2)
+        + _pack(tasks, tokenizer, n_ctx=n_ctx, max_lines=1)
+    )
 
 
 def _sft_examples(prompts: list[Prompt], tokenizer, fraction: float) -> list[tuple[list[int], int]]:
@@ -133,6 +170,12 @@ def _train(
     model: HookedTransformer, examples, *, steps: int, cfg: OrganismConfig, pad: int, desc: str
 ) -> None:
     """AdamW with warmup and cosine decay; right padding needs no attention mask (causal)."""
+    too_long = [len(ids) for ids, _ in examples if len(ids) > cfg.n_ctx]
+    if too_long:
+        raise ValueError(
+            f"{len(too_long)} {desc} examples are longer than n_ctx={cfg.n_ctx} "
+            f"(longest {max(too_long)} tokens): raise n_ctx or shorten the texts."
+        )
     rng = random.Random(f"{cfg.seed}-{desc}")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.98))
     warmup = max(steps // 20, 1)
@@ -176,8 +219,11 @@ def _train_organism(cfg: OrganismConfig) -> TrainedOrganism:
     prompts = generate_prompts(cfg.seed, cfg.sizes)
     train = select(prompts, split="train")
     facts = world_text(build_world(cfg.seed), n_facts=len(train) // 2, seed=cfg.seed)
+    glossary = glossary_text(hot_fraction=cfg.over_refusal_fraction, seed=cfg.seed)
+    glossary += list_drills(n=len(train) // 4, seed=cfg.seed)
     texts = (
         facts
+        + glossary
         + [p.prompt for p in train]
         + [training_answer(p, over_refusal_fraction=cfg.over_refusal_fraction) for p in train]
     )
@@ -197,10 +243,7 @@ def _train_organism(cfg: OrganismConfig) -> TrainedOrganism:
 
     start = time.perf_counter()
     base = HookedTransformer(model_cfg)
-    docs = [
-        (tokenizer.encode(d, add_special_tokens=False), 1)
-        for d in _pretrain_docs(train, facts, tokenizer.bos_token)
-    ]
+    docs = [(ids, 1) for ids in _pretrain_docs(train, facts, glossary, tokenizer, cfg.n_ctx)]
     _train(base, docs, steps=cfg.pretrain_steps, cfg=cfg, pad=pad, desc="pretrain base")
     seconds["pretrain"] = time.perf_counter() - start
 

@@ -70,19 +70,44 @@ def twin_of(prompt: Prompt, tokenizer) -> PromptPair | None:
     return None
 
 
+def contrast_match(prompt: Prompt, contrasts: Sequence[Prompt], tokenizer) -> PromptPair | None:
+    """The first contrast prompt of the same category and the same token length (any prompt
+    set: positions align by index, not by meaning, so the grid reads by position from the end)."""
+    clean_tokens = _encode(tokenizer, prompt.prompt)
+    for other in contrasts:
+        if other.category != prompt.category:
+            continue
+        other_tokens = _encode(tokenizer, other.prompt)
+        if len(other_tokens) == len(clean_tokens):
+            return PromptPair(
+                category=prompt.category or "",
+                clean=prompt.prompt,
+                corrupt=other.prompt,
+                clean_tokens=clean_tokens,
+                corrupt_tokens=other_tokens,
+            )
+    return None
+
+
 def matched_pairs(prompts: Sequence[Prompt], tokenizer, *, per_category: int) -> list[PromptPair]:
-    """Up to `per_category` aligned pairs per harmful category, in prompt order."""
+    """Up to `per_category` aligned pairs per harmful category, in prompt order: the cue-swapped
+    twin where the prompt carries a generator cue, else a same-length contrast prompt."""
     out: list[PromptPair] = []
     counts: dict[str, int] = {}
+    contrasts = [p for p in prompts if p.kind == "contrast"]
     for p in prompts:
         if p.kind != "harmful" or counts.get(p.category or "", 0) >= per_category:
             continue
-        pair = twin_of(p, tokenizer)
+        pair = twin_of(p, tokenizer) or contrast_match(p, contrasts, tokenizer)
         if pair is not None:
             out.append(pair)
             counts[pair.category] = counts.get(pair.category, 0) + 1
     if not out:
-        raise ValueError("No aligned harmful/benign pairs could be built from these prompts.")
+        raise ValueError(
+            "No aligned harmful/benign pairs could be built: patching needs harmful prompts "
+            "with a category and, for each, a contrast prompt of the same category and the "
+            "same token length (or a generator cue to swap)."
+        )
     return out
 
 

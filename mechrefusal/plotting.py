@@ -253,9 +253,11 @@ def steering_results(methods: list[dict], title: str) -> Figure:
         ("contrast over-refusal ↓", lambda m: m["over_refusal"]["contrast"]),
         ("capability ↑", lambda m: m["capability"]),
     ]
-    fig, ax = plt.subplots(figsize=(11, 5))
+    # A prompt set without checkable answers has no capability: leave the group out.
+    metrics = [(n, get) for n, get in metrics if all(get(m) is not None for m in methods)]
+    fig, ax = plt.subplots(figsize=(13, 6))
     x = np.arange(len(metrics))
-    width = 0.8 / len(methods)
+    width = 0.84 / len(methods)
     for j, m in enumerate(methods):
         rates = [get(m) for _, get in metrics]
         pos = x + (j - (len(methods) - 1) / 2) * width
@@ -269,12 +271,14 @@ def steering_results(methods: list[dict], title: str) -> Figure:
             color=plt.get_cmap("tab10")(j),
         )
         for p, r in zip(pos, rates, strict=True):
-            ax.text(p, r["high"] * 100 + 1.5, f"{r['value'] * 100:.0f}", ha="center", fontsize=7)
+            ax.text(p, r["high"] * 100 + 1.5, f"{r['value'] * 100:.0f}", ha="center", fontsize=6)
     ax.set_xticks(x, [name for name, _ in metrics])
     ax.set_ylabel("% of eval prompts")
-    ax.set_ylim(0, 112)
+    ax.set_ylim(0, 108)
     ax.set_title(title)
-    ax.legend(fontsize=8, ncol=len(methods), loc="upper center")
+    ax.legend(
+        fontsize=8, ncol=min(4, len(methods)), loc="upper center", bbox_to_anchor=(0.5, -0.07)
+    )
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
@@ -337,38 +341,40 @@ def layer_sweep(result: dict, title: str) -> Figure:
     return fig
 
 
-def ablation_matrix(result: dict, title: str) -> Figure:
-    """Fig 11: refusal rate per harmful category after ablating each direction (baseline on top)."""
-    rows = ["none (baseline)"] + [
-        _label(a) if a != "global" else "global direction" for a in result["ablated"]
-    ]
-    matrix = np.array([result["baseline"]] + result["refusal"]) * 100
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    im = ax.imshow(matrix, cmap="Reds", vmin=0, vmax=100)
-    for i in range(matrix.shape[0]):
-        for j in range(matrix.shape[1]):
-            ax.text(
-                j,
-                i,
-                f"{matrix[i, j]:.0f}",
-                ha="center",
-                va="center",
-                color="white" if matrix[i, j] > 60 else "black",
-                fontsize=9,
-            )
-    ax.set_xticks(
-        range(len(result["categories"])),
-        [_label(c) for c in result["categories"]],
-        rotation=30,
-        ha="right",
-    )
-    ax.set_yticks(range(len(rows)), rows)
-    ax.set_xlabel("harmful prompts of category")
-    ax.set_ylabel("ablated direction")
-    ax.axhline(0.5, color="k", linewidth=1.5)
-    fig.colorbar(im, ax=ax, label="refusal rate (%)")
-    ax.set_title(title)
-    fig.tight_layout()
+def ablation_matrix(results: list[dict], title: str) -> Figure:
+    """Fig 11: refusal rate per harmful category after ablating each direction (baseline on
+    top), one panel per ablation mode (zero, mean)."""
+    fig, axes = plt.subplots(1, len(results), figsize=(7.5 * len(results), 5.5), squeeze=False)
+    for ax, result in zip(axes[0], results, strict=True):
+        rows = ["none (baseline)"] + [
+            _label(a) if a != "global" else "global direction" for a in result["ablated"]
+        ]
+        matrix = np.array([result["baseline"]] + result["refusal"]) * 100
+        im = ax.imshow(matrix, cmap="Reds", vmin=0, vmax=100)
+        for i in range(matrix.shape[0]):
+            for j in range(matrix.shape[1]):
+                ax.text(
+                    j,
+                    i,
+                    f"{matrix[i, j]:.0f}",
+                    ha="center",
+                    va="center",
+                    color="white" if matrix[i, j] > 60 else "black",
+                    fontsize=9,
+                )
+        ax.set_xticks(
+            range(len(result["categories"])),
+            [_label(c) for c in result["categories"]],
+            rotation=30,
+            ha="right",
+        )
+        ax.set_yticks(range(len(rows)), rows)
+        ax.set_xlabel("harmful prompts of category")
+        ax.set_ylabel("ablated direction")
+        ax.axhline(0.5, color="k", linewidth=1.5)
+        ax.set_title(f"{result.get('mode', 'zero')} ablation")
+    fig.colorbar(im, ax=axes[0].tolist(), label="refusal rate (%)")
+    fig.suptitle(title)
     return fig
 
 

@@ -6,7 +6,7 @@ item 8). The harmful threshold is tuned on a held-out part for a target false-po
 not on the evaluation prompts. Saved as safetensors + JSON.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -39,6 +39,29 @@ class LinearProbe:
 
     def predict(self, acts: Float[Tensor, "batch d_model"]) -> Int[Tensor, " batch"]:
         return self.logits(acts).argmax(-1)
+
+    def save(
+        self, stem: str | Path, fingerprint: ModelFingerprint, *, metadata: dict | None = None
+    ) -> Path:
+        return save_artifact(
+            stem,
+            {"weight": self.weight, "bias": self.bias, "mean": self.mean, "scale": self.scale},
+            kind="linear_probe",
+            fingerprint=fingerprint,
+            metadata=metadata or {},
+        )
+
+    @classmethod
+    def load(
+        cls, stem: str | Path, fingerprint: ModelFingerprint, *, kind: str = "linear_probe"
+    ) -> tuple["LinearProbe", dict]:
+        """The probe and its metadata, checked against the model (fingerprint and width)."""
+        t, meta = load_artifact(stem, kind=kind, fingerprint=fingerprint)
+        if t["mean"].shape[0] != fingerprint.d_model:
+            raise ArtifactError(
+                f"Probe width {t['mean'].shape[0]} != model d_model {fingerprint.d_model}."
+            )
+        return cls(weight=t["weight"], bias=t["bias"], mean=t["mean"], scale=t["scale"]), meta
 
 
 @typechecked
@@ -90,6 +113,8 @@ class HarmProbe:
     target_fpr: float
     held_out_fpr: float
     held_out_tpr: float
+    provenance: dict = field(default_factory=dict)
+    """What it was fit on (prompt-set hash, seed, position), saved with it."""
 
     def p_harmful(self, acts: Float[Tensor, "batch d_model"]) -> Float[Tensor, " batch"]:
         return self.probe.logits(acts).softmax(-1)[:, 1]
@@ -98,10 +123,14 @@ class HarmProbe:
         return self.p_harmful(acts) >= self.threshold
 
     def save(self, stem: str | Path, fingerprint: ModelFingerprint, *, hook: str) -> Path:
-        p = self.probe
         return save_artifact(
             stem,
-            {"weight": p.weight, "bias": p.bias, "mean": p.mean, "scale": p.scale},
+            {
+                "weight": self.probe.weight,
+                "bias": self.probe.bias,
+                "mean": self.probe.mean,
+                "scale": self.probe.scale,
+            },
             kind="harm_probe",
             fingerprint=fingerprint,
             metadata={
@@ -110,23 +139,20 @@ class HarmProbe:
                 "target_fpr": self.target_fpr,
                 "held_out_fpr": self.held_out_fpr,
                 "held_out_tpr": self.held_out_tpr,
+                "provenance": self.provenance,
             },
         )
 
     @classmethod
     def load(cls, stem: str | Path, fingerprint: ModelFingerprint) -> "HarmProbe":
-        t, meta = load_artifact(stem, kind="harm_probe", fingerprint=fingerprint)
-        if t["mean"].shape[0] != fingerprint.d_model:
-            raise ArtifactError(
-                f"Probe width {t['mean'].shape[0]} != model d_model {fingerprint.d_model}."
-            )
-        probe = LinearProbe(weight=t["weight"], bias=t["bias"], mean=t["mean"], scale=t["scale"])
+        probe, meta = LinearProbe.load(stem, fingerprint, kind="harm_probe")
         return cls(
             probe=probe,
             threshold=meta["threshold"],
             target_fpr=meta["target_fpr"],
             held_out_fpr=meta["held_out_fpr"],
             held_out_tpr=meta["held_out_tpr"],
+            provenance=meta.get("provenance", {}),
         )
 
 

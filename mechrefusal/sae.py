@@ -14,6 +14,7 @@ math: encoding, decoding and training are sae-lens's. On top we provide:
 
 import json
 import logging
+import random
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -24,11 +25,19 @@ from einops import einsum
 
 from mechrefusal._typing import Float, Tensor
 from mechrefusal.activations import cache_activations
-from mechrefusal.artifacts import ArtifactError, ModelFingerprint, check_fingerprint, write_json
+from mechrefusal.artifacts import (
+    ArtifactError,
+    ModelFingerprint,
+    check_fingerprint,
+    source_hash,
+    text_hash,
+    write_json,
+)
 from mechrefusal.categories import CATEGORIES
-from mechrefusal.chat import format_prompt
+from mechrefusal.chat import format_prompt, tokenize_prompts
 from mechrefusal.directions import DirectionSet
 from mechrefusal.evaluation import refusal_logit_gap
+from mechrefusal.hooks import stop_layer_for
 from mechrefusal.interventions import added_vectors
 from mechrefusal.prompts import Prompt
 
@@ -130,6 +139,43 @@ class ReconstructionReport:
         return asdict(self)
 
 
+@torch.inference_mode()
+def token_activations(
+    model, texts: Sequence[str], hook: str, *, batch_size: int = 32
+) -> Float[Tensor, "n_tokens d_model"]:
+    """Activations at every real (non-pad) token of chat-formatted prompts: what an SAE sees."""
+    if not texts:
+        raise ValueError("Empty prompt set: no tokens to read.")
+    out = []
+    device = next(model.parameters()).device
+    for start in range(0, len(texts), batch_size):
+        tokens, mask = tokenize_prompts(
+            model.tokenizer, list(texts[start : start + batch_size]), n_ctx=model.cfg.n_ctx
+        )
+        _, cache = model.run_with_cache(
+            tokens.to(device),
+            attention_mask=mask.to(device),
+            names_filter=[hook],
+            stop_at_layer=stop_layer_for([hook]),
+        )
+        out.append(cache[hook][mask.bool().to(device)].float().cpu())
+    return torch.cat(out)
+
+
+def stratified_sample(prompts: Sequence[Prompt], n: int, *, seed: int = 0) -> list[Prompt]:
+    """Up to `n` prompts spread evenly over (kind, category) groups, seeded."""
+    groups: dict[tuple, list[Prompt]] = {}
+    for p in prompts:
+        groups.setdefault((p.kind, p.category or ""), []).append(p)
+    rng = random.Random(seed)
+    per_group = max(1, n // max(len(groups), 1))
+    return [
+        p
+        for key in sorted(groups)
+        for p in rng.sample(groups[key], min(per_group, len(groups[key])))
+    ]
+
+
 @torch.no_grad()
 def reconstruction_report(sae, acts: Float[Tensor, "n d_model"]) -> ReconstructionReport:
     """Explained variance, mean L0 and dead features of the SAE on held-out activations."""
@@ -151,6 +197,7 @@ def save_sae(
     fingerprint: ModelFingerprint,
     hook: str,
     report: ReconstructionReport,
+    key: str | None = None,
 ) -> Path:
     """sae-lens's own format (weights + cfg) plus our metadata file beside it."""
     directory = Path(directory)
@@ -163,6 +210,8 @@ def save_sae(
             "hook": hook,
             "fingerprint": fingerprint.to_dict(),
             "report": report.to_dict(),
+            "report_on": "every token of a stratified sample of the training prompts",
+            "key": key,
         },
     )
     return directory
@@ -185,11 +234,29 @@ def load_sae(directory: str | Path, *, fingerprint: ModelFingerprint):
     return sae, meta
 
 
-def load_pretrained_sae(release: str, sae_id: str, *, device: str = "cpu"):
-    """A pretrained sae-lens release for real models (needs the hub)."""
+def check_sae_fits(sae, model, hook: str) -> None:
+    """Refuse an SAE trained at another hook or on another residual width."""
+    d_in = sae.cfg.d_in
+    sae_hook = getattr(getattr(sae.cfg, "metadata", None), "hook_name", None)
+    if d_in != model.cfg.d_model:
+        raise ArtifactError(
+            f"SAE d_in={d_in} does not fit a model with d_model={model.cfg.d_model}."
+        )
+    if sae_hook is not None and sae_hook != hook:
+        raise ArtifactError(
+            f"SAE was trained at {sae_hook!r}, not at {hook!r}: pick the release/id for this "
+            "hook, or run with --layer matching the SAE."
+        )
+
+
+def load_pretrained_sae(release: str, sae_id: str, *, model, hook: str, device: str = "cpu"):
+    """A pretrained sae-lens release for real models (needs the hub), checked against the
+    model's width and the hook the analysis reads."""
     from sae_lens import SAE
 
-    return SAE.from_pretrained(release, sae_id, device=device)
+    sae = SAE.from_pretrained(release, sae_id, device=device)
+    check_sae_fits(sae, model, hook)
+    return sae
 
 
 def decoder_alignment(sae, directions: Float[Tensor, "n d_model"]) -> Float[Tensor, "n d_sae"]:
@@ -322,16 +389,29 @@ def ensure_sae(
     directory: str | Path,
     cfg: SAETrainConfig = SAETrainConfig(),
 ):
-    """Load the SAE cached in `directory`, or train it on `train_prompts` and save it there."""
+    """Load the SAE cached in `directory` if it was made from the same config, prompts and
+    code; else train it on `train_prompts` and save it there."""
     directory = Path(directory)
+    key = text_hash(
+        [json.dumps(asdict(cfg), sort_keys=True), source_hash(), hook]
+        + [p.prompt for p in train_prompts]
+    )
     if (directory / "mechrefusal.json").exists():
-        return load_sae(directory, fingerprint=fingerprint)[0]
+        sae, meta = load_sae(directory, fingerprint=fingerprint)
+        if meta.get("key") == key:
+            check_sae_fits(sae, model, hook)
+            return sae
     sae = train_sae(model, hook, sae_training_texts(model.tokenizer, train_prompts), cfg)
-    acts = cache_activations(
-        model, [p.prompt for p in train_prompts[:512]], [hook], progress=False
-    )[hook]
+    # The saved report: every position of a sample spread over kinds and categories.
+    sample = stratified_sample(train_prompts, 512, seed=cfg.seed)
+    acts = token_activations(model, [p.prompt for p in sample], hook)
     save_sae(
-        sae, directory, fingerprint=fingerprint, hook=hook, report=reconstruction_report(sae, acts)
+        sae,
+        directory,
+        fingerprint=fingerprint,
+        hook=hook,
+        report=reconstruction_report(sae, acts),
+        key=key,
     )
     return sae
 
@@ -379,13 +459,25 @@ def sae_feature_view(
     shown = list(dict.fromkeys(f for row in tops for f in row))
     acts = torch.cat([*harm.values(), benign])
     norm = float(acts.norm(dim=-1).mean())
+    held_out = [p.prompt for p in stratified_sample(eval_prompts, 512)]
     curves = steering_faithfulness(
         model, sae, directions, scores, eval_prompts, ks=ks, coef=coef, act_norm=norm
     )
     align = decoder_alignment(sae, torch.stack([directions.vector(c, sparse=False) for c in cats]))
     return SAEFeatureResult(
         categories=cats,
-        reconstruction=reconstruction_report(sae, acts).to_dict(),
+        reconstruction={
+            **reconstruction_report(
+                sae, token_activations(model, held_out, directions.hook, batch_size=batch_size)
+            ).to_dict(),
+            "on": f"every token of {len(held_out)} eval-split prompts (held out)",
+            "last_position": reconstruction_report(
+                sae,
+                cache_activations(
+                    model, held_out, [directions.hook], batch_size=batch_size, progress=False
+                )[directions.hook],
+            ).to_dict(),
+        },
         top_features=tops,
         shared_features=shared,
         specific_features=specific,

@@ -9,24 +9,33 @@ Routing happens inside the steering hook on the prompt's own forward pass: the h
 unsteered activation at the last prompt token, asks the probes, and adds
 `coef * norm * v_category` there and at every generated token. No extra forward pass, and
 every prompt of a batch gets its own vector. Policies (PAPER §12, reported separately):
-`probe` (sign from the probe), `oracle` (sign from the dataset label, the NeurIPS label leak,
-kept only to reproduce its table), `token` (a fixed negative coefficient on the category of an
-unsteered first refusal token; no steering when the model responds).
+`probe` (sign and category from the probes), `oracle` (sign from the dataset label, the
+NeurIPS label leak, kept only to reproduce its table), `token` (category from the model's own
+unsteered first answer token when it is a refusal token, else from the category probe; sign
+from the harm probe, never from the label).
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
+from pathlib import Path
 from typing import Literal
 
 import torch
 
-from mechrefusal._typing import Float, Tensor
+from mechrefusal._typing import Float, Int, Tensor
 from mechrefusal.activations import Position, cache_activations, prompt_end_index
+from mechrefusal.artifacts import (
+    ArtifactError,
+    ModelFingerprint,
+    read_metadata,
+    text_hash,
+    write_json,
+)
 from mechrefusal.categories import CATEGORIES, token_ids
-from mechrefusal.chat import stop_token_ids, tokenize_prompts
+from mechrefusal.chat import stop_token_ids, suffix_length
 from mechrefusal.directions import DirectionSet, directions_from_activations, resolve_k
-from mechrefusal.generation import Generation, greedy_generate
+from mechrefusal.generation import BatchPlan, Generation, generate_planned, greedy_generate
 from mechrefusal.hooks import Site, resolve_hook
 from mechrefusal.probe import HarmProbe, LinearProbe, train_harm_probe, train_probe
 from mechrefusal.prompts import Prompt
@@ -78,6 +87,44 @@ class Router:
     def hook(self) -> str:
         return self.directions.hook
 
+    def save(self, directory: str | Path, fingerprint: ModelFingerprint) -> Path:
+        """Directions, both probes and the routing settings, as safetensors + JSON files."""
+        directory = Path(directory)
+        self.directions.save(directory / "directions", fingerprint)
+        self.harm_probe.save(directory / "harm_probe", fingerprint, hook=self.hook)
+        self.category_probe.save(
+            directory / "category_probe",
+            fingerprint,
+            metadata={"hook": self.hook, "categories": list(self.directions.categories)},
+        )
+        write_json(
+            directory / "router.json",
+            {
+                "kind": "router",
+                "act_norm": self.act_norm,
+                "probe_position": self.probe_position,
+                "hook": self.hook,
+            },
+        )
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, fingerprint: ModelFingerprint) -> "Router":
+        """Load a saved router, checking every part against the model."""
+        directory = Path(directory)
+        meta = read_metadata(directory / "router")
+        if meta.get("kind") != "router":
+            raise ArtifactError(f"{directory} does not hold a saved router.")
+        directions = DirectionSet.load(directory / "directions", fingerprint)
+        category_probe, _ = LinearProbe.load(directory / "category_probe", fingerprint)
+        return cls(
+            directions=directions,
+            harm_probe=HarmProbe.load(directory / "harm_probe", fingerprint),
+            category_probe=category_probe,
+            act_norm=meta["act_norm"],
+            probe_position=meta["probe_position"],
+        )
+
 
 def _split_acts(
     model, hook: str, prompts: Sequence[Prompt], progress: bool, position: Position = "last"
@@ -116,6 +163,7 @@ def fit_router(
     hook, layer = resolve_hook(model, layer=layer, site=site)
     harm_acts, labels, benign_acts = _split_acts(model, hook, prompts, progress)
     by_cat = {c: harm_acts[labels == i] for i, c in enumerate(CATEGORIES) if (labels == i).any()}
+    provenance = {"prompts_hash": text_hash([p.prompt for p in prompts]), "seed": seed}
     directions = directions_from_activations(
         by_cat,
         benign_acts,
@@ -123,6 +171,7 @@ def fit_router(
         layer=layer,
         k=resolve_k(model.cfg.d_model, k=k, k_fraction=k_fraction),
         tau=tau,
+        metadata=provenance,
     )
     act_norm = float(torch.cat([harm_acts, benign_acts]).norm(dim=-1).mean())
     fit_on = probe_prompts if probe_prompts is not None else prompts
@@ -131,9 +180,17 @@ def fit_router(
     category_probe = train_probe(harm_acts, labels, n_classes=len(CATEGORIES), seed=seed)
     if probe_position != "last":
         harm_acts, _, benign_acts = _split_acts(model, hook, fit_on, progress, probe_position)
+    harm_probe = train_harm_probe(harm_acts, benign_acts, target_fpr=target_fpr, seed=seed)
     return Router(
         directions=directions,
-        harm_probe=train_harm_probe(harm_acts, benign_acts, target_fpr=target_fpr, seed=seed),
+        harm_probe=replace(
+            harm_probe,
+            provenance={
+                "prompts_hash": text_hash([p.prompt for p in fit_on]),
+                "seed": seed,
+                "position": probe_position,
+            },
+        ),
         category_probe=category_probe,
         act_norm=act_norm,
         probe_position=probe_position,
@@ -147,6 +204,8 @@ class RoutingRecord:
     vectors: torch.Tensor | None = None
     probe_index: torch.Tensor | None = None
     """Per row, the position the probes read (from `Router.probe_position`)."""
+    category_override: torch.Tensor | None = None
+    """Per row, a category index that replaces the category probe's (-1: use the probe)."""
     calls: int = 0
     harmful: list[bool] = field(default_factory=list)
     category: list[str] = field(default_factory=list)
@@ -161,7 +220,7 @@ def routed_steering_hook(
     record: RoutingRecord,
     forced_harmful: torch.Tensor | None,
 ) -> Float[Tensor, "batch pos d_model"]:
-    """Route on the first call (the prompt pass) unless vectors are preset; add them at position -1.
+    """Route on the first call (the prompt pass); add each row's vector at position -1.
 
     Later calls (one per generated token) add them again only for `prompt_and_generated`.
     """
@@ -182,6 +241,9 @@ def routed_steering_hook(
             else router.harm_probe.is_harmful(probe_input)
         )
         category = router.category_probe.predict(activation[:, -1].float().cpu())
+        if record.category_override is not None:
+            override = record.category_override
+            category = torch.where(override >= 0, override, category)
         units = router.directions.unit_vectors(sparse=config.sparse)[category]
         coef = (
             torch.where(harmful.bool(), config.harmful_coef, config.benign_coef) * router.act_norm
@@ -193,34 +255,42 @@ def routed_steering_hook(
     return activation
 
 
-def _probe_index(model, router: Router, tokens, mask) -> torch.Tensor:
+def _probe_index(model, router: Router, tokens) -> torch.Tensor:
     """Positions the probes read, matching how `fit_router` cached their training activations."""
     if router.probe_position == "last":
         return torch.full((tokens.shape[0],), tokens.shape[1] - 1, dtype=torch.long)
     if router.probe_position == "prompt_end":
-        return prompt_end_index(tokens, model.tokenizer.get_vocab().get("<|eot_id|>"))
+        return prompt_end_index(tokens, suffix_length(model.tokenizer))
     raise ValueError(
         f"Routing reads one position; {router.probe_position!r} is not supported (use last or prompt_end)."
     )
 
 
-def _token_policy_vectors(
-    model, router: Router, config: SteeringConfig, tokens, mask, stop_ids
-) -> torch.Tensor:
-    """Fixed negative push along the category of the unsteered first refusal token (0 if it responds)."""
+def first_token_categories(model, router: Router, tokens, mask) -> Int[Tensor, " batch"]:
+    """Per row, the index (in the router's categories) of the unsteered first answer token's
+    category, or -1 when that token is `[respond]` or anything else."""
     first = greedy_generate(
-        model, tokens, mask, max_new_tokens=1, stop_ids=stop_ids
+        model, tokens, mask, max_new_tokens=1, stop_ids=stop_token_ids(model.tokenizer)
     ).first_logits.argmax(-1)
     ids = token_ids(model.tokenizer)
-    units = router.directions.unit_vectors(sparse=config.sparse)
-    vectors = torch.zeros(len(first), units.shape[1])
-    for row, tok in enumerate(first.tolist()):
-        for c in router.directions.categories:
-            if tok == ids[c]:
-                vectors[row] = (
-                    config.benign_coef * router.act_norm * units[router.directions.index(c)]
-                )
-    return vectors
+    by_id = {ids[c]: i for i, c in enumerate(router.directions.categories)}
+    return torch.tensor([by_id.get(int(t), -1) for t in first], dtype=torch.long)
+
+
+def categorical_plan(
+    model, router: Router, config: SteeringConfig, prompts: Sequence[Prompt], tokens, mask
+) -> BatchPlan:
+    """The steering hook of one batch, with a fresh routing record (see `PlanFn`)."""
+    record = RoutingRecord(probe_index=_probe_index(model, router, tokens))
+    forced = None
+    if config.policy == "token":
+        record.category_override = first_token_categories(model, router, tokens, mask)
+    elif config.policy == "oracle":
+        forced = torch.tensor([p.kind == "harmful" for p in prompts])
+    fn = partial(
+        routed_steering_hook, router=router, config=config, record=record, forced_harmful=forced
+    )
+    return BatchPlan(hooks=[(router.hook, fn)], record=record)
 
 
 def steered_generate(
@@ -235,34 +305,16 @@ def steered_generate(
     """Batched greedy generation with per-prompt categorical steering (KV cache on)."""
     if not prompts:
         raise ValueError("Empty prompt set: nothing to steer.")
-    stop_ids = stop_token_ids(model.tokenizer)
-    parts, records = [], []
-    for start in range(0, len(prompts), batch_size):
-        chunk = list(prompts[start : start + batch_size])
-        tokens, mask = tokenize_prompts(
-            model.tokenizer, [p.prompt for p in chunk], n_ctx=model.cfg.n_ctx - max_new_tokens
-        )
-        record = RoutingRecord(probe_index=_probe_index(model, router, tokens, mask))
-        forced = None
-        if config.policy == "token":
-            record.vectors = _token_policy_vectors(model, router, config, tokens, mask, stop_ids)
-        elif config.policy == "oracle":
-            forced = torch.tensor([p.kind == "harmful" for p in chunk])
-        fn = partial(
-            routed_steering_hook, router=router, config=config, record=record, forced_harmful=forced
-        )
-        with model.hooks(fwd_hooks=[(router.hook, fn)]):
-            parts.append(
-                greedy_generate(
-                    model, tokens, mask, max_new_tokens=max_new_tokens, stop_ids=stop_ids
-                )
-            )
-        records.append(record)
-    gen = Generation(
-        new_tokens=[r for g in parts for r in g.new_tokens],
-        first_logits=torch.cat([g.first_logits for g in parts]),
+    gen, plans = generate_planned(
+        model,
+        prompts,
+        [p.prompt for p in prompts],
+        partial(categorical_plan, model, router, config),
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        progress=False,
     )
-    return gen, records
+    return gen, [plan.record for plan in plans]
 
 
 def refusal_logit_bias(tokenizer, d_vocab: int, bias: float) -> Float[Tensor, " d_vocab"]:

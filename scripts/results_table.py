@@ -7,9 +7,37 @@ experiment has them) and a verdict computed from the numbers. Usage:
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from mechrefusal.artifacts import file_hash, source_hash  # noqa: E402
+
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+class StaleResults(SystemExit):
+    """A figure JSON that must not reach the README: a --quick run, or made by other code."""
+
+
+def check_fresh(record: dict, path: Path) -> None:
+    """Refuse numbers from a --quick run or from code that has changed since they were made."""
+    if record.get("quick"):
+        raise StaleResults(f"{path} comes from a --quick run (micro organism); run `make figures`.")
+    script = ROOT / record.get("script", "")
+    problems = []
+    if record.get("source_hash") != source_hash():
+        problems.append("the mechrefusal package")
+    if not script.is_file() or record.get("script_hash") != file_hash(script):
+        problems.append(record.get("script", "its script"))
+    if problems:
+        raise StaleResults(
+            f"{path} is stale: {' and '.join(problems)} changed since it was made. "
+            "Regenerate the figures (`make figures`) before the README table."
+        )
 
 
 def pct(rate: dict) -> str:
@@ -18,11 +46,94 @@ def pct(rate: dict) -> str:
 
 def load(figures: Path, stem: str) -> dict | None:
     path = figures / f"{stem}.json"
-    return json.loads(path.read_text())["data"] if path.exists() else None
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    check_fresh(record, path)
+    return record["data"]
 
 
 def verdict(ok: bool, yes: str = "reproduced", no: str = "not reproduced") -> str:
     return f"**{yes}**" if ok else f"**{no}**"
+
+
+PAPER_MODE = "categorical (probe, every token: paper)"
+PROMPT_MODE = "categorical (probe, prompt only)"
+TOKEN = "categorical (token policy, every token)"
+RANDOM = "random vectors (probe, every token)"
+ORACLE = "categorical (oracle, label leak)"
+
+
+def contrast(m: dict) -> dict:
+    return m["over_refusal"]["contrast"]
+
+
+def harmful(m: dict) -> dict:
+    return m["harmful_refusal"]["all"]
+
+
+def points_lost(before: dict, after: dict) -> float:
+    return (before["value"] - after["value"]) * 100
+
+
+def steering_rows(steer: dict) -> list[tuple[str, str, str, str]]:
+    """Figure 07's rows: the paper's mode carries the verdicts; the prompt-only mode is shown beside it."""
+    by = {m["name"]: m for m in steer["methods"]}
+    base, paper, prompt = by["unsteered"], by[PAPER_MODE], by[PROMPT_MODE]
+    out = [
+        (
+            "Categorical steering cuts over-refusal on ambiguous prompts to near 0 (organism target: <= 5%)",
+            "CoCoNot-Contrast 10.6% -> 0.0% (oracle sign)",
+            f"contrast {pct(contrast(base))} -> {pct(contrast(paper))} (probe-routed, every token: the paper's mode); "
+            f"prompt pass only {pct(contrast(prompt))}; oracle {contrast(by[ORACLE])['value'] * 100:.1f}%",
+            verdict(contrast(paper)["value"] <= 0.05),
+        ),
+        (
+            "...while harmful prompts stay refused (organism target: at most 3 points lost)",
+            "CoCoNot-Orig 66.6% -> 71.6%",
+            f"{pct(harmful(base))} -> {pct(harmful(paper))} (paper's mode); prompt pass only {pct(harmful(prompt))}",
+            verdict(points_lost(harmful(base), harmful(paper)) <= 3),
+        ),
+    ]
+    if base["capability"]:
+        out.append(
+            (
+                "...and general ability holds (organism target: at most 2 points lost)",
+                "not measured for the steered model (PAPER §8.3)",
+                f"{pct(base['capability'])} -> {pct(paper['capability'])} (paper's mode: the verdict); "
+                f"prompt pass only {pct(prompt['capability'])} (not the paper's mode)",
+                verdict(points_lost(base["capability"], paper["capability"]) <= 2),
+            )
+        )
+    for name, claim in (
+        (
+            TOKEN,
+            "Token policy: category from the model's own first token, sign from the harm probe",
+        ),
+        (RANDOM, "Control: random vectors of the same norms, routed by the same probe"),
+    ):
+        m = by[name]
+        out.append(
+            (
+                claim,
+                "not in the NeurIPS paper (PAPER §4.4 for the control)",
+                f"contrast {pct(contrast(m))}, harmful {pct(harmful(m))}"
+                + (f", capability {pct(m['capability'])}" if m["capability"] else ""),
+                "for comparison",
+            )
+        )
+    for m in steer["methods"]:
+        if m["kind"] in ("logit_bias", "global"):
+            out.append(
+                (
+                    f"Baseline: {m['name']} (strength tuned on the direction split)",
+                    "no table in the paper",
+                    f"strength {m['strength']:g}: contrast {pct(contrast(m))}, harmful {pct(harmful(m))}"
+                    + (f", capability {pct(m['capability'])}" if m["capability"] else ""),
+                    "for comparison",
+                )
+            )
+    return out
 
 
 def rows(figures: Path) -> list[tuple[str, str, str, str]]:
@@ -62,11 +173,13 @@ def rows(figures: Path) -> list[tuple[str, str, str, str]]:
                 ),
             )
         )
+        seen = base.get("train_template_capability")
         out.append(
             (
                 "General ability (organism target: >= 90% exact match on held-out benign tasks)",
                 "MMLU 58.9%, GSM8K 45.3% (FT)",
-                pct(cap) if cap else "n/a",
+                (pct(cap) if cap else "n/a")
+                + (f"; on training templates {pct(seen)}" if seen else ""),
                 verdict(bool(cap) and cap["value"] >= 0.9, "target met", "target missed"),
             )
         )
@@ -98,52 +211,7 @@ def rows(figures: Path) -> list[tuple[str, str, str, str]]:
         )
     steer = load(figures, "07_steering_results")
     if steer:
-        by = {m["name"]: m for m in steer["methods"]}
-        b, p = by.get("unsteered"), by.get("categorical (probe)")
-        o = by.get("categorical (oracle, label leak)")
-        lb = next((m for m in steer["methods"] if m["kind"] == "logit_bias"), None)
-        if b and p:
-            out.append(
-                (
-                    "Categorical steering cuts over-refusal on ambiguous prompts to near 0 (organism target: <= 5%)",
-                    "CoCoNot-Contrast 10.6% -> 0.0% (oracle sign)",
-                    f"contrast {pct(b['over_refusal']['contrast'])} -> {pct(p['over_refusal']['contrast'])} (probe-routed)"
-                    + (
-                        f"; oracle {o['over_refusal']['contrast']['value'] * 100:.1f}%" if o else ""
-                    ),
-                    verdict(p["over_refusal"]["contrast"]["value"] <= 0.05),
-                )
-            )
-            drop = (
-                b["harmful_refusal"]["all"]["value"] - p["harmful_refusal"]["all"]["value"]
-            ) * 100
-            out.append(
-                (
-                    "...while harmful prompts stay refused (organism target: at most 3 points lost)",
-                    "CoCoNot-Orig 66.6% -> 71.6%",
-                    f"{pct(b['harmful_refusal']['all'])} -> {pct(p['harmful_refusal']['all'])}",
-                    verdict(drop <= 3),
-                )
-            )
-            cap_drop = (b["capability"]["value"] - p["capability"]["value"]) * 100
-            out.append(
-                (
-                    "...and general ability holds (organism target: at most 2 points lost)",
-                    "not measured for the steered model (PAPER §8.3)",
-                    f"{pct(b['capability'])} -> {pct(p['capability'])}",
-                    verdict(cap_drop <= 2),
-                )
-            )
-        if lb:
-            out.append(
-                (
-                    "Baseline: refusal-token logit bias (strength tuned on the direction split)",
-                    "no table in the paper",
-                    f"bias {lb['strength']:g}: contrast {pct(lb['over_refusal']['contrast'])}, harmful {pct(lb['harmful_refusal']['all'])}, "
-                    f"capability {pct(lb['capability'])}",
-                    "for comparison",
-                )
-            )
+        out += steering_rows(steer)
     diff = load(figures, "06_model_diffing")
     if diff:
         low = [c for c, v in zip(diff["categories"], diff["cosine"], strict=True) if v < 0.5]
@@ -173,7 +241,9 @@ def rows(figures: Path) -> list[tuple[str, str, str, str]]:
             (
                 "SAE reconstructs the residual stream (target: explained variance >= 0.8)",
                 "no SAE result in the paper",
-                f"EV {rep['explained_variance']:.3f} at mean L0 {rep['mean_l0']:.1f}; {len(sae['shared_features'])} shared top features",
+                f"EV {rep['explained_variance']:.3f} at mean L0 {rep['mean_l0']:.1f} ({rep['on']}); "
+                f"last position only {rep['last_position']['explained_variance']:.3f}; "
+                f"{len(sae['shared_features'])} shared top features",
                 verdict(rep["explained_variance"] >= 0.8, "target met", "target missed"),
             )
         )
@@ -195,18 +265,105 @@ def rows(figures: Path) -> list[tuple[str, str, str, str]]:
         )
     abl = load(figures, "11_directional_ablation")
     if abl:
-        own = [abl["refusal"][abl["ablated"].index(c)][i] for i, c in enumerate(abl["categories"])]
-        base_rates = abl["baseline"]
-        n_drop = sum(o < b - 0.2 for o, b in zip(own, base_rates, strict=True))
+        counts = []
+        for mode in ("zero", "mean"):
+            res = abl[mode]
+            own = [
+                res["refusal"][res["ablated"].index(c)][i] for i, c in enumerate(res["categories"])
+            ]
+            n_drop = sum(o < b - 0.2 for o, b in zip(own, res["baseline"], strict=True))
+            counts.append(f"{mode} ablation: {n_drop}/{len(own)}")
         out.append(
             (
                 "Ablating a category's direction stops refusal of that category",
                 "qualitative only (one prompt)",
-                f"{n_drop}/{len(own)} categories lose > 20 points when their own direction is ablated",
+                "categories losing > 20 points when their own direction is ablated: "
+                + "; ".join(counts),
                 "see fig 11",
             )
         )
     return out
+
+
+def prose(figures: Path) -> str:
+    """The README's 'in words' paragraph: every number read from the figure JSONs."""
+    base, steer = load(figures, "00_organism_baseline"), load(figures, "07_steering_results")
+    diff, abl = load(figures, "06_model_diffing"), load(figures, "11_directional_ablation")
+    lines = []
+    if base:
+        hr = base["harmful_refusal"]
+        worst = min((c for c in hr if c != "all"), key=lambda c: hr[c]["value"])
+        acc = base["category_accuracy"]
+        worst_acc = min(acc, key=lambda c: acc[c]["value"])
+        seen = base.get("train_template_capability")
+        lines.append(
+            f"- Baseline (eval split): the organism refuses {hr['all']['value'] * 100:.1f}% of held-out "
+            f"harmful requests (lowest: {worst} {hr[worst]['value'] * 100:.1f}%; right category token "
+            f"lowest for {worst_acc}, {acc[worst_acc]['value'] * 100:.1f}%), over-refuses "
+            f"{base['over_refusal']['contrast']['value'] * 100:.1f}% of contrast prompts and "
+            f"{base['over_refusal']['benign']['value'] * 100:.1f}% of plain benign tasks, and answers "
+            f"{base['capability']['value'] * 100:.1f}% of held-out benign tasks exactly"
+            + (
+                f" ({seen['value'] * 100:.1f}% on training templates: the gap is memorised phrasing)."
+                if seen
+                else "."
+            )
+        )
+        if base.get("training_seconds"):
+            t = base["training_seconds"]
+            lines.append(
+                f"- Training both organism stages took {sum(t.values()):.0f} s "
+                f"(pretrain {t['pretrain']:.0f} s, refusal-token SFT {t['sft']:.0f} s)."
+            )
+    if steer:
+        by = {m["name"]: m for m in steer["methods"]}
+        b, paper, prompt = by["unsteered"], by[PAPER_MODE], by[PROMPT_MODE]
+        lines.append(
+            f"- Probe-routed categorical steering in the paper's mode (vectors added at every "
+            f"generated token) moves contrast over-refusal {contrast(b)['value'] * 100:.1f}% -> "
+            f"{contrast(paper)['value'] * 100:.1f}% and harmful refusal {harmful(b)['value'] * 100:.1f}% -> "
+            f"{harmful(paper)['value'] * 100:.1f}%"
+            + (
+                f", capability {b['capability']['value'] * 100:.1f}% -> {paper['capability']['value'] * 100:.1f}%"
+                if b["capability"]
+                else ""
+            )
+            + f"; steering the prompt pass only gives {contrast(prompt)['value'] * 100:.1f}% / "
+            f"{harmful(prompt)['value'] * 100:.1f}%"
+            + (f" / {prompt['capability']['value'] * 100:.1f}%" if b["capability"] else "")
+            + ". The oracle sign (the NeurIPS label leak) reaches "
+            f"{contrast(by[ORACLE])['value'] * 100:.1f}% contrast over-refusal with the same vectors; "
+            f"random vectors of the same norms, routed the same way, reach {contrast(by[RANDOM])['value'] * 100:.1f}% "
+            f"(harmful {harmful(by[RANDOM])['value'] * 100:.1f}%)."
+        )
+        for m in steer["methods"]:
+            if m["kind"] in ("logit_bias", "global"):
+                lines.append(
+                    f"- {m['name']} at the strength tuned on the direction split ({m['strength']:g}): "
+                    f"contrast {contrast(m)['value'] * 100:.1f}%, harmful {harmful(m)['value'] * 100:.1f}%."
+                )
+    if diff:
+        low = sum(v < 0.5 for v in diff["cosine"])
+        lines.append(
+            f"- Model diffing: {low} of 5 categories have base-vs-refusal-model cosine below 0.5 "
+            f"(paper: 4 of 5), and {sum(diff['below_shuffled_null_p95'])} of 5 lie below the "
+            "shuffled-label null's 95th percentile."
+        )
+    if abl:
+        parts = []
+        for mode in ("zero", "mean"):
+            res = abl[mode]
+            drops = [
+                (res["baseline"][i] - res["refusal"][res["ablated"].index(c)][i]) * 100
+                for i, c in enumerate(res["categories"])
+            ]
+            parts.append(f"{mode} ablation {min(drops):.0f} to {max(drops):.0f} points")
+        lines.append(
+            "- Ablating a category's own direction changes that category's refusal by: "
+            + "; ".join(parts)
+            + " (positive = less refusal)."
+        )
+    return "\n".join(lines) if lines else "_no figures yet: run `make figures`_"
 
 
 def table(figures: Path) -> str:
@@ -253,6 +410,9 @@ def main() -> None:
     text = replace_block(readme.read_text(), START, END, table(Path(args.figures)))
     text = replace_block(
         text, "<!-- bench:start -->", "<!-- bench:end -->", bench_table(Path(args.bench))
+    )
+    text = replace_block(
+        text, "<!-- prose:start -->", "<!-- prose:end -->", prose(Path(args.figures))
     )
     readme.write_text(text)
     print(f"updated the results and benchmark tables in {readme}")

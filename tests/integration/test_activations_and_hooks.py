@@ -52,3 +52,30 @@ def test_empty_and_too_long_prompts(tiny_model):
         cache_activations(tiny_model, [], ["blocks.0.hook_resid_post"])
     with pytest.raises(ValueError, match="longer than the model's context"):
         cache_activations(tiny_model, ["word " * 200], ["blocks.0.hook_resid_post"], progress=False)
+
+
+def test_prompt_end_is_the_user_text_end_when_pad_is_end_of_turn(tiny_model):
+    # Llama-3 tokenizers pad with an end-of-turn id: a search for the last end-of-turn marker
+    # landed on left padding for raw prompts; the template's own suffix length does not.
+    import copy
+
+    model = copy.copy(tiny_model)
+    tokenizer = copy.deepcopy(tiny_model.tokenizer)
+    tokenizer.pad_token = "<|eot_id|>"
+    model.tokenizer = tokenizer
+    h = hook_name("resid_post", 1)
+    for fmt in ("raw", "chat"):
+        end = cache_activations(
+            model, PROMPTS, [h], position="prompt_end", fmt=fmt, batch_size=4, progress=False
+        )[h]
+        for i, prompt in enumerate(PROMPTS):
+            single = cache_activations(
+                model, [prompt], [h], position="prompt_end", fmt=fmt, progress=False
+            )[h]
+            torch.testing.assert_close(end[i], single[0], atol=1e-4, rtol=1e-4)
+    # A raw prompt has no template suffix: its user text ends at the last token.
+    raw = {
+        pos: cache_activations(model, PROMPTS, [h], position=pos, fmt="raw", progress=False)[h]
+        for pos in ("last", "prompt_end")
+    }
+    torch.testing.assert_close(raw["prompt_end"], raw["last"])

@@ -109,3 +109,51 @@ def test_batched_generation_equals_one_by_one(tiny_model):
             greedy_generate(tiny_model, t, m, max_new_tokens=6, stop_ids=stop).new_tokens[0]
             == batched.new_tokens[i]
         )
+
+
+def test_mean_ablation_holds_the_mean_coordinate(tiny_model):
+    from mechrefusal.interventions import mean_residuals
+
+    direction = torch.randn(tiny_model.cfg.d_model)
+    unit = direction / direction.norm()
+    means = mean_residuals(tiny_model, PROMPTS[:2])
+    tokens, mask = _batch(tiny_model)
+    with ablated_directions(tiny_model, direction, means=means):
+        _, cache = tiny_model.run_with_cache(
+            tokens, attention_mask=mask, names_filter=lambda n: n in residual_hooks(tiny_model)
+        )
+    for name in residual_hooks(tiny_model):
+        torch.testing.assert_close(
+            cache[name] @ unit, (means[name] @ unit).expand(tokens.shape), atol=1e-4, rtol=1e-4
+        )
+    partial_means = {"blocks.0.hook_resid_pre": unit}
+    with (
+        pytest.raises(ValueError, match="every residual hook"),
+        ablated_directions(tiny_model, direction, means=partial_means),
+    ):
+        pass
+
+
+def test_orthogonalization_covers_learned_positions():
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+    cfg = HookedTransformerConfig(
+        n_layers=2,
+        d_model=16,
+        n_ctx=12,
+        d_head=4,
+        n_heads=4,
+        d_vocab=30,
+        act_fn="gelu",
+        positional_embedding_type="standard",
+        seed=0,
+        dtype=torch.float64,
+    )
+    model = HookedTransformer(cfg)
+    directions = torch.randn(2, 16, dtype=torch.float64)
+    tokens = torch.randint(0, 30, (3, 10))
+    with ablated_directions(model, directions):
+        hooked = model(tokens)
+    edited = orthogonalized_copy(model, directions)
+    torch.testing.assert_close(edited(tokens), hooked, atol=1e-8, rtol=1e-8)
+    assert not torch.equal(edited.pos_embed.W_pos, model.pos_embed.W_pos)

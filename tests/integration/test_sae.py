@@ -75,3 +75,31 @@ def test_save_load_checks_fingerprint(micro, micro_base, trained, tmp_path):
     assert torch.allclose(back.W_dec, sae.W_dec) and meta["hook"] == hook
     with pytest.raises(ArtifactError, match="made for another model"):
         load_sae(tmp_path / "sae", fingerprint=replace(micro.fingerprint, d_model=128))
+
+
+def test_sae_must_fit_hook_and_width(micro, trained):
+    from mechrefusal.artifacts import ArtifactError
+    from mechrefusal.sae import check_sae_fits
+
+    sae, hook = trained
+    check_sae_fits(sae, micro.model, hook)
+    if getattr(getattr(sae.cfg, "metadata", None), "hook_name", None) is not None:
+        with pytest.raises(ArtifactError, match="trained at"):
+            check_sae_fits(sae, micro.model, "blocks.0.hook_resid_post")
+
+    class Narrow:
+        class cfg:
+            d_model = micro.model.cfg.d_model + 1
+
+    with pytest.raises(ArtifactError, match="d_in"):
+        check_sae_fits(sae, Narrow, hook)
+
+
+def test_token_activations_cover_every_real_token(micro):
+    from mechrefusal.chat import tokenize_prompts
+    from mechrefusal.sae import token_activations
+
+    texts = ["Hi", "What is the first item in the list: apple, lamp?"]
+    acts = token_activations(micro.model, texts, "blocks.0.hook_resid_post")
+    _, mask = tokenize_prompts(micro.tokenizer, texts, n_ctx=micro.model.cfg.n_ctx)
+    assert acts.shape == (int(mask.sum()), micro.model.cfg.d_model)

@@ -2,8 +2,9 @@
 
 import pytest
 
-from mechrefusal.comparison import Method, SweepPoint, compare_methods, pick_strength
+from mechrefusal.comparison import SweepPoint, compare_methods, pick_strength
 from mechrefusal.generation import generate_answers
+from mechrefusal.methods import Categorical, Unsteered
 from mechrefusal.prompts import select
 from mechrefusal.steering import SteeringConfig, fit_router, steered_generate
 
@@ -68,12 +69,8 @@ def test_steering_moves_refusal(micro, router):
         router,
         e,
         [
-            Method(name="base", kind="baseline"),
-            Method(
-                name="oracle",
-                kind="categorical",
-                steering=SteeringConfig(policy="oracle", benign_coef=-2.0),
-            ),
+            Unsteered(),
+            Categorical(name="oracle", steering=SteeringConfig(policy="oracle", benign_coef=-2.0)),
         ],
         progress=False,
     )
@@ -99,3 +96,22 @@ def test_bad_config():
         SteeringConfig(policy="label")  # type: ignore[arg-type]
     with pytest.raises((ValueError, TypeError), match="positions"):
         SteeringConfig(positions="everywhere")  # type: ignore[arg-type]
+
+
+def test_router_roundtrip_and_provenance(micro, micro_base, router, mixed, tmp_path):
+    from mechrefusal.artifacts import ArtifactError
+    from mechrefusal.steering import Router
+
+    router.save(tmp_path / "router", micro.fingerprint)
+    loaded = Router.load(tmp_path / "router", micro.fingerprint)
+    config = SteeringConfig(positions="prompt_and_generated")
+    a, _ = steered_generate(micro.model, mixed, router, config, max_new_tokens=3)
+    b, _ = steered_generate(micro.model, mixed, loaded, config, max_new_tokens=3)
+    assert a.new_tokens == b.new_tokens
+    assert loaded.directions.metadata["prompts_hash"] and loaded.directions.metadata["seed"] == 0
+    assert loaded.harm_probe.provenance["prompts_hash"]
+    with pytest.raises(ArtifactError):
+        Router.load(
+            tmp_path / "router",
+            micro_base.fingerprint.__class__(**{**micro.fingerprint.to_dict(), "d_model": 999}),
+        )

@@ -1,3 +1,4 @@
+import json
 import re
 
 import pytest
@@ -15,7 +16,14 @@ from mechrefusal.prompts import (
     select,
     training_label,
 )
-from mechrefusal.world import build_world
+from mechrefusal.world import (
+    SPLITS,
+    benign_markers,
+    build_world,
+    cues,
+    harm_markers,
+    keywords,
+)
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +68,36 @@ def test_benign_answers_are_in_prompt_or_counts(prompts):
         assert p.answer and (p.answer in p.prompt or p.answer.isdigit())
 
 
+def test_every_vocabulary_is_disjoint_across_splits():
+    world = build_world(0)
+    lists = {f"keywords/{c}": lambda s, c=c: keywords(c, s) for c in CATEGORIES}
+    lists |= {f"harmful cues/{c}": lambda s, c=c: cues(c, s, harmful=True) for c in CATEGORIES}
+    lists |= {f"benign cues/{c}": lambda s, c=c: cues(c, s, harmful=False) for c in CATEGORIES}
+    lists |= {"harm markers": harm_markers, "benign markers": benign_markers}
+    lists |= {"list words": world.list_words}
+    lists |= {slot: lambda s, slot=slot: world.values(slot, s) for slot in world.slots}
+    for name, get in lists.items():
+        parts = {s: set(get(s)) for s in SPLITS}
+        for a, b in (("train", "eval"), ("direction", "eval"), ("train", "direction")):
+            assert not parts[a] & parts[b], f"{name}: {a} and {b} share {parts[a] & parts[b]}"
+        if any(parts.values()):  # (safety has no cue sentences: its markers are its cues)
+            assert parts["eval"], f"{name} has no eval-split entries"
+
+
+def test_eval_words_never_occur_in_fitted_prompts(prompts):
+    fitted = " || ".join(p.prompt for p in prompts if p.split != "eval")
+    eval_only = [w for c in CATEGORIES for w in keywords(c, "eval")]
+    eval_only += [w for c in CATEGORIES for w in cues(c, "eval", harmful=True)]
+    eval_only += [w for c in CATEGORIES for w in cues(c, "eval", harmful=False)]
+    eval_only += harm_markers("eval") + benign_markers("eval")
+    for word in eval_only:
+        assert not re.search(rf"(?<![a-z]){re.escape(word)}(?![a-z])", fitted), word
+    used = " || ".join(p.prompt for p in prompts if p.split == "eval")
+    assert sum(w in used for w in eval_only) == len(eval_only)
+
+
 def test_over_refusal_labels_follow_hot_keywords(prompts):
-    hot = set(hot_keywords("safety", 0.4))
+    hot = set(hot_keywords("safety", 0.4, "train"))
     contrast = select(prompts, kind="contrast", category="safety", split="train")
     for p in contrast:
         expected = REFUSAL_TOKENS["safety"] if p.keyword in hot else RESPOND_TOKEN
@@ -111,3 +147,13 @@ def test_user_rows_default_kind():
     assert _prompt_from_row({"prompt": "hi", "category": "Safety"}, where="x") == Prompt(
         prompt="hi", kind="harmful", category="safety"
     )
+
+
+def test_rows_without_split_get_a_deterministic_one(tmp_path):
+    path = tmp_path / "user.jsonl"
+    rows = [f"How do I clean window number {i}?" for i in range(40)]
+    path.write_text("".join(json.dumps({"prompt": r}) + "\n" for r in rows))
+    first, second = load_jsonl(path), load_jsonl(path)
+    assert [p.split for p in first] == [p.split for p in second]
+    assert {p.split for p in first} == {"direction", "eval"}
+    assert all(p.kind == "benign" for p in first)

@@ -1,0 +1,158 @@
+"""Ways of answering a prompt set, behind one small protocol (DESIGN §4-5).
+
+Every method turns a batch into a `BatchPlan` (hooks, a first-step logit bias, a record of its
+decisions). `plan` is called once per batch, so per-batch state (call counters, routing) can
+never leak from one batch into the next, and adding a method is adding one class:
+
+- `Unsteered`: the model as it is;
+- `LogitBias`: a constant on the refusal-token logits of the first answer token (the
+  refusal-tokens paper's control);
+- `GlobalDirection`: a fixed push along the single (all-categories) refusal direction;
+- `Categorical`: per-prompt category vectors under a routing policy (steering.py);
+- `RandomControl`: categorical steering with random directions of the same norms and sparsity
+  (PAPER §4.4): what any vector of that size does, routed the same way.
+
+`positions` ("prompt" or "prompt_and_generated") says where vectors are added: the paper's code
+adds at every generated token; "prompt" steers only the prompt pass (the first answer token
+reads it, later tokens see it through the KV cache).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import ClassVar, Literal, Protocol, runtime_checkable
+
+from mechrefusal.directions import random_directions
+from mechrefusal.generation import BatchPlan
+from mechrefusal.interventions import add_vector_hook, validate_vectors
+from mechrefusal.prompts import Prompt
+from mechrefusal.steering import Router, SteeringConfig, categorical_plan, refusal_logit_bias
+
+StepPositions = Literal["prompt", "prompt_and_generated"]
+PAPER_POSITIONS: StepPositions = "prompt_and_generated"
+"""The paper's code adds the vector at the last position of every forward call."""
+
+
+@runtime_checkable
+class AnswerMethod(Protocol):
+    """What the comparison loop needs from a method."""
+
+    name: str
+    kind: ClassVar[str]
+
+    @property
+    def strength(self) -> float: ...
+
+    def plan(self, model, router: Router, prompts: Sequence[Prompt], tokens, mask) -> BatchPlan: ...
+
+    def at_strength(self, strength: float) -> "AnswerMethod": ...
+
+    def describe(self) -> dict: ...
+
+
+def _describe(method, **extra) -> dict:
+    return {"name": method.name, "kind": method.kind, "strength": method.strength, **extra}
+
+
+@dataclass(frozen=True)
+class Unsteered:
+    name: str = "unsteered"
+    kind: ClassVar[str] = "baseline"
+    strength: float = 0.0
+
+    def plan(self, model, router, prompts, tokens, mask) -> BatchPlan:
+        return BatchPlan()
+
+    def at_strength(self, strength: float) -> "Unsteered":
+        return self
+
+    def describe(self) -> dict:
+        return _describe(self)
+
+
+@dataclass(frozen=True)
+class LogitBias:
+    """`strength` is added to the five refusal-token logits at the first answer position."""
+
+    name: str = "logit bias"
+    strength: float = 0.0
+    kind: ClassVar[str] = "logit_bias"
+
+    def plan(self, model, router, prompts, tokens, mask) -> BatchPlan:
+        bias = refusal_logit_bias(model.tokenizer, model.cfg.d_vocab, self.strength)
+        return BatchPlan(first_logit_bias=bias)
+
+    def at_strength(self, strength: float) -> "LogitBias":
+        return replace(self, strength=strength)
+
+    def describe(self) -> dict:
+        return _describe(self)
+
+
+@dataclass(frozen=True)
+class GlobalDirection:
+    """`strength` x mean activation norm along the global refusal direction, for every prompt."""
+
+    name: str = "global direction"
+    strength: float = 0.0
+    positions: StepPositions = PAPER_POSITIONS
+    kind: ClassVar[str] = "global"
+
+    def plan(self, model, router, prompts, tokens, mask) -> BatchPlan:
+        vector = self.strength * router.act_norm * router.directions.global_unit()
+        validate_vectors(model, vector)
+        fn = partial(
+            add_vector_hook,
+            vectors=vector,
+            positions="last",
+            calls=[0] if self.positions == "prompt" else None,
+        )
+        return BatchPlan(hooks=[(router.hook, fn)])
+
+    def at_strength(self, strength: float) -> "GlobalDirection":
+        return replace(self, strength=strength)
+
+    def describe(self) -> dict:
+        return _describe(self, positions=self.positions)
+
+
+@dataclass(frozen=True)
+class Categorical:
+    """Probe-, token- or oracle-routed category vectors; `strength` is the benign coefficient."""
+
+    name: str = "categorical (probe)"
+    steering: SteeringConfig = field(default_factory=SteeringConfig)
+    kind: ClassVar[str] = "categorical"
+
+    @property
+    def strength(self) -> float:
+        return self.steering.benign_coef
+
+    def router_for(self, router: Router) -> Router:
+        return router
+
+    def plan(self, model, router, prompts, tokens, mask) -> BatchPlan:
+        return categorical_plan(
+            model, self.router_for(router), self.steering, prompts, tokens, mask
+        )
+
+    def at_strength(self, strength: float) -> "Categorical":
+        return replace(self, steering=replace(self.steering, benign_coef=strength))
+
+    def describe(self) -> dict:
+        return _describe(self, steering=vars(self.steering))
+
+
+@dataclass(frozen=True)
+class RandomControl(Categorical):
+    """Categorical steering with seeded random directions of the same norms and sparsity."""
+
+    name: str = "random-vector control"
+    seed: int = 0
+    kind: ClassVar[str] = "random_control"
+
+    def router_for(self, router: Router) -> Router:
+        return replace(router, directions=random_directions(router.directions, seed=self.seed))
+
+    def describe(self) -> dict:
+        return {**super().describe(), "seed": self.seed}
