@@ -344,7 +344,9 @@ def layer_sweep(result: dict, title: str) -> Figure:
 def ablation_matrix(results: list[dict], title: str) -> Figure:
     """Fig 11: refusal rate per harmful category after ablating each direction (baseline on
     top), one panel per ablation mode (zero, mean)."""
-    fig, axes = plt.subplots(1, len(results), figsize=(7.5 * len(results), 5.5), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(results), figsize=(6.5 * len(results), 5.5), squeeze=False, layout="constrained"
+    )
     for ax, result in zip(axes[0], results, strict=True):
         rows = ["none (baseline)"] + [
             _label(a) if a != "global" else "global direction" for a in result["ablated"]

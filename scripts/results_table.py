@@ -328,6 +328,11 @@ def prose(figures: Path) -> str:
                 if b["capability"]
                 else ""
             )
+            + (
+                " (capability is near the floor, so 'it holds' says little about ability)"
+                if b["capability"] and b["capability"]["value"] < 0.2
+                else ""
+            )
             + f"; steering the prompt pass only gives {contrast(prompt)['value'] * 100:.1f}% / "
             f"{harmful(prompt)['value'] * 100:.1f}%"
             + (f" / {prompt['capability']['value'] * 100:.1f}%" if b["capability"] else "")
