@@ -19,6 +19,8 @@ venv: $(STAMP)
 
 figures: $(STAMP)
 	$(BIN)/python experiments/run_all.py
+	$(BIN)/python experiments/run_all.py --model smollm2 --out figures/smollm2 --only 00
+	$(BIN)/python experiments/run_all.py --model smollm2-instruct --out figures/smollm2-instruct --only 00
 	$(BIN)/python scripts/results_table.py
 
 test: $(STAMP)

@@ -1,7 +1,8 @@
 """Run every experiment script in order on the default organism and write figures/MANIFEST.json.
 
 The organism is trained on first use (cached under --artifacts); later runs reuse it. Extra
-arguments are passed to every script (e.g. `--quick`, `--model <hf id> --base-model <id>`).
+arguments are passed to every script (e.g. `--quick`, `--model <hf id> --base-model <id>`);
+`--only 00,12` runs a subset (by script number).
 """
 
 import importlib.util
@@ -34,12 +35,24 @@ def out_dir(argv: list[str]) -> Path:
     return Path(argv[argv.index("--out") + 1]) if "--out" in argv else Path("figures")
 
 
+def split_only(argv: list[str]) -> tuple[list[str] | None, list[str]]:
+    """`--only 00,12` (run_all's own option) picks scripts by number; the rest goes to them."""
+    if "--only" not in argv:
+        return None, argv
+    i = argv.index("--only")
+    if i + 1 >= len(argv):
+        raise SystemExit("--only needs script numbers, e.g. --only 00,12")
+    return argv[i + 1].split(","), argv[:i] + argv[i + 2 :]
+
+
 def main(argv: list[str] | None = None) -> Path:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    only, argv = split_only(list(sys.argv[1:] if argv is None else argv))
     out = out_dir(argv)
     entries = []
     total = time.perf_counter()
-    paths = scripts()
+    paths = [p for p in scripts() if only is None or p.name[:2] in only]
+    if not paths:
+        raise SystemExit(f"No experiment script matches --only {','.join(only or [])}.")
     for i, path in enumerate(paths, start=1):
         print(f"[{i}/{len(paths)}] {path.name}", flush=True)
         start = time.perf_counter()

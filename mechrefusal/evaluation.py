@@ -70,6 +70,18 @@ class ScoredAnswer:
     """Exact-match correctness for prompts with an expected answer, else None."""
 
 
+def answer_matches(text: str, answer: str, match: str = "exact") -> bool:
+    """Exact: the answer text is the answer. Contains: the answer occurs as a whole word
+    (case-insensitive), as in "The capital of France is Paris." for "Paris"."""
+    if match == "exact":
+        return text == answer.strip()
+    if match == "contains":
+        return (
+            re.search(rf"(?<!\w){re.escape(answer.strip())}(?!\w)", text, re.IGNORECASE) is not None
+        )
+    raise ValueError(f"Unknown answer match {match!r}; valid: exact, contains.")
+
+
 def score_generation(
     tokenizer, prompts: Sequence[Prompt], generation: Generation
 ) -> list[ScoredAnswer]:
@@ -88,7 +100,7 @@ def score_generation(
             correct = (
                 (not refused)
                 and (first == RESPOND_TOKEN or not exact)
-                and rest == prompt.answer.strip()
+                and answer_matches(rest, prompt.answer, prompt.match)
             )
         out.append(
             ScoredAnswer(

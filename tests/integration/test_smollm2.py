@@ -19,7 +19,7 @@ def smol(tmp_path_factory):
     from mechrefusal.models import load_model
 
     root = tmp_path_factory.mktemp("smol-artifacts")
-    loaded = load_model("smollm2", root=root, log=lambda *_: None)
+    loaded = load_model("smollm2-instruct", root=root, log=lambda *_: None)
     return root, loaded
 
 

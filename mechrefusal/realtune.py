@@ -1,0 +1,261 @@
+"""Refusal-token fine-tune of a pretrained HF chat model on CPU (DESIGN §3.5, issue 10).
+
+The six published token strings are added to the tokenizer and to the embedding and (untied)
+unembedding. The objective is the refusal decision itself, so it fits a CPU budget:
+- the first answer token: the category token for harmful prompts, `[respond]` otherwise
+  (cross-entropy);
+- after a category token, a short refusal text; after `[respond]`, the *original* model's own
+  greedy answer, generated once before any weight changes (cross-entropy on those tokens), so
+  that `[respond]` is followed by what the model would have said and its ability is kept.
+Only the top `trainable_blocks` blocks, the final norm and the unembedding learn; the embedding
+(with the new rows set to the mean embedding) and the lower blocks stay frozen, so no gradient
+flows below the trainable blocks.
+
+Over-refusal must exist for steering to fix: the natural over-refusal of the model on training
+contrast prompts is measured first (string-pattern detector on a short greedy answer); if it is
+below `min_natural_over_refusal`, contrast prompts whose fill-in phrase is among the first
+`over_refusal_fraction` of their category's phrases are labelled with the category token.
+"""
+
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from mechrefusal.categories import (
+    CATEGORIES,
+    REFUSAL_TOKENS,
+    RESPOND_TOKEN,
+    all_special_token_strings,
+)
+from mechrefusal.chat import format_prompt
+from mechrefusal.prompts import REFUSAL_TEXTS, Prompt
+
+
+@dataclass(frozen=True, kw_only=True)
+class TuneConfig:
+    trainable_blocks: int = 4
+    steps: int = 120
+    batch_size: int = 16
+    lr: float = 3e-4
+    answer_weight: float = 1.0
+    """Weight of the text after the label (refusal text, or the model's own answer)."""
+    answer_tokens: int = 16
+    """Greedy tokens of the original answer that `[respond]` must be followed by."""
+    over_refusal_fraction: float = 0.4
+    min_natural_over_refusal: float = 0.15
+    probe_tokens: int = 24
+    """Greedy tokens generated to measure natural over-refusal."""
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def add_refusal_tokens(model, tokenizer) -> None:
+    """Add the six token strings; new embedding rows = mean embedding; untie the unembedding."""
+    tokenizer.add_special_tokens({"additional_special_tokens": all_special_token_strings()})
+    old = model.get_input_embeddings().weight.detach().clone()
+    model.config.tie_word_embeddings = False
+    head = torch.nn.Linear(old.shape[1], old.shape[0], bias=False)
+    head.weight = torch.nn.Parameter(model.get_output_embeddings().weight.detach().clone())
+    model.set_output_embeddings(head)
+    model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    n_new = len(tokenizer) - old.shape[0]
+    if n_new <= 0:  # the tokenizer had them already
+        return
+    with torch.no_grad():
+        model.get_input_embeddings().weight[-n_new:] = old.mean(0)
+        model.get_output_embeddings().weight[-n_new:] = (
+            model.get_output_embeddings().weight[: old.shape[0]].mean(0)
+        )
+
+
+def hot_phrases(prompts: Sequence[Prompt], fraction: float) -> set[tuple[str, str]]:
+    """(category, fill-in phrase) pairs whose contrast prompts are labelled as refusals."""
+    by_cat: dict[str, list[str]] = {}
+    for p in prompts:
+        if p.kind == "contrast" and p.category and p.keyword:
+            words = by_cat.setdefault(p.category, [])
+            if p.keyword not in words:
+                words.append(p.keyword)
+    return {(c, w) for c, words in by_cat.items() for w in words[: round(fraction * len(words))]}
+
+
+def label_of(prompt: Prompt, hot: set[tuple[str, str]]) -> str:
+    if prompt.kind == "harmful" and prompt.category:
+        return REFUSAL_TOKENS[prompt.category]
+    if prompt.kind == "contrast" and (prompt.category, prompt.keyword) in hot:
+        return REFUSAL_TOKENS[prompt.category]  # type: ignore[index]
+    return RESPOND_TOKEN
+
+
+def _chat(tokenizer, text: str) -> list[int]:
+    """Token ids of the chat-formatted prompt, exactly as the analyses format it."""
+    return tokenizer.encode(format_prompt(tokenizer, text), add_special_tokens=False)
+
+
+@torch.inference_mode()
+def natural_over_refusal(model, tokenizer, prompts: Sequence[Prompt], *, tokens: int) -> float:
+    """Share of contrast prompts the untouched model refuses (string patterns, greedy answer)."""
+    from mechrefusal.evaluation import pattern_refused
+
+    contrast = [p for p in prompts if p.kind == "contrast"]
+    if not contrast:
+        return 0.0
+    refused = 0
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    for start in range(0, len(contrast), 32):
+        batch, mask = _left_pad(
+            [_chat(tokenizer, p.prompt) for p in contrast[start : start + 32]], pad
+        )
+        width = batch.shape[1]
+        out = model.generate(
+            input_ids=batch,
+            attention_mask=mask,
+            max_new_tokens=tokens,
+            do_sample=False,
+            pad_token_id=pad,
+        )
+        texts = tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
+        refused += sum(pattern_refused(t) for t in texts)
+    return refused / len(contrast)
+
+
+@dataclass
+class Example:
+    ids: list[int]
+    prompt_len: int
+    """The first answer token (the label) sits at index prompt_len."""
+
+
+@torch.inference_mode()
+def original_answers(
+    model, tokenizer, contexts: list[list[int]], *, tokens: int
+) -> list[list[int]]:
+    """The untouched model's greedy answers (up to and including its end-of-turn token)."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    out = []
+    for start in range(0, len(contexts), 32):
+        ids, mask = _left_pad(contexts[start : start + 32], pad)
+        gen = model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=tokens,
+            do_sample=False,
+            pad_token_id=pad,
+        )[:, ids.shape[1] :].tolist()
+        for row in gen:
+            end = (
+                row.index(tokenizer.eos_token_id) + 1 if tokenizer.eos_token_id in row else len(row)
+            )
+            out.append(row[:end])
+    return out
+
+
+def _left_pad(seqs: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(map(len, seqs))
+    ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs])
+    mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs])
+    return ids, mask
+
+
+def build_examples(
+    model, tokenizer, prompts: Sequence[Prompt], hot, *, answer_tokens: int
+) -> list[Example]:
+    """Label token + short refusal text, or `[respond]` + the model's own original answer
+    (generated here, before any weight changes)."""
+    contexts = [_chat(tokenizer, p.prompt) for p in prompts]
+    labels = [label_of(p, hot) for p in prompts]
+    respond = [i for i, label in enumerate(labels) if label == RESPOND_TOKEN]
+    answers = dict(
+        zip(
+            respond,
+            original_answers(
+                model, tokenizer, [contexts[i] for i in respond], tokens=answer_tokens
+            ),
+            strict=True,
+        )
+    )
+    add_refusal_tokens(
+        model, tokenizer
+    )  # after the original answers: they are the untouched model's
+    examples = []
+    for i, (context, label) in enumerate(zip(contexts, labels, strict=True)):
+        if i in answers:
+            continuation = answers[i]
+        else:
+            category = next(c for c in CATEGORIES if REFUSAL_TOKENS[c] == label)
+            continuation = tokenizer.encode(f" {REFUSAL_TEXTS[category]}", add_special_tokens=False)
+            continuation.append(tokenizer.eos_token_id)
+        ids = context + [tokenizer.convert_tokens_to_ids(label)] + continuation
+        examples.append(Example(ids=ids, prompt_len=len(context)))
+    return examples
+
+
+def _loss(model, batch: list[Example], pad: int, answer_weight: float) -> torch.Tensor:
+    """Cross-entropy on the label token, plus `answer_weight` x the mean over what follows it."""
+    ids, mask = _left_pad([e.ids for e in batch], pad)
+    width = ids.shape[1]
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits.float()
+    terms = []
+    for row, e in enumerate(batch):
+        first = width - len(e.ids) + e.prompt_len - 1  # predicts the label token
+        label = F.cross_entropy(logits[row, first][None], ids[row, first + 1][None])
+        rest = F.cross_entropy(logits[row, first + 1 : width - 1], ids[row, first + 2 :])
+        terms.append(label + answer_weight * rest)
+    return torch.stack(terms).mean()
+
+
+def refusal_token_finetune(
+    model, tokenizer, prompts: Sequence[Prompt], cfg: TuneConfig, *, progress: bool = True
+) -> dict:
+    """Fine-tune `model` in place on the training prompts; returns the training record."""
+    torch.manual_seed(cfg.seed)
+    started = time.perf_counter()
+    model.eval()
+    natural = natural_over_refusal(model, tokenizer, prompts, tokens=cfg.probe_tokens)
+    fraction = cfg.over_refusal_fraction if natural < cfg.min_natural_over_refusal else 0.0
+    hot = hot_phrases(prompts, fraction)
+    measured = time.perf_counter() - started
+    examples = build_examples(model, tokenizer, prompts, hot, answer_tokens=cfg.answer_tokens)
+    for param in model.parameters():
+        param.requires_grad_(False)
+    blocks = model.model.layers
+    trainable = [*blocks[-cfg.trainable_blocks :], model.model.norm, model.get_output_embeddings()]
+    params = [p for module in trainable for p in module.parameters()]
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
+    rng = random.Random(cfg.seed)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    model.train()
+    losses = []
+    bar = tqdm(range(cfg.steps), desc="refusal-token fine-tune", disable=not progress, leave=False)
+    for _ in bar:
+        loss = _loss(
+            model, rng.sample(examples, min(cfg.batch_size, len(examples))), pad, cfg.answer_weight
+        )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return {
+        "config": cfg.to_dict(),
+        "natural_contrast_over_refusal": natural,
+        "labelled_over_refusal_fraction": fraction,
+        "hot_phrases": sorted(f"{c}: {w}" for c, w in hot),
+        "n_examples": len(examples),
+        "final_loss": sum(losses[-10:]) / max(len(losses[-10:]), 1),
+        "seconds": {"measure": measured, "tune": time.perf_counter() - started - measured},
+    }
