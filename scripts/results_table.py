@@ -510,6 +510,9 @@ def main() -> None:
     text = replace_block(
         text, "<!-- prose:start -->", "<!-- prose:end -->", prose(Path(args.figures))
     )
+    text = replace_block(
+        text, "<!-- real:start -->", "<!-- real:end -->", real_table(Path(args.figures) / "smollm2")
+    )
     readme.write_text(text)
     print(f"updated the results and benchmark tables in {readme}")
 
