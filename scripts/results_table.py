@@ -76,6 +76,11 @@ def points_lost(before: dict, after: dict) -> float:
     return (before["value"] - after["value"]) * 100
 
 
+def tuned_baselines(steer: dict) -> list[dict]:
+    """Figure 07's baselines whose strength was tuned on the direction split."""
+    return [m for m in steer["methods"] if m["kind"] in ("logit_bias", "global")]
+
+
 def steering_rows(steer: dict) -> list[tuple[str, str, str, str]]:
     """Figure 07's rows: the paper's mode carries the verdicts; the prompt-only mode is shown beside it."""
     by = {m["name"]: m for m in steer["methods"]}
@@ -122,17 +127,16 @@ def steering_rows(steer: dict) -> list[tuple[str, str, str, str]]:
                 "for comparison",
             )
         )
-    for m in steer["methods"]:
-        if m["kind"] in ("logit_bias", "global"):
-            out.append(
-                (
-                    f"Baseline: {m['name']} (strength tuned on the direction split)",
-                    "no table in the paper",
-                    f"strength {m['strength']:g}: contrast {pct(contrast(m))}, harmful {pct(harmful(m))}"
-                    + (f", capability {pct(m['capability'])}" if m["capability"] else ""),
-                    "for comparison",
-                )
+    for m in tuned_baselines(steer):
+        out.append(
+            (
+                f"Baseline: {m['name']} (strength tuned on the direction split)",
+                "no table in the paper",
+                f"strength {m['strength']:g}: contrast {pct(contrast(m))}, harmful {pct(harmful(m))}"
+                + (f", capability {pct(m['capability'])}" if m["capability"] else ""),
+                "for comparison",
             )
+        )
     return out
 
 
@@ -353,12 +357,11 @@ def prose(figures: Path) -> str:
             f"random vectors of the same norms, routed the same way, reach {contrast(by[RANDOM])['value'] * 100:.1f}% "
             f"(harmful {harmful(by[RANDOM])['value'] * 100:.1f}%)."
         )
-        for m in steer["methods"]:
-            if m["kind"] in ("logit_bias", "global"):
-                lines.append(
-                    f"- {m['name']} at the strength tuned on the direction split ({m['strength']:g}): "
-                    f"contrast {contrast(m)['value'] * 100:.1f}%, harmful {harmful(m)['value'] * 100:.1f}%."
-                )
+        for m in tuned_baselines(steer):
+            lines.append(
+                f"- {m['name']} at the strength tuned on the direction split ({m['strength']:g}): "
+                f"contrast {contrast(m)['value'] * 100:.1f}%, harmful {harmful(m)['value'] * 100:.1f}%."
+            )
     if diff:
         low = sum(v < 0.5 for v in diff["cosine"])
         lines.append(
@@ -493,15 +496,14 @@ def real_table(figures: Path) -> str:
                     ),
                 )
             )
-        for m in steer["methods"]:
-            if m["kind"] in ("logit_bias", "global"):
-                rows.append(
-                    (
-                        f"baseline: {m['name']} (strength {m['strength']:g}, tuned on the direction split)",
-                        f"contrast {pct(contrast(m))}, harmful {pct(harmful(m))}",
-                        "for comparison",
-                    )
+        for m in tuned_baselines(steer):
+            rows.append(
+                (
+                    f"baseline: {m['name']} (strength {m['strength']:g}, tuned on the direction split)",
+                    f"contrast {pct(contrast(m))}, harmful {pct(harmful(m))}",
+                    "for comparison",
                 )
+            )
     lines = [
         "| issue-10 target | SmolLM2 refusal-token fine-tune (eval split) | verdict |",
         "|---|---|---|",
