@@ -32,4 +32,5 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_benchmarks.py
+	$(BIN)/python benchmarks/data_parallel.py
 	$(BIN)/python scripts/results_table.py

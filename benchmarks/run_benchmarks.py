@@ -140,7 +140,9 @@ def main() -> None:
         "repeats": args.repeats,
         "threads": torch.get_num_threads(),
     }
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    out = Path(args.out)  # other benchmark scripts (data_parallel.py) keep their own keys
+    kept = json.loads(out.read_text()) if out.exists() else {}
+    out.write_text(json.dumps({**kept, **results}, indent=2) + "\n")
     print(
         json.dumps(
             {

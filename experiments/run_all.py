@@ -16,6 +16,7 @@ ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from mechrefusal import distributed  # noqa: E402
 from mechrefusal.artifacts import write_json  # noqa: E402
 from mechrefusal.experiment import git_sha  # noqa: E402
 
@@ -57,6 +58,8 @@ def main(argv: list[str] | None = None) -> Path:
         print(f"[{i}/{len(paths)}] {path.name}", flush=True)
         start = time.perf_counter()
         png = run_script(path, argv)
+        if not distributed.is_main():  # only rank 0 writes figures, so only it lists them
+            continue
         record = json.loads(Path(png).with_suffix(".json").read_text())
         entries.append(
             {
@@ -72,6 +75,8 @@ def main(argv: list[str] | None = None) -> Path:
             }
         )
     manifest = out / "MANIFEST.json"
+    if not distributed.is_main():
+        return manifest
     write_json(
         manifest,
         {

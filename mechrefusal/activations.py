@@ -18,7 +18,9 @@ import torch
 from einops import einsum
 from tqdm.auto import tqdm
 
+from mechrefusal import distributed
 from mechrefusal._typing import Float, Int, Tensor
+from mechrefusal.activation_store import ActivationRequest, ActivationStore, default_store
 from mechrefusal.chat import PromptFormat, suffix_length, tokenize_prompts
 from mechrefusal.generation import model_device
 from mechrefusal.hooks import stop_layer_for, validate_hook
@@ -70,8 +72,15 @@ def cache_activations(
     append: str | None = None,
     batch_size: int = 32,
     progress: bool = True,
+    store: ActivationStore | None | Literal["default"] = "default",
 ) -> dict[str, Float[Tensor, "n_prompts d_model"]]:
     """Activations of each hook at one position per prompt, as float32 on the CPU.
+
+    Under torchrun each rank computes its block of batches and the rows are gathered in prompt
+    order (`distributed`). With an activation store (`store`, default: the one set by
+    `activation_store.set_default`, e.g. by the experiment scripts) activations are read from
+    disk when this model, prompt set, hook and position were cached before, else computed and
+    written there; a model with hooks attached is never served from the store.
 
     Raises:
         ValueError: unknown hook (with close names), empty prompt set, over-long prompt, or
@@ -82,36 +91,62 @@ def cache_activations(
     if position not in POSITIONS:
         raise ValueError(f"Unknown position {position!r}; valid: {', '.join(POSITIONS)}.")
     names = [validate_hook(model, h) for h in hooks]
-    n_suffix = suffix_length(model.tokenizer, fmt=fmt, append=append)
-    device = model_device(model)
-    out: dict[str, list[torch.Tensor]] = {n: [] for n in names}
-    starts = range(0, len(prompts), batch_size)
-    for start in tqdm(
-        starts, desc="cache activations", disable=not progress or len(starts) < 3, leave=False
-    ):
-        tokens, mask = tokenize_prompts(
-            model.tokenizer,
-            list(prompts[start : start + batch_size]),
-            n_ctx=model.cfg.n_ctx,
-            fmt=fmt,
-            append=append,
+    store = default_store() if store == "default" else store
+    spec = ActivationRequest(
+        prompts=list(prompts),
+        position=position,
+        fmt=fmt,
+        append=append,
+        batch_size=batch_size,
+        progress=progress,
+    )
+    if store is not None and not has_active_hooks(model):
+        result = store.fetch(
+            model, spec, names, lambda missing: activation_shard(model, spec, missing)
         )
-        _, cache = model.run_with_cache(
-            tokens.to(device),
-            attention_mask=mask.to(device),
-            names_filter=names,
-            stop_at_layer=stop_layer_for(names),
-        )
-        for n in names:
-            out[n].append(
-                select_position(cache[n], mask, tokens, position=position, n_suffix=n_suffix)
-                .float()
-                .cpu()
-            )
-    result = {n: torch.cat(chunks) for n, chunks in out.items()}
+    else:
+        local = activation_shard(model, spec, names)
+        result = {n: distributed.all_gather_rows(local[n]) for n in names}
     for n, acts in result.items():
         if not torch.isfinite(acts).all():
             raise ValueError(
                 f"Non-finite activations at {n}: try a wider dtype (float32/bfloat16)."
             )
     return result
+
+
+def has_active_hooks(model) -> bool:
+    """Whether any forward hook is attached (an intervention: cached clean activations would lie)."""
+    return any(point.fwd_hooks for point in model.hook_dict.values())
+
+
+def activation_shard(
+    model, spec: ActivationRequest, names: Sequence[str]
+) -> dict[str, Float[Tensor, "rows d_model"] | None]:
+    """This rank's rows (its block of batches, `distributed.my_batch_rows`); None without batches."""
+    n_suffix = suffix_length(model.tokenizer, fmt=spec.fmt, append=spec.append)
+    device = model_device(model)
+    out: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+    rows = distributed.my_batch_rows(len(spec.prompts), spec.batch_size)
+    quiet = not spec.progress or len(rows) < 3 or not distributed.is_main()
+    for batch in tqdm(rows, desc="cache activations", disable=quiet, leave=False):
+        tokens, mask = tokenize_prompts(
+            model.tokenizer,
+            spec.prompts[batch.start : batch.stop],
+            n_ctx=model.cfg.n_ctx,
+            fmt=spec.fmt,
+            append=spec.append,
+        )
+        _, cache = model.run_with_cache(
+            tokens.to(device),
+            attention_mask=mask.to(device),
+            names_filter=list(names),
+            stop_at_layer=stop_layer_for(names),
+        )
+        for n in names:
+            out[n].append(
+                select_position(cache[n], mask, tokens, position=spec.position, n_suffix=n_suffix)
+                .float()
+                .cpu()
+            )
+    return {n: torch.cat(chunks) if chunks else None for n, chunks in out.items()}

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import torch
 
+from mechrefusal import distributed
 from mechrefusal._version import __version__
+from mechrefusal.activation_store import ActivationStore, set_default_store
 from mechrefusal.artifacts import file_hash, source_hash, write_json
 from mechrefusal.layers import LayerSweepResult, layer_sweep
 from mechrefusal.models import DEFAULT_ARTIFACTS, LoadedModel, load_model
@@ -68,11 +70,19 @@ def parse_args(doc: str | None, argv: list[str] | None, *, extra=None) -> argpar
         "--n-devices", type=int, default=1, help="split the model over this many GPUs (TL)"
     )
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--activation-cache",
+        default=None,
+        help="directory of the on-disk activation cache (default: <artifacts>/activations; "
+        "'none' turns it off)",
+    )
     if extra is not None:
         extra(parser)
     args = parser.parse_args(argv)
     if args.quick and args.model == "organism":
         args.model = "organism:micro"
+    if args.activation_cache is None:
+        args.activation_cache = str(Path(args.artifacts) / "activations")
     seed_everything(args.seed)
     return args
 
@@ -204,7 +214,8 @@ def cached_layer_sweep(
         except TypeError:  # written by an older version of the sweep: recompute
             pass
     result = layer_sweep(loaded.model, splits.direction, seed=args.seed)
-    write_json(path, result.to_dict())
+    if distributed.is_main():
+        write_json(path, result.to_dict())
     return result
 
 
@@ -232,8 +243,10 @@ def save(
     from mechrefusal.plotting import save_figure
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     png = out / f"{stem}.png"
+    if not distributed.is_main():  # every rank computed the same numbers; rank 0 writes them
+        return png
+    out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".{stem}.tmp.png"
     save_figure(figure, tmp)
     tmp.replace(png)
@@ -308,11 +321,18 @@ def start(
 ) -> Run:
     """Parse options, load the model (training the organism on first use), pick splits and layer.
 
-    `needs` (see `check_needs`) is checked before any model work beyond loading.
+    `needs` (see `check_needs`) is checked before any model work beyond loading. Under
+    torchrun the process group is joined here and the model loaded on the rank's device.
     """
     started = time.perf_counter()
     args = parse_args(doc, argv, extra=extra)
-    loaded = load(args)
+    distributed.init_from_env(devices_per_rank=args.n_devices)
+    args.device = distributed.rank_device(args.device, devices_per_rank=args.n_devices)
+    with distributed.main_first():  # rank 0 trains / converts and caches; the others then load
+        loaded = load(args)
+    set_default_store(
+        None if args.activation_cache == "none" else ActivationStore(args.activation_cache)
+    )
     splits = prompt_splits(args, loaded)
     check_needs(splits, needs, args.prompts or loaded.spec)
     layer, reason = chosen_layer(args, loaded, splits) if with_layer else (None, None)

@@ -13,6 +13,7 @@ import torch
 from tqdm.auto import tqdm
 from transformer_lens import TransformerLensKeyValueCache as _KVCache
 
+from mechrefusal import distributed
 from mechrefusal._typing import Float, Int, Tensor
 from mechrefusal.chat import PromptFormat, stop_token_ids, tokenize_prompts
 
@@ -100,7 +101,11 @@ def generate_planned(
     progress: bool = True,
     desc: str = "generate",
 ) -> tuple[Generation, list[BatchPlan]]:
-    """Greedy answers for `texts`, batched, each batch under its own plan (see `PlanFn`)."""
+    """Greedy answers for `texts`, batched, each batch under its own plan (see `PlanFn`).
+
+    Under torchrun each rank answers its block of batches; answers, first logits and the plans'
+    records are gathered in prompt order on every rank (`distributed`).
+    """
     if len(items) != len(texts):
         raise ValueError(f"{len(items)} items but {len(texts)} texts.")
     if not texts:
@@ -109,14 +114,17 @@ def generate_planned(
     stop_ids = stop_token_ids(tokenizer)
     parts: list[Generation] = []
     plans: list[BatchPlan] = []
-    starts = range(0, len(texts), batch_size)
-    for start in tqdm(starts, desc=desc, disable=not progress or len(starts) < 2, leave=False):
-        chunk = list(texts[start : start + batch_size])
+    rows = distributed.my_batch_rows(len(texts), batch_size)
+    quiet = not progress or len(rows) < 2 or not distributed.is_main()
+    for batch in tqdm(rows, desc=desc, disable=quiet, leave=False):
         tokens, mask = tokenize_prompts(
-            tokenizer, chunk, n_ctx=model.cfg.n_ctx - max_new_tokens, fmt=fmt
+            tokenizer,
+            list(texts[batch.start : batch.stop]),
+            n_ctx=model.cfg.n_ctx - max_new_tokens,
+            fmt=fmt,
         )
         batch_plan = (
-            plan(list(items[start : start + batch_size]), tokens, mask) if plan else BatchPlan()
+            plan(list(items[batch.start : batch.stop]), tokens, mask) if plan else BatchPlan()
         )
         with model.hooks(fwd_hooks=batch_plan.hooks):
             parts.append(
@@ -130,10 +138,22 @@ def generate_planned(
                 )
             )
         plans.append(batch_plan)
+    return _gather_generation(parts, plans)
+
+
+def _gather_generation(
+    parts: list[Generation], plans: list[BatchPlan]
+) -> tuple[Generation, list[BatchPlan]]:
+    """This rank's batches -> every rank's, in prompt order. Plans of other ranks' batches keep
+    only their record (hooks are closures of the rank that ran them)."""
+    first_logits = torch.cat([g.first_logits for g in parts]) if parts else None
     gen = Generation(
-        new_tokens=[row for g in parts for row in g.new_tokens],
-        first_logits=torch.cat([g.first_logits for g in parts]),
+        new_tokens=distributed.all_gather_objects([row for g in parts for row in g.new_tokens]),
+        first_logits=distributed.all_gather_rows(first_logits),
     )
+    if distributed.world().size > 1:
+        records = distributed.all_gather_objects([p.record for p in plans])
+        plans = [BatchPlan(record=record) for record in records]
     return gen, plans
 
 

@@ -103,14 +103,19 @@ def save_model_dir(
     return directory
 
 
-def load_model_dir(directory: str | Path, *, device: str | None = None, dtype=None) -> LoadedModel:
-    """Load a directory written by `save_model_dir`, checking weights against the config."""
+def load_model_dir(
+    directory: str | Path, *, device: str | None = None, dtype=None, n_devices: int = 1
+) -> LoadedModel:
+    """Load a directory written by `save_model_dir`, checking weights against the config.
+
+    `n_devices > 1` splits the blocks over that many GPUs from `device` on (TransformerLens)."""
     directory = Path(directory)
     tokenizer = load_tokenizer(directory)
     tensors, meta = load_artifact(directory / "model", kind="hooked_model")
     cfg = config_from_dict(meta["config"])
     if device is not None:
         cfg.device = device
+    cfg.n_devices = n_devices
     model = HookedTransformer(cfg, move_to_device=True)
     expected = dict(model.named_parameters())
     wrong = sorted(set(expected) ^ set(tensors)) + sorted(
@@ -248,7 +253,7 @@ def load_model(
         if spec.startswith("organism-base"):
             variant = "base"
         directory = ensure_organism(name, root=root, log=log) / variant
-        return load_model_dir(directory, device=device, dtype=dtype)
+        return load_model_dir(directory, device=device, dtype=dtype, n_devices=n_devices)
     if spec in ("smollm2", "smollm2-instruct"):
         tuned = spec == "smollm2" and variant == "refusal"
         checkpoint = (
@@ -267,7 +272,7 @@ def load_model(
         return loaded
     path = Path(spec)
     if (path / "model.json").exists():
-        return load_model_dir(path, device=device, dtype=dtype)
+        return load_model_dir(path, device=device, dtype=dtype, n_devices=n_devices)
     if path.exists() and not (path / "config.json").exists():
         raise ArtifactError(
             f"{path} is neither a mechrefusal model directory (model.json) nor an HF model (config.json)."

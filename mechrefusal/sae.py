@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from einops import einsum
 
+from mechrefusal import distributed
 from mechrefusal._typing import Float, Tensor
 from mechrefusal.activations import cache_activations
 from mechrefusal.artifacts import (
@@ -392,6 +393,11 @@ def ensure_sae(
     """Load the SAE cached in `directory` if it was made from the same config, prompts and
     code; else train it on `train_prompts` and save it there."""
     directory = Path(directory)
+    with distributed.main_first():  # rank 0 trains and saves; the other ranks then load it
+        return _load_or_train_sae(model, fingerprint, hook, train_prompts, directory, cfg)
+
+
+def _load_or_train_sae(model, fingerprint, hook, train_prompts, directory: Path, cfg):
     key = text_hash(
         [json.dumps(asdict(cfg), sort_keys=True), source_hash(), hook]
         + [p.prompt for p in train_prompts]
@@ -402,6 +408,8 @@ def ensure_sae(
             check_sae_fits(sae, model, hook)
             return sae
     sae = train_sae(model, hook, sae_training_texts(model.tokenizer, train_prompts), cfg)
+    if not distributed.is_main():  # only reached if rank 0's copy did not fit: use, don't write
+        return sae
     # The saved report: every position of a sample spread over kinds and categories.
     sample = stratified_sample(train_prompts, 512, seed=cfg.seed)
     acts = token_activations(model, [p.prompt for p in sample], hook)

@@ -526,10 +526,24 @@ def bench_table(path: Path) -> str:
             f"| batched probe-routed steered vs unsteered generation | {s['ratio_steered_vs_unsteered']:.3f}x | <= {s['target_ratio']}x |",
             f"| batched vs one-prompt-at-a-time steered generation, per prompt | {s['speedup_batched_vs_one_by_one']:.1f}x faster | >= {s['target_speedup']}x |",
             f"| SAE encode vs model forward to its layer (same tokens) | {e['ratio_encode_vs_forward_to_layer']:.3f}x | (reported) |",
+            *data_parallel_row(r.get("data_parallel")),
             f"\nMeasured on {r['setup']['model']} (d_model {r['setup']['d_model']}, {r['setup']['n_layers']} layers), batch "
             f"{r['setup']['batch']}, median of {r['setup']['repeats']}, {r['setup']['threads']} threads.",
         ]
     )
+
+
+def data_parallel_row(d: dict | None) -> list[str]:
+    """benchmarks/data_parallel.py: 2 torchrun processes vs 1 on the same work."""
+    if d is None:
+        return []
+    same = "identical rates" if d["identical_rates"] else "RATES DIFFER"
+    return [
+        f"| caching + evaluation of {d['prompts']} eval prompts, 2 processes ({d['threads']['two']} "
+        f"thread each) vs 1 ({d['threads']['one']} threads), torchrun + gloo | "
+        f"{d['ratio_two_vs_one']:.2f}x the time ({d['two_processes_s']:.1f}s vs "
+        f"{d['one_process_s']:.1f}s), {same} | (reported; correctness is the target) |"
+    ]
 
 
 def replace_block(text: str, start: str, end: str, body: str) -> str:

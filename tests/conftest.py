@@ -77,3 +77,12 @@ def micro_base(artifacts_root):
     from mechrefusal.models import load_model
 
     return load_model("organism-base:micro", root=artifacts_root, log=lambda *_: None)
+
+
+@pytest.fixture(autouse=True)
+def _no_default_activation_store():
+    """Experiment scripts set a process-wide activation store; no test inherits another's."""
+    from mechrefusal.activation_store import set_default_store
+
+    yield
+    set_default_store(None)

@@ -11,6 +11,8 @@ LAYERS = [
     "_typing",
     "categories",
     "artifacts",
+    "distributed",
+    "activation_store",
     "world",
     "prompts",
     "realdata",

@@ -1,0 +1,82 @@
+"""The on-disk activation cache: keyed by model, prompts and hook; refuses what does not fit."""
+
+import json
+
+import pytest
+import torch
+
+from mechrefusal import distributed
+from mechrefusal.activation_store import ActivationStore, weights_digest
+from mechrefusal.activations import cache_activations
+from mechrefusal.artifacts import ArtifactError
+
+HOOK = "blocks.0.hook_resid_post"
+TEXTS = ["What is 2 plus 2?", "Tell me a story.", "Name a colour.", "Why is the sky blue?"]
+
+
+def _cache(model, store, texts=TEXTS, hook=HOOK):
+    return cache_activations(model, texts, [hook], batch_size=3, progress=False, store=store)[hook]
+
+
+def test_second_call_reads_from_disk(tiny_model, tmp_path, monkeypatch):
+    store = ActivationStore(tmp_path)
+    first = _cache(tiny_model, store)
+    monkeypatch.setattr(
+        "mechrefusal.activations.activation_shard",
+        lambda *a, **k: pytest.fail("recomputed a cached entry"),
+    )
+    torch.testing.assert_close(_cache(tiny_model, store), first)
+
+
+def test_other_prompts_hooks_or_weights_miss(tiny_model, tmp_path):
+    store = ActivationStore(tmp_path)
+    _cache(tiny_model, store)
+    _cache(tiny_model, store, texts=TEXTS[:3])
+    _cache(tiny_model, store, hook="blocks.1.hook_resid_post")
+    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 3
+    before = weights_digest(tiny_model)
+    with torch.no_grad():
+        tiny_model.blocks[0].mlp.W_in.mul_(1.01)
+    try:
+        assert weights_digest(tiny_model) != before
+        _cache(tiny_model, store)
+        assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 4
+    finally:
+        with torch.no_grad():
+            tiny_model.blocks[0].mlp.W_in.div_(1.01)
+
+
+def test_hooked_model_is_not_served_from_disk(tiny_model, tmp_path):
+    store = ActivationStore(tmp_path)
+    clean = _cache(tiny_model, store)
+
+    def zero(act, hook):
+        return torch.zeros_like(act)
+
+    with tiny_model.hooks(fwd_hooks=[(HOOK, zero)]):
+        hooked = _cache(tiny_model, store)
+    assert hooked.abs().max() == 0 and clean.abs().max() > 0
+
+
+def test_incomplete_entry_is_recomputed_and_bad_shard_refused(tiny_model, tmp_path):
+    store = ActivationStore(tmp_path)
+    first = _cache(tiny_model, store)
+    (entry,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    (entry / "index.json").unlink()  # as if the run died before rank 0 wrote the index
+    torch.testing.assert_close(_cache(tiny_model, store), first)
+    index = json.loads((entry / "index.json").read_text())
+    index["shards"][0]["rows"] = [0, 3]
+    (entry / "index.json").write_text(json.dumps(index))
+    with pytest.raises(ArtifactError, match="Delete the directory"):
+        _cache(tiny_model, store)
+
+
+@pytest.mark.parametrize("n_items,batch_size", [(10, 3), (2, 8), (64, 32), (0, 4)])
+@pytest.mark.parametrize("size", [1, 2, 3, 5])
+def test_rank_blocks_tile_the_batches(monkeypatch, n_items, batch_size, size):
+    seen = []
+    for rank in range(size):
+        monkeypatch.setattr(distributed, "_joined", lambda r=rank: distributed.World(r, size, r))
+        seen += [list(r) for r in distributed.my_batch_rows(n_items, batch_size)]
+    single = [list(range(s, min(s + batch_size, n_items))) for s in range(0, n_items, batch_size)]
+    assert seen == single
