@@ -13,8 +13,13 @@ from typing import Literal
 
 from tqdm.auto import tqdm
 
-from mechrefusal.evaluation import EvalResult, ScoredAnswer, score_generation, summarize, wilson
-from mechrefusal.generation import generate_answers, generate_planned
+from mechrefusal.evaluation import (
+    EvalResult,
+    ScoredAnswer,
+    generate_scored,
+    summarize,
+    wilson,
+)
 from mechrefusal.interventions import ablated_directions, mean_residuals
 from mechrefusal.methods import AnswerMethod, Unsteered
 from mechrefusal.prompts import Prompt
@@ -31,16 +36,14 @@ def run_method(
     max_new_tokens: int = 12,
 ) -> list[ScoredAnswer]:
     """Answer every prompt with one method (a fresh plan per batch) and score the answers."""
-    gen, _ = generate_planned(
+    return generate_scored(
         model,
         prompts,
-        [p.prompt for p in prompts],
         partial(method.plan, model, router),
         batch_size=batch_size,
         max_new_tokens=max_new_tokens,
         progress=False,
     )
-    return score_generation(model.tokenizer, prompts, gen)
 
 
 @dataclass(frozen=True)
@@ -133,17 +136,7 @@ def ablation_matrix(
         raise ValueError("Empty prompt set: no harmful prompts to ablate on.")
 
     def refusal_rates() -> list[float]:
-        answers = score_generation(
-            model.tokenizer,
-            harmful,
-            generate_answers(
-                model,
-                [p.prompt for p in harmful],
-                batch_size=batch_size,
-                max_new_tokens=1,
-                progress=False,
-            ),
-        )
+        answers = generate_scored(model, harmful, batch_size=batch_size, progress=False)
         return [
             wilson(
                 sum(a.refused for a in answers if a.prompt.category == c),

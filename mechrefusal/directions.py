@@ -353,9 +353,17 @@ def compute_directions(
             f"Empty prompt set: no prompts of kinds {benign_kinds} for the benign mean."
         )
     meta["n_benign"] = len(benign)
+    # One pass over harmful-then-benign prompts in their given order: the same prompt list the
+    # layer sweep and the router cache, so an activation store serves all three.
+    labelled = [p for p in prompts if p.kind == "harmful" and p.category in harmful]
+    everything = acts([p.prompt for p in labelled] + benign)
+    by_category = {
+        c: everything[: len(labelled)][[i for i, p in enumerate(labelled) if p.category == c]]
+        for c in harmful
+    }
     return directions_from_activations(
-        {c: acts(t) for c, t in harmful.items()},
-        acts(benign),
+        by_category,
+        everything[len(labelled) :],
         hook=hook,
         layer=layer,
         k=k,

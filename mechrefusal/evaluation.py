@@ -22,7 +22,7 @@ from mechrefusal.categories import (
     token_ids,
 )
 from mechrefusal.chat import tokenize_prompts
-from mechrefusal.generation import Generation, generate_answers, model_device
+from mechrefusal.generation import Generation, PlanFn, generate_planned, model_device
 from mechrefusal.prompts import Prompt
 
 REFUSAL_PATTERNS = re.compile(
@@ -64,7 +64,8 @@ class ScoredAnswer:
     first_token: str
     """The first answer token as text ('[respond]', a category token, or anything else)."""
     text: str
-    """Answer text after the first token, up to end-of-turn."""
+    """Answer text after the first token, up to end-of-turn (empty where only the first token
+    was generated: `generate_scored`)."""
     refused: bool
     correct: bool | None
     """Exact-match correctness for prompts with an expected answer, else None."""
@@ -118,18 +119,57 @@ def answer_prompts(
     max_new_tokens: int = 12,
     progress: bool = True,
 ) -> list[ScoredAnswer]:
-    """Generate and score answers for a prompt set."""
-    if not prompts:
-        raise ValueError("Empty prompt set: nothing to evaluate.")
-    gen = generate_answers(
+    """Generate and score answers for a prompt set (see `generate_scored`)."""
+    return generate_scored(
         model,
-        [p.prompt for p in prompts],
+        prompts,
         batch_size=batch_size,
         max_new_tokens=max_new_tokens,
         progress=progress,
         desc="evaluate",
     )
-    return score_generation(model.tokenizer, prompts, gen)
+
+
+def generate_scored(
+    model,
+    prompts: Sequence[Prompt],
+    plan: PlanFn | None = None,
+    *,
+    batch_size: int = 32,
+    max_new_tokens: int = 12,
+    progress: bool = True,
+    desc: str = "generate",
+) -> list[ScoredAnswer]:
+    """Answer and score every prompt, each batch under `plan` (a steering method's, or none).
+
+    A refusal-token model's refusal is its first answer token, which depends on the prompt
+    alone; so prompts without an expected answer are answered with that one token (the prompt
+    forward, no decoding) and only prompts whose answer is checked are decoded in full. Their
+    `refused` and `first_token` are exactly what full generation gives; their `text` is empty.
+    Models without refusal tokens are scored on the text, so every prompt is decoded in full.
+    """
+    if not prompts:
+        raise ValueError("Empty prompt set: nothing to evaluate.")
+    exact = has_refusal_tokens(model.tokenizer)
+    short = [i for i, p in enumerate(prompts) if exact and p.answer is None]
+    full = [i for i, p in enumerate(prompts) if not (exact and p.answer is None)]
+    scored: dict[int, ScoredAnswer] = {}
+    for indices, n_tokens in ((full, max_new_tokens), (short, 1)):
+        if not indices:
+            continue
+        group = [prompts[i] for i in indices]
+        gen, _ = generate_planned(
+            model,
+            group,
+            [p.prompt for p in group],
+            plan,
+            max_new_tokens=n_tokens,
+            batch_size=batch_size,
+            progress=progress,
+            desc=desc,
+        )
+        scored.update(zip(indices, score_generation(model.tokenizer, group, gen), strict=True))
+    return [scored[i] for i in range(len(prompts))]
 
 
 @dataclass(frozen=True)

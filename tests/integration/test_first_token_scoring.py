@@ -1,0 +1,34 @@
+"""Refusal scored from the first answer token: the same verdicts as full generation, fewer steps."""
+
+from mechrefusal.evaluation import generate_scored, score_generation
+from mechrefusal.generation import generate_answers
+from mechrefusal.prompts import Prompt, select
+
+
+def test_first_token_scoring_matches_full_generation(micro):
+    prompts = select(micro.prompts, split="eval")[::7][:60]
+    assert any(p.answer for p in prompts) and any(p.answer is None for p in prompts)
+    fast = generate_scored(micro.model, prompts, batch_size=16, progress=False)
+    full = score_generation(
+        micro.tokenizer,
+        prompts,
+        generate_answers(micro.model, [p.prompt for p in prompts], batch_size=16, progress=False),
+    )
+    assert [a.prompt for a in fast] == list(prompts)
+    assert [(a.refused, a.first_token, a.correct) for a in fast] == [
+        (a.refused, a.first_token, a.correct) for a in full
+    ]
+    # Only prompts with a checked answer were decoded beyond the first token.
+    assert all(a.text == "" for a in fast if a.prompt.answer is None)
+    assert [a.text for a in fast if a.prompt.answer] == [a.text for a in full if a.prompt.answer]
+
+
+def test_models_without_refusal_tokens_decode_every_prompt(tiny_model, monkeypatch):
+    monkeypatch.setattr("mechrefusal.evaluation.has_refusal_tokens", lambda tokenizer: False)
+    prompts = [Prompt(prompt="Tell me a story.", kind="benign", split="eval")]
+    (answer,) = generate_scored(tiny_model, prompts, max_new_tokens=4, progress=False)
+    full = generate_answers(tiny_model, ["Tell me a story."], max_new_tokens=4, progress=False)
+    assert (
+        answer.text
+        == tiny_model.tokenizer.decode(full.new_tokens[0], skip_special_tokens=True).strip()
+    )
