@@ -33,4 +33,5 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_benchmarks.py
 	$(BIN)/python benchmarks/data_parallel.py
+	$(BIN)/python benchmarks/real_model.py
 	$(BIN)/python scripts/results_table.py

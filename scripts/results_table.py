@@ -488,10 +488,25 @@ def bench_table(path: Path) -> str:
             f"| batched vs one-prompt-at-a-time steered generation, per prompt | {s['speedup_batched_vs_one_by_one']:.1f}x faster | >= {s['target_speedup']}x |",
             f"| SAE encode vs model forward to its layer (same tokens) | {e['ratio_encode_vs_forward_to_layer']:.3f}x | (reported) |",
             *data_parallel_row(r.get("data_parallel")),
-            f"\nMeasured on {r['setup']['model']} (d_model {r['setup']['d_model']}, {r['setup']['n_layers']} layers), batch "
+            *real_model_rows(r.get("real_model")),
+            f"\nOrganism rows: measured on {r['setup']['model']} (d_model {r['setup']['d_model']}, {r['setup']['n_layers']} layers), batch "
             f"{r['setup']['batch']}, median of {r['setup']['repeats']}, {r['setup']['threads']} threads.",
         ]
     )
+
+
+def real_model_rows(d: dict | None) -> list[str]:
+    """benchmarks/real_model.py: SmolLM2, mechrefusal vs plain Hugging Face on the same batch."""
+    if d is None:
+        return []
+    setup = f"SmolLM2 fine-tune, batch {d['batch']} x {d['prompt_tokens']} tokens"
+    return [
+        f"| {setup}: cache layer {d['layer']} vs HF forward truncated after it | "
+        f"{d['ratio_cache_vs_hf']:.2f}x ({d['cache_one_layer_s']:.2f}s vs {d['hf_truncated_forward_s']:.2f}s) | (reported) |",
+        f"| {setup}: probe-routed steered generation vs HF `generate` unsteered, {d['new_tokens']} tokens | "
+        f"{d['ratio_steered_vs_hf_generate']:.2f}x ({d['steered_generate_s']:.2f}s vs {d['hf_generate_unsteered_s']:.2f}s) | "
+        f"<= {d['target_ratio_generate']}x |",
+    ]
 
 
 def data_parallel_row(d: dict | None) -> list[str]:

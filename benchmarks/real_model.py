@@ -1,0 +1,140 @@
+"""Real-model speed: SmolLM2 refusal-token fine-tune, mechrefusal vs plain Hugging Face, one run.
+
+1. caching one layer's residual stream for a batch of prompts (`cache_activations`, no disk
+   cache) vs the HF model's forward truncated after that layer (the least work that yields the
+   same activations);
+2. batched probe-routed steered generation (`steered_generate`, 12 tokens, KV cache) vs HF
+   `generate` unsteered on the same batch (greedy, 12 tokens). Target: <= 1.2x.
+Both models hold the same weights (the fine-tune's checkpoint). Merges its numbers into
+benchmarks/results.json ("real_model"); run it alone (other processes skew the timings).
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mechrefusal.activations import cache_activations  # noqa: E402
+from mechrefusal.chat import stop_token_ids, tokenize_prompts  # noqa: E402
+from mechrefusal.hooks import hook_name  # noqa: E402
+from mechrefusal.models import load_model  # noqa: E402
+from mechrefusal.prompts import select  # noqa: E402
+from mechrefusal.smollm2 import refusal_dir  # noqa: E402
+from mechrefusal.steering import SteeringConfig, fit_router, steered_generate  # noqa: E402
+
+NEW_TOKENS = 12
+
+
+def timed(fn, repeats: int) -> float:
+    """Median wall time of `repeats` calls after one warm-up."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def hf_truncated(hf, layer: int):
+    """The HF decoder with only its first `layer + 1` blocks (what caching that layer needs)."""
+    import copy
+
+    short = copy.copy(hf.model)
+    short.layers = hf.model.layers[: layer + 1]
+    return short
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--artifacts", default="artifacts")
+    parser.add_argument("--layer", type=int, default=28)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
+    args = parser.parse_args()
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    loaded = load_model("smollm2", root=args.artifacts)
+    model, tokenizer = loaded.model, loaded.tokenizer
+    hf = AutoModelForCausalLM.from_pretrained(refusal_dir(args.artifacts), dtype=torch.float32)
+    hf.eval()
+    prompts = select(loaded.prompts, split="eval")[: args.batch]
+    texts = [p.prompt for p in prompts]
+    tokens, mask = tokenize_prompts(tokenizer, texts, n_ctx=model.cfg.n_ctx)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    hook = hook_name("resid_post", args.layer)
+    short = hf_truncated(hf, args.layer)
+    with torch.inference_mode():
+        ours_cache = timed(
+            lambda: cache_activations(
+                model, texts, [hook], batch_size=args.batch, store=None, progress=False
+            ),
+            args.repeats,
+        )
+        hf_cache = timed(
+            lambda: short(input_ids=tokens, attention_mask=mask, position_ids=positions),
+            args.repeats,
+        )
+    direction = select(loaded.prompts, split="direction")[::4]
+    router = fit_router(model, direction, layer=args.layer, progress=False)
+    stop = sorted(stop_token_ids(tokenizer))
+    ours_gen = timed(
+        lambda: steered_generate(
+            model,
+            prompts,
+            router,
+            SteeringConfig(),
+            batch_size=args.batch,
+            max_new_tokens=NEW_TOKENS,
+        ),
+        args.repeats,
+    )
+    with torch.inference_mode():
+        hf_gen = timed(
+            lambda: hf.generate(
+                input_ids=tokens,
+                attention_mask=mask,
+                max_new_tokens=NEW_TOKENS,
+                do_sample=False,
+                eos_token_id=stop,
+                pad_token_id=tokenizer.pad_token_id,
+            ),
+            args.repeats,
+        )
+    result = {
+        "model": loaded.spec,
+        "layer": args.layer,
+        "batch": args.batch,
+        "prompt_tokens": int(tokens.shape[1]),
+        "new_tokens": NEW_TOKENS,
+        "threads": torch.get_num_threads(),
+        "repeats": args.repeats,
+        "cache_one_layer_s": ours_cache,
+        "hf_truncated_forward_s": hf_cache,
+        "ratio_cache_vs_hf": ours_cache / hf_cache,
+        "steered_generate_s": ours_gen,
+        "hf_generate_unsteered_s": hf_gen,
+        "ratio_steered_vs_hf_generate": ours_gen / hf_gen,
+        "target_ratio_generate": 1.2,
+    }
+    out = Path(args.out)
+    results = json.loads(out.read_text()) if out.exists() else {}
+    results["real_model"] = result
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
