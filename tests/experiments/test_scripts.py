@@ -172,3 +172,22 @@ def test_model_without_prompts_needs_prompts(micro, tmp_path):
     )
     with pytest.raises(ValueError, match="has no prompt sets of its own: pass --prompts"):
         prompt_splits(parse_args(None, ["--model", "some/hf-id"]), external)
+
+
+def test_results_table_puts_the_real_model_beside_the_organism(artifacts_root, tmp_path):
+    table = _results_table()
+    organism, real = tmp_path / "figures", tmp_path / "figures" / "smollm2"
+    for out in (organism, real):
+        png = Path(
+            _main("03_direction_cosine.py")(
+                ["--quick", "--out", str(out), "--artifacts", str(artifacts_root)]
+            )
+        )
+        path = png.with_suffix(".json")
+        path.write_text(json.dumps({**json.loads(path.read_text()), "quick": False}))
+    lines = table.table(organism, real).splitlines()
+    assert "SmolLM2" in lines[0] and lines[0].count("verdict") == 2
+    (row,) = [line for line in lines if line.startswith("| Category steering vectors")]
+    assert row.count("see fig 03") == 2 and "not run" not in row
+    only_organism = table.table(organism, tmp_path / "missing").splitlines()
+    assert "not run on SmolLM2" in only_organism[2]
