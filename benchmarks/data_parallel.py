@@ -19,6 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import merge_results  # noqa: E402
+
 CORES = 2
 
 
@@ -106,12 +108,8 @@ def main() -> None:
         "model": one["model"],
         "threads": {"one": one["threads_per_process"], "two": two["threads_per_process"]},
     }
-    out = Path(args.out)
-    results = json.loads(out.read_text()) if out.exists() else {}
-    results["data_parallel"] = result
-    out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(result, indent=2))
-    print(f"wrote {out}")
+    merge_results(args.out, {"data_parallel": result})
 
 
 if __name__ == "__main__":

@@ -11,9 +11,7 @@ benchmarks/results.json ("real_model"); run it alone (other processes skew the t
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -21,6 +19,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import merge_results, timed  # noqa: E402
 from mechrefusal.activations import cache_activations  # noqa: E402
 from mechrefusal.chat import stop_token_ids, tokenize_prompts  # noqa: E402
 from mechrefusal.hooks import hook_name  # noqa: E402
@@ -30,17 +29,6 @@ from mechrefusal.smollm2 import refusal_dir  # noqa: E402
 from mechrefusal.steering import SteeringConfig, fit_router, steered_generate  # noqa: E402
 
 NEW_TOKENS = 12
-
-
-def timed(fn, repeats: int) -> float:
-    """Median wall time of `repeats` calls after one warm-up."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def hf_truncated(hf, layer: int):
@@ -128,12 +116,8 @@ def main() -> None:
         "ratio_steered_vs_hf_generate": ours_gen / hf_gen,
         "target_ratio_generate": 1.2,
     }
-    out = Path(args.out)
-    results = json.loads(out.read_text()) if out.exists() else {}
-    results["real_model"] = result
-    out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(result, indent=2))
-    print(f"wrote {out}")
+    merge_results(args.out, {"real_model": result})
 
 
 if __name__ == "__main__":

@@ -10,9 +10,7 @@ Writes benchmarks/results.json and prints a table.
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -20,6 +18,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import merge_results, timed  # noqa: E402
 from mechrefusal.activations import cache_activations  # noqa: E402
 from mechrefusal.chat import tokenize_prompts  # noqa: E402
 from mechrefusal.generation import generate_answers  # noqa: E402
@@ -27,17 +26,6 @@ from mechrefusal.hooks import hook_name  # noqa: E402
 from mechrefusal.models import load_model  # noqa: E402
 from mechrefusal.prompts import select  # noqa: E402
 from mechrefusal.steering import SteeringConfig, fit_router, steered_generate  # noqa: E402
-
-
-def timed(fn, repeats: int) -> float:
-    """Median wall time of `repeats` calls after one warm-up."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -140,9 +128,7 @@ def main() -> None:
         "repeats": args.repeats,
         "threads": torch.get_num_threads(),
     }
-    out = Path(args.out)  # other benchmark scripts (data_parallel.py) keep their own keys
-    kept = json.loads(out.read_text()) if out.exists() else {}
-    out.write_text(json.dumps({**kept, **results}, indent=2) + "\n")
+    merge_results(args.out, results)
     print(
         json.dumps(
             {
@@ -152,7 +138,6 @@ def main() -> None:
             indent=2,
         )
     )
-    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
