@@ -56,6 +56,32 @@ def tiny_model(tiny_tokenizer):
 
 
 @pytest.fixture(scope="session")
+def make_tiny_llama():
+    """Factory: a seeded 2-layer random HF `LlamaForCausalLM` (GQA) for `tokenizer`; `overrides`
+    change its `LlamaConfig` (e.g. tied embeddings, init scale)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    def make(tokenizer, **overrides):
+        torch.manual_seed(0)
+        config = LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=128,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            **overrides,
+        )
+        return LlamaForCausalLM(config).eval()
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def artifacts_root(tmp_path_factory):
     """An artifacts root holding the trained micro organism."""
     from mechrefusal.models import ensure_organism

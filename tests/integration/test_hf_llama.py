@@ -13,26 +13,10 @@ ATOL = 1e-4  # float32, 2 layers: only summation order differs between the two i
 
 
 @pytest.fixture(scope="module")
-def hf_dir(tmp_path_factory, tiny_tokenizer):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tiny_tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-        rms_norm_eps=1e-5,
-        initializer_range=0.3,
-        tie_word_embeddings=False,
-        bos_token_id=tiny_tokenizer.bos_token_id,
-        eos_token_id=tiny_tokenizer.eos_token_id,
-        pad_token_id=tiny_tokenizer.pad_token_id,
+def hf_dir(tmp_path_factory, tiny_tokenizer, make_tiny_llama):
+    model = make_tiny_llama(
+        tiny_tokenizer, rms_norm_eps=1e-5, initializer_range=0.3, tie_word_embeddings=False
     )
-    model = LlamaForCausalLM(config).eval()
     path = tmp_path_factory.mktemp("tiny-llama")
     model.save_pretrained(path)
     tiny_tokenizer.save_pretrained(path)

@@ -14,28 +14,7 @@ from mechrefusal.realtune import (
 )
 
 
-def _tiny_llama(vocab: int, tokenizer):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    return LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=vocab,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=128,
-            tie_word_embeddings=True,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    ).eval()
-
-
-def test_new_tokens_get_mean_rows_and_an_untied_head():
+def test_new_tokens_get_mean_rows_and_an_untied_head(make_tiny_llama):
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -48,7 +27,7 @@ def test_new_tokens_get_mean_rows_and_an_untied_head():
     tok = PreTrainedTokenizerFast(
         tokenizer_object=core, pad_token="<pad>", bos_token="<s>", eos_token="</s>"
     )
-    model = _tiny_llama(len(tok), tok)
+    model = make_tiny_llama(tok, tie_word_embeddings=True)
     old = model.get_input_embeddings().weight.detach().clone()
     add_refusal_tokens(model, tok)
     assert len(tok) == len(old) + 6
@@ -64,12 +43,12 @@ def test_new_tokens_get_mean_rows_and_an_untied_head():
     assert model.get_output_embeddings().weight.shape[0] == len(tok)
 
 
-def test_finetune_learns_the_first_answer_token(micro, tiny_tokenizer):
+def test_finetune_learns_the_first_answer_token(micro, tiny_tokenizer, make_tiny_llama):
     train = select(micro.prompts, split="train")
     prompts = [p for p in train if p.kind == "harmful"][:12] + [
         p for p in train if p.kind == "benign"
     ][:12]
-    model = _tiny_llama(len(tiny_tokenizer), tiny_tokenizer)
+    model = make_tiny_llama(tiny_tokenizer, tie_word_embeddings=True)
     cfg = TuneConfig(
         trainable_blocks=2, steps=80, batch_size=12, lr=1e-2, probe_tokens=2, answer_tokens=3
     )
