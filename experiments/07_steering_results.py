@@ -12,9 +12,11 @@ units, i.e. -1.2 / +0.8 x the mean activation norm).
 """
 
 from mechrefusal import experiment, plotting
-from mechrefusal.comparison import compare_methods, pick_strength, sweep_method
+from mechrefusal.comparison import compare_methods, headline_rates, tune_strengths
 from mechrefusal.methods import (
+    BIAS_GRID,
     PAPER_POSITIONS,
+    STEERING_GRID,
     Categorical,
     GlobalDirection,
     LogitBias,
@@ -23,8 +25,6 @@ from mechrefusal.methods import (
 )
 from mechrefusal.steering import SteeringConfig
 
-BIAS_GRID = [0.0, -2.0, -4.0, -8.0, -12.0, -16.0, -24.0]
-GLOBAL_GRID = [0.0, -0.25, -0.5, -0.75, -1.0, -1.5, -2.0]
 PAPER = SteeringConfig(positions=PAPER_POSITIONS)
 
 
@@ -32,15 +32,10 @@ def main(argv: list[str] | None = None):
     run = experiment.start(__doc__, argv, needs=("harmful", "contrast"))
     args, loaded, splits = run.args, run.loaded, run.splits
     router = run.router()
-    tunable = {LogitBias(): BIAS_GRID, GlobalDirection(): GLOBAL_GRID}
-    tuned = {
-        m.name: pick_strength(
-            sweep_method(
-                loaded.model, router, splits.direction, m, grid, batch_size=args.batch_size
-            )
-        )
-        for m, grid in tunable.items()
-    }
+    tunable = {LogitBias(): BIAS_GRID, GlobalDirection(): STEERING_GRID}
+    tuned = tune_strengths(
+        loaded.model, router, splits.direction, tunable, batch_size=args.batch_size
+    )
     methods = [
         Unsteered(),
         *(m.at_strength(tuned[m.name]) for m in tunable),
@@ -77,15 +72,7 @@ def main(argv: list[str] | None = None):
         },
         "methods": results,
     }
-    headline = {
-        r["name"]: {
-            "harmful_refusal": r["harmful_refusal"]["all"]["value"],
-            "contrast_over_refusal": r["over_refusal"]["contrast"]["value"],
-            "capability": r["capability"]["value"] if r["capability"] else None,
-        }
-        for r in results
-    }
-    return run.save("07_steering_results", fig, data, headline=headline)
+    return run.save("07_steering_results", fig, data, headline=headline_rates(results))
 
 
 if __name__ == "__main__":

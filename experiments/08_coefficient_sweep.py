@@ -2,28 +2,39 @@
 
 Refusal rate on harmful prompts against over-refusal on contrast prompts (eval split, first
 answer token) as each method's strength varies: the refusal-token logit bias, the global
-direction, categorical steering routed by the probe (its benign coefficient; harmful prompts
-keep +0.8) and the random-vector control routed the same way. The shaded region is the paper's
-"desirable" corner (over-refusal <= 25%, refusal >= 75%).
+direction, categorical steering routed by the probe with difference-in-means, ridge and
+low-rank whitened vectors (their benign coefficient; harmful prompts keep +0.8; ridge and
+low-rank fitted on the direction split), and the random-vector control routed the same way.
+The shaded region is the paper's "desirable" corner (over-refusal <= 25%, refusal >= 75%).
 """
 
 from mechrefusal import experiment, plotting
 from mechrefusal.comparison import sweep_method
-from mechrefusal.methods import Categorical, GlobalDirection, LogitBias, RandomControl
-
-STEERING_GRID = [0.0, -0.25, -0.5, -0.75, -1.0, -1.5, -2.0]
-GRIDS = {
-    LogitBias(): [0.0, -2.0, -4.0, -8.0, -12.0, -16.0, -24.0],
-    GlobalDirection(): STEERING_GRID,
-    Categorical(): STEERING_GRID,
-    RandomControl(name="random vectors (probe)"): STEERING_GRID,
-}
+from mechrefusal.methods import (
+    BIAS_GRID,
+    STEERING_GRID,
+    Categorical,
+    GlobalDirection,
+    LogitBias,
+    RandomControl,
+    low_rank_method,
+    ridge_method,
+)
 
 
 def main(argv: list[str] | None = None):
     run = experiment.start(__doc__, argv, needs=("harmful", "contrast"))
     args, loaded, splits = run.args, run.loaded, run.splits
     router = run.router()
+    low_rank, _ = low_rank_method(loaded.model, router, splits.direction)
+    grids = {
+        LogitBias(): BIAS_GRID,
+        GlobalDirection(): STEERING_GRID,
+        Categorical(): STEERING_GRID,
+        ridge_method(loaded.model, router, splits.direction, seed=args.seed): STEERING_GRID,
+        low_rank: STEERING_GRID,
+        RandomControl(name="random vectors (probe)"): STEERING_GRID,
+    }
     curves = {
         method.name: [
             p.to_dict()
@@ -31,7 +42,7 @@ def main(argv: list[str] | None = None):
                 loaded.model, router, splits.eval, method, grid, batch_size=args.batch_size
             )
         ]
-        for method, grid in GRIDS.items()
+        for method, grid in grids.items()
     }
     fig = plotting.tradeoff_curves(
         curves, title=f"Safety trade-off as the coefficient varies ({router.hook})"

@@ -3,7 +3,8 @@
 Methods are objects of the `methods.AnswerMethod` protocol (unsteered, logit bias, global
 direction, categorical under a routing policy, random-vector control); this module only loops
 over them. Every method is scored by the same first-answer-token rule, so numbers are
-comparable.
+comparable. `cross_category_matrix` crosses every category vector with every category's
+prompts (is a category vector specific to its category?).
 """
 
 from collections.abc import Sequence
@@ -13,6 +14,8 @@ from typing import Literal
 
 from tqdm.auto import tqdm
 
+from mechrefusal.categories import REFUSAL_TOKENS
+from mechrefusal.directions import DirectionSet, with_k
 from mechrefusal.evaluation import (
     EvalResult,
     ScoredAnswer,
@@ -20,8 +23,9 @@ from mechrefusal.evaluation import (
     summarize,
     wilson,
 )
-from mechrefusal.interventions import ablated_directions, mean_residuals
-from mechrefusal.methods import AnswerMethod, Unsteered
+from mechrefusal.generation import BatchPlan
+from mechrefusal.interventions import ablated_directions, add_vector_hook, mean_residuals
+from mechrefusal.methods import AnswerMethod, Categorical, Unsteered
 from mechrefusal.prompts import Prompt
 from mechrefusal.steering import Router
 
@@ -59,6 +63,21 @@ class MethodResult:
             "category_changed": self.category_changed,
             **self.result.to_dict(),
         }
+
+
+def headline_rates(results: Sequence[dict]) -> dict[str, dict]:
+    """Per method (`MethodResult.to_dict()` rows): the rates a figure's MANIFEST headline shows."""
+    return {
+        r["name"]: {
+            "harmful_refusal": r["harmful_refusal"]["all"]["value"],
+            "contrast_over_refusal": r["over_refusal"]["contrast"]["value"],
+            "benign_over_refusal": r["over_refusal"]["benign"]["value"]
+            if "benign" in r["over_refusal"]
+            else None,
+            "capability": r["capability"]["value"] if r["capability"] else None,
+        }
+        for r in results
+    }
 
 
 def compare_methods(
@@ -232,3 +251,151 @@ def pick_strength(points: Sequence[SweepPoint], *, max_over_refusal: float = 0.0
     if ok:
         return max(ok, key=lambda p: (p.refusal, -abs(p.strength))).strength
     return min(points, key=lambda p: (p.over_refusal, -p.refusal)).strength
+
+
+@dataclass(frozen=True)
+class CrossCategoryResult:
+    """Vector of category i (rows) added to harmful prompts of category j (columns)."""
+
+    vectors: list[str]
+    categories: list[str]
+    removed_refusal: list[list[float]]
+    """Refusal rate on category j with `remove_coef` x v_i added (negative: pushed away)."""
+    added_token: list[list[float]]
+    """Share of category j whose first token is i's refusal token with `add_coef` x v_i added."""
+    baseline_refusal: list[float]
+    baseline_token: list[list[float]]
+    """Share of category j answered with i's token, unsteered."""
+    n: list[int]
+    remove_coef: float
+    add_coef: float
+
+    def to_dict(self) -> dict:
+        return vars(self)
+
+    def specificity(self) -> dict[str, float]:
+        """Per vector: own-category refusal drop minus the mean drop on the other categories
+        (> 0: the vector acts more on its own category than on the others)."""
+        out = {}
+        for i, v in enumerate(self.vectors):
+            if v not in self.categories:
+                continue
+            drops = [
+                self.baseline_refusal[j] - self.removed_refusal[i][j]
+                for j in range(len(self.categories))
+            ]
+            own = self.categories.index(v)
+            others = [d for j, d in enumerate(drops) if j != own]
+            out[v] = drops[own] - (sum(others) / len(others) if others else 0.0)
+        return out
+
+
+def _push_plan(hook: str, vector):
+    """A plan adding `vector` at the last prompt token (prompt pass only) of every batch."""
+
+    def plan(items, tokens, mask) -> BatchPlan:
+        fn = partial(add_vector_hook, vectors=vector, positions="last", calls=[0])
+        return BatchPlan(hooks=[(hook, fn)])
+
+    return plan
+
+
+def cross_category_matrix(
+    model,
+    router: Router,
+    prompts: Sequence[Prompt],
+    *,
+    remove_coef: float = -1.2,
+    add_coef: float = 0.8,
+    sparse: bool = True,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> CrossCategoryResult:
+    """Every (vector i, category j) pair on the harmful prompts of `prompts`, first token only.
+
+    Coefficients are in units of the router's mean activation norm (the paper's -6 / +4).
+    """
+    harmful = [p for p in prompts if p.kind == "harmful" and p.category is not None]
+    cats = [c for c in router.directions.categories if any(p.category == c for p in harmful)]
+    if not cats:
+        raise ValueError("Empty prompt set: no harmful prompts with a category.")
+    vectors = list(router.directions.categories)
+    units = router.directions.unit_vectors(sparse=sparse)
+
+    def answer(plan=None) -> list[ScoredAnswer]:
+        return generate_scored(
+            model, harmful, plan, batch_size=batch_size, max_new_tokens=1, progress=False
+        )
+
+    def share(answers, category, hit) -> float:
+        mine = [a for a in answers if a.prompt.category == category]
+        return sum(hit(a) for a in mine) / len(mine)
+
+    def token_is(v: str):
+        return lambda a: a.first_token == REFUSAL_TOKENS[v]
+
+    base = answer()
+    removed, added = [], []
+    for i, v in enumerate(tqdm(vectors, desc="vectors", disable=not progress, leave=False)):
+        push = router.act_norm * units[i]
+        down = answer(_push_plan(router.hook, remove_coef * push))
+        up = answer(_push_plan(router.hook, add_coef * push))
+        removed.append([share(down, c, lambda a: a.refused) for c in cats])
+        added.append([share(up, c, token_is(v)) for c in cats])
+    return CrossCategoryResult(
+        vectors=vectors,
+        categories=cats,
+        removed_refusal=removed,
+        added_token=added,
+        baseline_refusal=[share(base, c, lambda a: a.refused) for c in cats],
+        baseline_token=[[share(base, c, token_is(v)) for c in cats] for v in vectors],
+        n=[sum(p.category == c for p in harmful) for c in cats],
+        remove_coef=remove_coef,
+        add_coef=add_coef,
+    )
+
+
+def tune_strengths(
+    model,
+    router: Router,
+    prompts: Sequence[Prompt],
+    grids: dict[AnswerMethod, Sequence[float]],
+    *,
+    batch_size: int = 32,
+) -> dict[str, float]:
+    """Each method's strength by `pick_strength` on its sweep over `prompts` (the direction split)."""
+    return {
+        method.name: pick_strength(
+            sweep_method(model, router, prompts, method, grid, batch_size=batch_size)
+        )
+        for method, grid in grids.items()
+    }
+
+
+def k_curve(
+    model,
+    router: Router,
+    prompts: Sequence[Prompt],
+    directions: dict[str, DirectionSet],
+    ks: Sequence[int],
+    *,
+    coefficient: float = -1.2,
+    batch_size: int = 32,
+) -> dict[str, list[dict]]:
+    """Probe-routed steering with each direction set kept to its top-k coordinates, for every k:
+    how the effect grows with the number of coordinates (first answer token only)."""
+    return {
+        name: [
+            {"k": k, **point.to_dict()}
+            for k in ks
+            for point in sweep_method(
+                model,
+                router,
+                prompts,
+                Categorical(name=f"{name} k={k}", directions=with_k(dirs, k)),
+                [coefficient],
+                batch_size=batch_size,
+            )
+        ]
+        for name, dirs in directions.items()
+    }

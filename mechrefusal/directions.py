@@ -231,6 +231,20 @@ def _sparsified_set(
     )
 
 
+def with_k(directions: DirectionSet, k: int) -> DirectionSet:
+    """The same dense directions, re-sparsified to their top-k coordinates (K-sparsity curves)."""
+    return _sparsified_set(
+        directions.categories,
+        directions.dense,
+        directions.global_dense,
+        hook=directions.hook,
+        layer=directions.layer,
+        k=k,
+        tau=directions.tau,
+        metadata=directions.metadata,
+    )
+
+
 def _present(acts: dict[Category, Tensor]) -> tuple[Category, ...]:
     cats = tuple(c for c in CATEGORIES if c in acts)
     if not cats:

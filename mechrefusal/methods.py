@@ -12,6 +12,10 @@ never leak from one batch into the next, and adding a method is adding one class
 - `RandomControl`: categorical steering with random directions of the same norms and sparsity
   (PAPER §4.4): what any vector of that size does, routed the same way.
 
+Other estimators of the vectors (ridge regression, the low-rank whitened combination) are
+`Categorical` with their own `directions`: same routing, same coefficients, only the vectors
+differ, so their comparison isolates the estimator.
+
 `positions` ("prompt" or "prompt_and_generated") says where vectors are added: the paper's code
 adds at every generated token; "prompt" steers only the prompt pass (the first answer token
 reads it, later tokens see it through the KV cache).
@@ -22,11 +26,18 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import ClassVar, Literal, Protocol, runtime_checkable
 
-from mechrefusal.directions import random_directions
+from mechrefusal.directions import DirectionSet, random_directions
 from mechrefusal.generation import BatchPlan
 from mechrefusal.interventions import add_vector_hook, validate_vectors
+from mechrefusal.lowrank import LowRankConfig, LowRankSteering, train_low_rank
 from mechrefusal.prompts import Prompt
+from mechrefusal.ridge import fit_ridge_directions
 from mechrefusal.steering import Router, SteeringConfig, categorical_plan, refusal_logit_bias
+
+BIAS_GRID = (0.0, -2.0, -4.0, -8.0, -12.0, -16.0, -24.0)
+"""Logit-bias strengths tried when tuning or sweeping (logit units)."""
+STEERING_GRID = (0.0, -0.25, -0.5, -0.75, -1.0, -1.5, -2.0)
+"""Steering strengths tried (x the mean activation norm)."""
 
 StepPositions = Literal["prompt", "prompt_and_generated"]
 PAPER_POSITIONS: StepPositions = "prompt_and_generated"
@@ -122,6 +133,8 @@ class Categorical:
 
     name: str = "categorical (probe)"
     steering: SteeringConfig = field(default_factory=SteeringConfig)
+    directions: DirectionSet | None = field(default=None, compare=False, hash=False)
+    """Vectors to steer with instead of the router's difference-in-means ones (same routing)."""
     kind: ClassVar[str] = "categorical"
 
     @property
@@ -129,7 +142,13 @@ class Categorical:
         return self.steering.benign_coef
 
     def router_for(self, router: Router) -> Router:
-        return router
+        if self.directions is None:
+            return router
+        if self.directions.hook != router.hook:
+            raise ValueError(
+                f"{self.name}: directions at {self.directions.hook}, router at {router.hook}."
+            )
+        return replace(router, directions=self.directions)
 
     def plan(self, model, router, prompts, tokens, mask) -> BatchPlan:
         return categorical_plan(
@@ -140,7 +159,12 @@ class Categorical:
         return replace(self, steering=replace(self.steering, benign_coef=strength))
 
     def describe(self) -> dict:
-        return _describe(self, steering=vars(self.steering))
+        vectors = (
+            "difference in means"
+            if self.directions is None
+            else self.directions.metadata.get("method", "given")
+        )
+        return _describe(self, steering=vars(self.steering), vectors=vectors)
 
 
 @dataclass(frozen=True)
@@ -152,7 +176,53 @@ class RandomControl(Categorical):
     kind: ClassVar[str] = "random_control"
 
     def router_for(self, router: Router) -> Router:
-        return replace(router, directions=random_directions(router.directions, seed=self.seed))
+        mine = super().router_for(router)
+        return replace(mine, directions=random_directions(mine.directions, seed=self.seed))
 
     def describe(self) -> dict:
         return {**super().describe(), "seed": self.seed}
+
+
+def low_rank_method(
+    model,
+    router: Router,
+    prompts: Sequence[Prompt],
+    config: LowRankConfig | None = None,
+    *,
+    name: str | None = None,
+    steering: SteeringConfig | None = None,
+) -> tuple[Categorical, LowRankSteering]:
+    """Categorical steering with the low-rank whitened vector trained on `prompts` (covariance
+    and training: pass the direction split, never eval)."""
+    config = config or LowRankConfig()
+    trained = train_low_rank(model, router.directions, prompts, prompts, config, progress=False)
+    default = (
+        "low-rank whitened (probe)" if config.unwhiten else "low-rank, not un-whitened (original)"
+    )
+    method = Categorical(
+        name=name or default,
+        steering=steering or SteeringConfig(),
+        directions=trained.as_directions(router.directions),
+    )
+    return method, trained
+
+
+def ridge_method(
+    model,
+    router: Router,
+    prompts: Sequence[Prompt],
+    *,
+    seed: int = 0,
+    name: str = "ridge (probe)",
+    steering: SteeringConfig | None = None,
+) -> Categorical:
+    """Categorical steering with ridge-regression directions fitted on `prompts` (direction split)."""
+    directions = fit_ridge_directions(
+        model,
+        prompts,
+        hook=router.hook,
+        layer=router.directions.layer,
+        k=router.directions.k,
+        seed=seed,
+    )
+    return Categorical(name=name, steering=steering or SteeringConfig(), directions=directions)

@@ -476,23 +476,132 @@ def patching(result: dict, title: str) -> Figure:
     return fig
 
 
-def detector_report(reports: dict[str, dict], title: str) -> Figure:
-    """Fig 12: accuracy, precision and recall of each refusal detector against human labels."""
-    metrics = ["accuracy", "precision", "recall"]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+def detector_report(reports: dict[str, dict], title: str, note: str = "") -> Figure:
+    """Fig 12: accuracy, precision, recall and AUROC of each refusal scorer against human labels."""
+    metrics = ["accuracy", "precision", "recall", "auroc"]
+    fig, ax = plt.subplots(figsize=(8, 5.5))
     x = np.arange(len(metrics))
     width = 0.8 / len(reports)
     for j, (name, report) in enumerate(reports.items()):
-        values = [report[m] * 100 for m in metrics]
+        values = [report.get(m, float("nan")) * 100 for m in metrics]
         pos = x + (j - (len(reports) - 1) / 2) * width
         ax.bar(pos, values, width, label=name, color=f"C{j}")
         for p, v in zip(pos, values, strict=True):
-            ax.text(p, v + 1.5, f"{v:.0f}", ha="center", fontsize=8)
-    ax.set_xticks(x, metrics)
+            if not np.isnan(v):
+                ax.text(p, v + 1.5, f"{v:.0f}", ha="center", fontsize=8)
+    ax.set_xticks(x, ["accuracy", "precision", "recall", "AUROC"])
     ax.set_ylabel("% (refusal = positive)")
     ax.set_ylim(0, 110)
     ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), fontsize=8, ncol=2)
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
+    if note:
+        fig.text(0.01, 0.01, note, fontsize=7, color="dimgrey")
+    fig.tight_layout(rect=(0, 0.04 if note else 0, 1, 1))
+    return fig
+
+
+def _annotated_heatmap(ax, matrix: np.ndarray, rows: list[str], cols: list[str], cmap, limit):
+    im = ax.imshow(matrix, cmap=cmap, vmin=-limit if cmap == "RdBu_r" else 0, vmax=limit)
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            ax.text(
+                j,
+                i,
+                f"{matrix[i, j]:+.0f}" if cmap == "RdBu_r" else f"{matrix[i, j]:.0f}",
+                ha="center",
+                va="center",
+                fontsize=9,
+                color="white" if abs(matrix[i, j]) > 0.6 * limit else "black",
+            )
+    ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    return im
+
+
+def cross_category(result: dict, title: str) -> Figure:
+    """Fig 14: every category vector on every category's harmful prompts: the change in refusal
+    when it is subtracted, and the share answered with its own token when it is added."""
+    rows = [_label(v) for v in result["vectors"]]
+    cols = [_label(c) for c in result["categories"]]
+    removed = (np.array(result["removed_refusal"]) - np.array(result["baseline_refusal"])) * 100
+    added = (np.array(result["added_token"]) - np.array(result["baseline_token"])) * 100
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), layout="constrained")
+    for ax, matrix, what in (
+        (axes[0], removed, f"refusal change (points), vector x {result['remove_coef']:g}"),
+        (
+            axes[1],
+            added,
+            f"share answered with the vector's token, change (points), x {result['add_coef']:g}",
+        ),
+    ):
+        im = _annotated_heatmap(ax, matrix, rows, cols, "RdBu_r", 100)
+        ax.set_xlabel("harmful prompts of category")
+        ax.set_ylabel("steering vector of category")
+        ax.set_title(what, fontsize=10)
+    fig.colorbar(im, ax=axes.tolist(), label="percentage points")
+    fig.suptitle(title)
+    return fig
+
+
+def ridge_vs_mean(result: dict, title: str) -> Figure:
+    """Fig 15: ridge vs difference-in-means directions: cosine per category, the steering effect
+    as more coordinates are kept, and how well each separates harmful prompts at every layer."""
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8), layout="constrained")
+    cats = list(result["cosine"]["dense"])
+    x = np.arange(len(cats))
+    for j, kind in enumerate(("dense", "sparse")):
+        axes[0].bar(
+            x + (j - 0.5) * 0.38,
+            [result["cosine"][kind][c] for c in cats],
+            0.38,
+            label=f"{kind} vectors",
+            color=f"C{j}",
+        )
+    axes[0].set_xticks(x, [_label(c) for c in cats], rotation=30, ha="right")
+    axes[0].set_ylabel("cosine(ridge, difference in means)")
+    axes[0].set_ylim(-1, 1)
+    axes[0].axhline(0, color="k", linewidth=0.8)
+    axes[0].legend(fontsize=8)
+    axes[0].set_title("agreement per category")
+    for j, (name, points) in enumerate(result["k_curve"].items()):
+        ks = [p["k"] for p in points]
+        axes[1].plot(
+            ks,
+            [p["over_refusal"] * 100 for p in points],
+            marker="o",
+            color=f"C{j}",
+            label=f"{name}: contrast over-refusal",
+        )
+        axes[1].plot(
+            ks,
+            [p["refusal"] * 100 for p in points],
+            marker="s",
+            linestyle="--",
+            color=f"C{j}",
+            label=f"{name}: harmful refusal",
+        )
+    axes[1].axhline(
+        result["unsteered"]["over_refusal"] * 100,
+        color="grey",
+        linestyle=":",
+        label="unsteered contrast over-refusal",
+    )
+    axes[1].set_xscale("log", base=2)
+    axes[1].set_xlabel("coordinates kept (k)")
+    axes[1].set_ylabel("% of eval prompts (first token)")
+    axes[1].set_ylim(0, 102)
+    axes[1].legend(fontsize=7)
+    axes[1].set_title(f"probe-routed steering, coefficient {result['coefficient']:g}")
+    for j, (name, values) in enumerate(result["layer_auroc"].items()):
+        axes[2].plot(result["layers"], values, marker="o", color=f"C{j}", label=name)
+    axes[2].set_xticks(result["layers"])
+    axes[2].set_xlabel("layer (resid_post)")
+    axes[2].set_ylabel("AUROC, harmful vs benign/contrast (eval)")
+    axes[2].set_ylim(0.4, 1.02)
+    axes[2].legend(fontsize=8)
+    axes[2].set_title("global direction: projection separates prompts")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
     return fig

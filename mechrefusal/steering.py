@@ -126,10 +126,12 @@ class Router:
         )
 
 
-def _split_acts(
+def split_activations(
     model, hook: str, prompts: Sequence[Prompt], progress: bool, position: Position = "last"
-):
-    """Activations of harmful prompts (with category labels) and of benign + contrast ones."""
+) -> tuple[Tensor, Int[Tensor, " n_harmful"], Tensor]:
+    """Activations of harmful prompts (with category indices in CATEGORIES) and of benign +
+    contrast ones, from one pass over harmful-then-benign prompts (every estimator fitted on
+    the same prompts shares one activation-store entry)."""
     harmful = [p for p in prompts if p.kind == "harmful" and p.category is not None]
     benign = [p for p in prompts if p.kind in ("benign", "contrast")]
     if not harmful or not benign:
@@ -161,7 +163,7 @@ def fit_router(
     splits) helps the probes generalise to unseen templates. Never pass evaluation prompts.
     """
     hook, layer = resolve_hook(model, layer=layer, site=site)
-    harm_acts, labels, benign_acts = _split_acts(model, hook, prompts, progress)
+    harm_acts, labels, benign_acts = split_activations(model, hook, prompts, progress)
     by_cat = {c: harm_acts[labels == i] for i, c in enumerate(CATEGORIES) if (labels == i).any()}
     provenance = {"prompts_hash": text_hash([p.prompt for p in prompts]), "seed": seed}
     directions = directions_from_activations(
@@ -176,10 +178,10 @@ def fit_router(
     act_norm = float(torch.cat([harm_acts, benign_acts]).norm(dim=-1).mean())
     fit_on = probe_prompts if probe_prompts is not None else prompts
     if probe_prompts is not None:
-        harm_acts, labels, benign_acts = _split_acts(model, hook, fit_on, progress)
+        harm_acts, labels, benign_acts = split_activations(model, hook, fit_on, progress)
     category_probe = train_probe(harm_acts, labels, n_classes=len(CATEGORIES), seed=seed)
     if probe_position != "last":
-        harm_acts, _, benign_acts = _split_acts(model, hook, fit_on, progress, probe_position)
+        harm_acts, _, benign_acts = split_activations(model, hook, fit_on, progress, probe_position)
     harm_probe = train_harm_probe(harm_acts, benign_acts, target_fpr=target_fpr, seed=seed)
     return Router(
         directions=directions,

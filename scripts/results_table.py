@@ -323,16 +323,144 @@ def rows(figures: Path, targets: Targets = ORGANISM) -> list[tuple[str, str, str
     det = load(figures, "12_refusal_detector")
     if det:
         r = det["detectors"]["string patterns"]
+        judges = {k: v for k, v in det["detectors"].items() if k != "string patterns"}
         out.append(
             (
-                "String-pattern refusal detector (fallback for models without refusal tokens) vs human labels",
+                "Refusal scorers vs human labels (string patterns; LLM judge)",
                 "LLM judge / token rate (no detector validation)",
-                f"pyrit refusal set (n={r['n']}): accuracy {r['accuracy'] * 100:.1f}%, "
-                f"precision {r['precision'] * 100:.1f}%, recall {r['recall'] * 100:.1f}%",
-                "see fig 12",
+                f"pyrit refusal set (n={r['n']}): string patterns accuracy {r['accuracy'] * 100:.1f}%, "
+                f"precision {r['precision'] * 100:.1f}%, recall {r['recall'] * 100:.1f}%, AUROC {r['auroc']:.2f}"
+                + "".join(f"; {k} AUROC {v['auroc']:.2f}" for k, v in judges.items()),
+                "see fig 12 and the scorer table",
+            )
+        )
+    out += field_method_rows(figures)
+    return out
+
+
+LOW_RANK = "low-rank whitened (probe)"
+ORIGINAL_LOW_RANK = "low-rank, not un-whitened (original)"
+RIDGE = "ridge (probe)"
+MEAN = "categorical, difference in means (probe)"
+
+
+def steering_verdict(base: dict, m: dict) -> str:
+    """The steering targets of issue 10/12: contrast <= 5%, harmful within 3 points, capability within 2."""
+    ok = contrast(m)["value"] <= 0.05 and points_lost(harmful(base), harmful(m)) <= 3
+    if base["capability"]:
+        ok = ok and points_lost(base["capability"], m["capability"]) <= 2
+    return verdict(ok, "target met", "target missed")
+
+
+def field_method_rows(figures: Path) -> list[tuple[str, str, str, str]]:
+    """Figures 13-15: methods from the field beside the paper's estimator."""
+    out = []
+    side = load(figures, "13_methods_side_by_side")
+    if side:
+        by = {m["name"]: m for m in side["methods"]}
+        base = by["unsteered"]
+        for name, claim, paper in (
+            (
+                MEAN,
+                "Categorical steering, difference-in-means vectors (same routing as below)",
+                "the NeurIPS recipe",
+            ),
+            (
+                RIDGE,
+                "Ridge-regression vectors (García-Ferrero et al. 2025), same routing",
+                "not in the paper",
+            ),
+            (
+                LOW_RANK,
+                "Low-rank whitened combination, mapped back to residual coordinates",
+                "ICML extension (PAPER §4.5)",
+            ),
+            (
+                ORIGINAL_LOW_RANK,
+                "Low-rank combination as the original code had it (not un-whitened)",
+                "ICML extension's code",
+            ),
+        ):
+            m = by[name]
+            out.append(
+                (
+                    f"{claim} (targets: contrast <= 5%, harmful within 3 points, capability within 2)",
+                    paper,
+                    f"contrast {pct(contrast(base))} -> {pct(contrast(m))}; harmful {pct(harmful(base))} -> {pct(harmful(m))}"
+                    + (f"; capability {pct(m['capability'])}" if m["capability"] else ""),
+                    steering_verdict(base, m),
+                )
+            )
+        lr = side["low_rank"]
+        if "train_split_start_loss" in lr:
+            out.append(
+                (
+                    "Low-rank objective on the fine-tuning split (why it trains on the direction split)",
+                    "trained on the benchmark prompts (PAPER §4.5)",
+                    f"loss before training: {lr['train_split_start_loss']:.2g} on the fine-tuning split "
+                    f"vs {lr['low-rank']['start_loss']:.2f} on the direction split (-> {lr['low-rank']['final_loss']:.2f})",
+                    "saturated" if lr["train_split_start_loss"] < 0.05 else "not saturated",
+                )
+            )
+    cross = load(figures, "14_cross_category")
+    if cross:
+        spec = cross["specificity"]
+        specific = [c for c, v in spec.items() if v > 0.1]
+        out.append(
+            (
+                "Category vectors are specific: subtracting v_i lowers refusal of category i more than of the others (K x K)",
+                "own-category effects only",
+                "own-category drop minus mean drop elsewhere: "
+                + ", ".join(f"{c} {v * 100:+.0f}" for c, v in spec.items())
+                + " points",
+                verdict(
+                    len(specific) == len(spec),
+                    "specific",
+                    f"specific for {len(specific)} of {len(spec)}",
+                ),
+            )
+        )
+    ridge = load(figures, "15_ridge_vs_mean")
+    if ridge:
+        auc = ridge["layer_auroc"]
+        layers = ridge["layers"]
+        best = {k: layers[max(range(len(v)), key=v.__getitem__)] for k, v in auc.items()}
+        deep = all(b >= layers[len(layers) // 2] for b in best.values())
+        mean_cos = sum(ridge["cosine"]["dense"].values()) / len(ridge["cosine"]["dense"])
+        out.append(
+            (
+                "Ridge directions: refusal signal in deeper layers, ridge >= difference in means (García-Ferrero et al.)",
+                "not in the paper",
+                f"best eval AUROC at layer {best['ridge']} (ridge, {max(auc['ridge']):.3f}) and {best['difference in means']} "
+                f"(difference in means, {max(auc['difference in means']):.3f}) of {len(layers)}; mean dense cosine between "
+                f"the estimators {mean_cos:.2f}",
+                verdict(
+                    deep and max(auc["ridge"]) >= max(auc["difference in means"]),
+                    "reproduced",
+                    "not reproduced",
+                ),
             )
         )
     return out
+
+
+def scorer_table(figures: Path) -> str:
+    """The scorer comparison of figure 12: scorers x (accuracy, precision, recall, AUROC)."""
+    det = load(figures, "12_refusal_detector")
+    if not det or "not_applicable" not in det:
+        return "_not measured yet: run `make figures`_"
+    lines = [
+        f"| scorer (pyrit human-labelled refusal set, n={det['detectors']['string patterns']['n']}) | accuracy | precision | recall | AUROC |",
+        "|---|---|---|---|---|",
+    ]
+    for name, r in det["detectors"].items():
+        lines.append(
+            f"| {name} | {r['accuracy'] * 100:.1f}% | {r['precision'] * 100:.1f}% | "
+            f"{r['recall'] * 100:.1f}% | {r['auroc']:.3f} |"
+        )
+    for name, why in det["not_applicable"].items():
+        lines.append(f"| {name} | n/a | n/a | n/a | n/a: {why} |")
+    return "\n".join(lines)
 
 
 def prose(figures: Path) -> str:
@@ -547,6 +675,9 @@ def main() -> None:
     )
     text = replace_block(
         text, "<!-- real:start -->", "<!-- real:end -->", real_table(Path(args.figures) / "smollm2")
+    )
+    text = replace_block(
+        text, "<!-- scorers:start -->", "<!-- scorers:end -->", scorer_table(Path(args.figures))
     )
     readme.write_text(text)
     print(f"updated the results and benchmark tables in {readme}")

@@ -1,0 +1,221 @@
+"""Low-rank whitened combination of category vectors, trained against the frozen model (PAPER §4.5).
+
+The ICML extension learns one steering vector in the span of the whitened category vectors:
+whiten the residual stream (`whitening`), take the QR basis Q of the whitened vectors, and
+train coefficients `a` so that adding `u = Q a` at the steering hook raises the refusal-token
+probability on harmful prompts while keeping benign prompts' next-token distribution
+(loss = -log P(any refusal token | harmful) + lambda * KL(p_base || p_steered | benign)).
+
+Done right here: `u` is mapped back from whitened to residual coordinates before it is added
+(`unwhiten=True`: `u = W^-1 Q a`, a combination of the original category vectors); the
+original code added the whitened-coordinate vector `Q a` to the residual stream directly
+(`unwhiten=False`, kept to show what that does). Training never sees eval prompts (the
+original trained on its benchmark). Which non-eval prompts matters: on a model's own
+fine-tuning prompts the refusal term is saturated (the organism's starts at ~1e-4, so the
+gradient is noise that Adam amplifies into an arbitrary vector), so the scripts train on the
+direction split, like every other fitted estimator. The trained vector steers through the same
+probe routing as categorical steering (`as_directions`).
+"""
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from mechrefusal._typing import Float, Tensor
+from mechrefusal.activations import cache_activations
+from mechrefusal.categories import CATEGORIES, token_ids
+from mechrefusal.chat import tokenize_prompts
+from mechrefusal.directions import DirectionSet, unit
+from mechrefusal.generation import model_device
+from mechrefusal.prompts import Prompt
+from mechrefusal.whitening import shrunk_covariance, steering_basis, whitening
+
+
+@dataclass(frozen=True, kw_only=True)
+class LowRankConfig:
+    steps: int = 120
+    batch_size: int = 32
+    lr: float = 0.05
+    kl_weight: float = 1.0
+    """lambda of the benign KL term (paper: 1.0)."""
+    unwhiten: bool = True
+    """Map the learned whitened vector back to residual coordinates (False: the original's bug)."""
+    shrinkage: float | None = None
+    """Covariance shrinkage towards a scaled identity; None: Ledoit-Wolf."""
+    eps: float = 1e-4
+    seed: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class LowRankSteering:
+    """The trained vector (residual coordinates) and how it was found."""
+
+    vector: Float[Tensor, " d_model"]
+    coefficients: Float[Tensor, " category"]
+    """Learned coordinates in the whitened QR basis."""
+    hook: str
+    config: LowRankConfig
+    losses: list[float] = field(default_factory=list)
+    """Per-step minibatch losses."""
+    start_loss: float | None = None
+    """The objective over all training prompts with no vector (near 0: refusal saturated)."""
+    final_loss: float | None = None
+    """The same with the trained vector."""
+    shrinkage: float | None = None
+
+    def as_directions(self, like: DirectionSet) -> DirectionSet:
+        """A direction set whose every category row is the learned vector: routed by the same
+        probes, the harm probe picks the sign and the category probe has nothing to choose."""
+        rows = self.vector.to(like.dense.dtype).expand_as(like.dense).clone()
+        return DirectionSet(
+            categories=like.categories,
+            dense=rows,
+            sparse=unit(self.vector.to(like.dense.dtype)).expand_as(like.dense).clone(),
+            global_dense=self.vector.to(like.dense.dtype),
+            hook=like.hook,
+            layer=like.layer,
+            k=like.d_model,
+            tau=0.0,
+            metadata={**like.metadata, "method": "low-rank", "unwhiten": self.config.unwhiten},
+        )
+
+    def summary(self) -> dict:
+        return {
+            "hook": self.hook,
+            "norm": float(self.vector.norm()),
+            "coefficients": self.coefficients.tolist(),
+            "start_loss": self.start_loss,
+            "final_loss": self.final_loss,
+            "unwhiten": self.config.unwhiten,
+            "shrinkage": self.shrinkage,
+            "steps": self.config.steps,
+        }
+
+
+@contextmanager
+def frozen(model) -> Iterator[None]:
+    """Parameters stop requiring grad for the block (gradients reach only the steering vector)."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+def _add_at_last(activation, hook, *, vector):
+    """Out-of-place addition at the last position (autograd-safe)."""
+    last = torch.zeros(activation.shape[1], 1, device=activation.device, dtype=activation.dtype)
+    last[-1] = 1.0
+    return activation + last * vector.to(activation.device, activation.dtype)
+
+
+def _last_logprobs(model, texts: Sequence[str], hook: str | None = None, vector=None) -> Tensor:
+    tokens, mask = tokenize_prompts(model.tokenizer, list(texts), n_ctx=model.cfg.n_ctx)
+    device = model_device(model)
+    hooks = [] if vector is None else [(hook, lambda a, hook: _add_at_last(a, hook, vector=vector))]
+    with model.hooks(fwd_hooks=hooks):
+        logits = model(tokens.to(device), attention_mask=mask.to(device))[:, -1]
+    return F.log_softmax(logits.float(), dim=-1)
+
+
+def _batches(n: int, size: int, gen: torch.Generator) -> Iterator[list[int]]:
+    """Endless shuffled passes over range(n)."""
+    while True:
+        order = torch.randperm(n, generator=gen).tolist()
+        for start in range(0, n, size):
+            yield order[start : start + size]
+
+
+def train_low_rank(
+    model,
+    directions: DirectionSet,
+    covariance_prompts: Sequence[Prompt],
+    train_prompts: Sequence[Prompt],
+    config: LowRankConfig = LowRankConfig(),
+    *,
+    progress: bool = True,
+) -> LowRankSteering:
+    """Fit the whitened combination of `directions`' sparse vectors on `train_prompts`.
+
+    `covariance_prompts` (the direction split) give the whitening covariance at the hook;
+    `train_prompts` (never eval; not prompts the model was fine-tuned on, where the refusal
+    term is saturated) give harmful (refusal term) and benign/contrast (KL term) prompts.
+    Coefficients start at zero, so the first step follows the refusal gradient.
+    """
+    harmful = [p.prompt for p in train_prompts if p.kind == "harmful"]
+    benign = [p.prompt for p in train_prompts if p.kind in ("benign", "contrast")]
+    if not harmful or not benign:
+        raise ValueError("Low-rank training needs harmful and benign/contrast training prompts.")
+    hook = directions.hook
+    acts = cache_activations(model, [p.prompt for p in covariance_prompts], [hook], progress=False)
+    acts = acts[hook].double()
+    cov = shrunk_covariance(acts, config.shrinkage)
+    white = whitening(cov, eps=config.eps)
+    basis, _ = steering_basis(directions.sparse.double(), white)
+    back = white.unwhiten(basis.T).T if config.unwhiten else basis  # d_model x K
+    back = back.float()
+    gen = torch.Generator().manual_seed(config.seed)
+    coefficients = torch.zeros(basis.shape[1], requires_grad=True)
+    optimiser = torch.optim.Adam([coefficients], lr=config.lr)
+    ids = token_ids(model.tokenizer)
+    refusal_ids = torch.tensor([ids[c] for c in CATEGORIES])
+    with torch.no_grad():
+        base = torch.cat(
+            [
+                _last_logprobs(model, benign[i : i + config.batch_size])
+                for i in range(0, len(benign), config.batch_size)
+            ]
+        )
+
+    def refusal_term(vector, rows: list[int]) -> Tensor:
+        lp = _last_logprobs(model, [harmful[i] for i in rows], hook, vector)
+        return -lp[:, refusal_ids].logsumexp(-1).mean()
+
+    def kl_term(vector, rows: list[int]) -> Tensor:
+        steered = _last_logprobs(model, [benign[i] for i in rows], hook, vector)
+        return F.kl_div(steered, base[rows], log_target=True, reduction="batchmean")
+
+    def loss_on(vector, h: list[int], b: list[int]) -> Tensor:
+        return refusal_term(vector, h) + config.kl_weight * kl_term(vector, b)
+
+    def full_loss(vector) -> float:
+        """The objective over every training prompt (row-weighted means; no gradient)."""
+
+        def mean(term, n: int) -> float:
+            size = config.batch_size
+            chunks = [list(range(i, min(i + size, n))) for i in range(0, n, size)]
+            return sum(float(term(vector, c)) * len(c) for c in chunks) / n
+
+        with torch.no_grad():
+            return mean(refusal_term, len(harmful)) + config.kl_weight * mean(kl_term, len(benign))
+
+    start = full_loss(torch.zeros_like(back[:, 0]))
+    harm_batches = _batches(len(harmful), config.batch_size, gen)
+    benign_batches = _batches(len(benign), config.batch_size, gen)
+    losses = []
+    with frozen(model):
+        for _ in tqdm(range(config.steps), desc="low-rank", disable=not progress, leave=False):
+            loss = loss_on(back @ coefficients, next(harm_batches), next(benign_batches))
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            losses.append(float(loss.detach()))
+    with torch.no_grad():
+        vector = (back @ coefficients).detach()
+    return LowRankSteering(
+        vector=vector,
+        coefficients=coefficients.detach(),
+        hook=hook,
+        config=config,
+        losses=losses,
+        start_loss=start,
+        final_loss=full_loss(vector),
+        shrinkage=config.shrinkage,
+    )

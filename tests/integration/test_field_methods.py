@@ -1,0 +1,93 @@
+"""Low-rank whitened steering, ridge directions and the cross-category matrix on the micro organism."""
+
+import time
+from dataclasses import replace
+
+import pytest
+import torch
+
+from mechrefusal.comparison import compare_methods, cross_category_matrix
+from mechrefusal.lowrank import LowRankConfig, train_low_rank
+from mechrefusal.methods import Categorical, low_rank_method, ridge_method
+from mechrefusal.prompts import select
+from mechrefusal.steering import fit_router
+
+
+@pytest.fixture(scope="module")
+def direction(micro):
+    return select(micro.prompts, split="direction")
+
+
+@pytest.fixture(scope="module")
+def router(micro, direction):
+    return fit_router(micro.model, direction, layer=1, progress=False)
+
+
+def _residual_outside(vector, basis_rows):
+    """Norm of the part of `vector` outside span(basis_rows), relative to its norm."""
+    q, _ = torch.linalg.qr(basis_rows.double().T)
+    v = vector.double()
+    return float((v - q @ (q.T @ v)).norm() / v.norm())
+
+
+def test_unwhitened_low_rank_vector_is_a_combination_of_the_category_vectors(
+    micro, router, direction
+):
+    config = LowRankConfig(steps=25, batch_size=16)
+    start = time.perf_counter()
+    right = train_low_rank(
+        micro.model, router.directions, direction, direction, config, progress=False
+    )
+    assert time.perf_counter() - start < 60
+    # Mapped back from whitened coordinates: inside span(v_1..v_K). The original's vector (Q a
+    # added as it is) lies in span(W v_1..W v_K) instead, which is another subspace.
+    assert _residual_outside(right.vector, router.directions.sparse) < 1e-4
+    bug = train_low_rank(
+        micro.model,
+        router.directions,
+        direction,
+        direction,
+        replace(config, unwhiten=False),
+        progress=False,
+    )
+    assert _residual_outside(bug.vector, router.directions.sparse) > 0.1
+    assert right.final_loss < right.start_loss  # over all training prompts
+    again = train_low_rank(
+        micro.model, router.directions, direction, direction, config, progress=False
+    )
+    assert torch.equal(right.vector, again.vector)  # seeded, deterministic
+
+
+def test_estimators_plug_into_the_same_routing(micro, router, direction):
+    e = select(micro.prompts, split="eval")
+    prompts = [p for p in e if p.kind == "harmful"][:6] + [p for p in e if p.kind == "contrast"][:6]
+    low_rank, trained = low_rank_method(micro.model, router, direction, LowRankConfig(steps=5))
+    ridge = ridge_method(micro.model, router, direction)
+    assert ridge.directions.metadata["method"] == "ridge"
+    assert set(ridge.directions.metadata["alpha"]) == {*router.directions.categories, "global"}
+    results = compare_methods(micro.model, router, prompts, [low_rank, ridge], progress=False)
+    described = [r.to_dict() for r in results]
+    assert [d["vectors"] for d in described] == ["low-rank", "ridge"]
+    rows = low_rank.router_for(router).directions.sparse
+    assert torch.allclose(rows, rows[0].expand_as(rows))  # one vector, whatever the category
+    assert torch.isclose(rows[0].norm(), torch.tensor(1.0))
+    elsewhere = replace(ridge.directions, hook="blocks.0.hook_resid_post")
+    with pytest.raises(ValueError, match="blocks.0"):
+        Categorical(directions=elsewhere).router_for(router)
+
+
+def test_cross_category_matrix_shapes_and_zero_push_is_the_baseline(micro, router):
+    e = select(micro.prompts, split="eval")
+    result = cross_category_matrix(micro.model, router, e, progress=False)
+    k = len(router.directions.categories)
+    assert len(result.removed_refusal) == k and all(
+        len(r) == len(result.categories) for r in result.removed_refusal
+    )
+    zero = cross_category_matrix(
+        micro.model, router, e, remove_coef=0.0, add_coef=0.0, progress=False
+    )
+    for row in zero.removed_refusal:
+        assert row == zero.baseline_refusal
+    assert zero.added_token == zero.baseline_token
+    assert result.removed_refusal != zero.removed_refusal  # a push of -1.2 norms changes something
+    assert set(result.specificity()) <= set(result.vectors)
