@@ -19,7 +19,7 @@ venv: $(STAMP)
 
 figures: $(STAMP)
 	$(BIN)/python experiments/run_all.py
-	$(BIN)/python experiments/run_all.py --model smollm2 --out figures/smollm2 --only 00,01,02,03,04,06,07,09,11,12
+	$(BIN)/python experiments/run_all.py --model smollm2 --out figures/smollm2 --only 00,01,02,03,04,06,07,08,09,11,12,13,14,15
 	$(BIN)/python experiments/run_all.py --model smollm2-instruct --out figures/smollm2-instruct --only 00
 	$(BIN)/python scripts/results_table.py
 

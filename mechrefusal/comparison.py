@@ -9,7 +9,7 @@ prompts (is a category vector specific to its category?).
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import partial, wraps
 from typing import Literal
 
 from tqdm.auto import tqdm
@@ -23,11 +23,23 @@ from mechrefusal.evaluation import (
     summarize,
     wilson,
 )
-from mechrefusal.generation import BatchPlan
+from mechrefusal.generation import BatchPlan, reused_prefix
 from mechrefusal.interventions import ablated_directions, add_vector_hook, mean_residuals
 from mechrefusal.methods import AnswerMethod, Categorical, Unsteered
 from mechrefusal.prompts import Prompt
 from mechrefusal.steering import Router
+
+
+def _reusing_prefix(fn):
+    """Run `fn(model, ...)` inside `reused_prefix(model)`: its many plans over the same prompts
+    share the blocks below the steering hook (see `generation.reused_prefix`)."""
+
+    @wraps(fn)
+    def wrapper(model, *args, **kwargs):
+        with reused_prefix(model):
+            return fn(model, *args, **kwargs)
+
+    return wrapper
 
 
 def run_method(
@@ -80,6 +92,7 @@ def headline_rates(results: Sequence[dict]) -> dict[str, dict]:
     }
 
 
+@_reusing_prefix
 def compare_methods(
     model,
     router: Router,
@@ -206,6 +219,7 @@ def _refused_share(answers: Sequence[ScoredAnswer], kind: str) -> float:
     return sum(a.refused for a in mine) / len(mine) if mine else float("nan")
 
 
+@_reusing_prefix
 def sweep_method(
     model,
     router: Router,
@@ -300,6 +314,7 @@ def _push_plan(hook: str, vector):
     return plan
 
 
+@_reusing_prefix
 def cross_category_matrix(
     model,
     router: Router,
@@ -355,6 +370,7 @@ def cross_category_matrix(
     )
 
 
+@_reusing_prefix
 def tune_strengths(
     model,
     router: Router,
@@ -372,6 +388,7 @@ def tune_strengths(
     }
 
 
+@_reusing_prefix
 def k_curve(
     model,
     router: Router,

@@ -90,16 +90,21 @@ def _held_out_accuracy(
 
 
 def _steering_effect(
-    model, hook: str, contrast: Sequence[Prompt], vectors: dict[str, torch.Tensor], norm: float
+    model,
+    hook: str,
+    contrast: dict[str, list[str]],
+    before: dict[str, torch.Tensor],
+    vectors: dict[str, torch.Tensor],
+    norm: float,
 ) -> float:
+    """Mean drop of the refusal logit gap on each category's contrast prompts when that
+    category's direction is subtracted at `hook` (`before`: the unsteered gaps, layer-free)."""
     drops = []
     for c, vector in vectors.items():
-        texts = [p.prompt for p in contrast if p.category == c]
-        if not texts:
+        if not contrast.get(c):
             continue
-        before = refusal_logit_gap(model, texts)
         with added_vectors(model, hook, EFFECT_COEF * norm * unit(vector)):
-            drops.append((before - refusal_logit_gap(model, texts)).mean())
+            drops.append((before[c] - refusal_logit_gap(model, contrast[c])).mean())
     return float(torch.stack(drops).mean()) if drops else float("nan")
 
 
@@ -130,6 +135,9 @@ def layer_sweep(
     present = [c for c in CATEGORIES if (cat_labels == CATEGORIES.index(c)).any()]
     cat_acc, harm_acc, effect = [], [], []
     rel_norm: dict[str, list[float]] = {c: [] for c in present}
+    by_category = {c: [p.prompt for p in contrast if p.category == c] for c in present}
+    by_category = {c: texts for c, texts in by_category.items() if texts}
+    before = {c: refusal_logit_gap(model, texts) for c, texts in by_category.items()}
     for name in names:
         a = acts[name]
         cat_acc.append(
@@ -145,7 +153,7 @@ def layer_sweep(
         }
         for c in present:
             rel_norm[c].append(float(vectors[c].norm()) / scale)
-        effect.append(_steering_effect(model, name, contrast, vectors, scale))
+        effect.append(_steering_effect(model, name, by_category, before, vectors, scale))
     chosen, reason = choose_layer(layers, cat_acc, harm_acc, effect)
     return LayerSweepResult(
         layers=layers,

@@ -30,7 +30,7 @@ from mechrefusal.activations import cache_activations
 from mechrefusal.categories import CATEGORIES, token_ids
 from mechrefusal.chat import tokenize_prompts
 from mechrefusal.directions import DirectionSet, unit
-from mechrefusal.generation import model_device
+from mechrefusal.generation import last_logits_from, model_device
 from mechrefusal.prompts import Prompt
 from mechrefusal.whitening import shrunk_covariance, steering_basis, whitening
 
@@ -109,28 +109,52 @@ def frozen(model) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
-def _add_at_last(activation, hook, *, vector):
-    """Out-of-place addition at the last position (autograd-safe)."""
-    last = torch.zeros(activation.shape[1], 1, device=activation.device, dtype=activation.dtype)
-    last[-1] = 1.0
-    return activation + last * vector.to(activation.device, activation.dtype)
+@dataclass(frozen=True)
+class _Chunk:
+    """A fixed batch of training prompts: the residual stream where steering is added (computed
+    once, no gradient) and the mask; only the blocks after the hook run at each step."""
+
+    residual: Tensor
+    mask: Tensor
+    base: Tensor | None = None
+    """Unsteered next-token log-probs (benign chunks: the KL reference)."""
 
 
-def _last_logprobs(model, texts: Sequence[str], hook: str | None = None, vector=None) -> Tensor:
-    tokens, mask = tokenize_prompts(model.tokenizer, list(texts), n_ctx=model.cfg.n_ctx)
-    device = model_device(model)
-    hooks = [] if vector is None else [(hook, lambda a, hook: _add_at_last(a, hook, vector=vector))]
-    with model.hooks(fwd_hooks=hooks):
-        logits = model(tokens.to(device), attention_mask=mask.to(device))[:, -1]
+def _resume_layer(hook: str) -> int:
+    """The block the rest of the forward starts at, for a residual-stream hook."""
+    parts = hook.split(".")
+    if (
+        len(parts) == 3
+        and parts[0] == "blocks"
+        and parts[2] in ("hook_resid_post", "hook_resid_pre")
+    ):
+        return int(parts[1]) + (parts[2] == "hook_resid_post")
+    raise ValueError(f"Low-rank training steers the residual stream; {hook!r} is not a resid hook.")
+
+
+def _last_logprobs(model, chunk: _Chunk, start: int, vector: Tensor | None = None) -> Tensor:
+    residual = chunk.residual
+    if vector is not None:
+        last = torch.zeros(residual.shape[1], 1, dtype=residual.dtype, device=residual.device)
+        last[-1] = 1.0
+        residual = residual + last * vector.to(residual.device, residual.dtype)
+    logits = last_logits_from(model, residual, start, chunk.mask)
     return F.log_softmax(logits.float(), dim=-1)
 
 
-def _batches(n: int, size: int, gen: torch.Generator) -> Iterator[list[int]]:
-    """Endless shuffled passes over range(n)."""
-    while True:
-        order = torch.randperm(n, generator=gen).tolist()
-        for start in range(0, n, size):
-            yield order[start : start + size]
+@torch.no_grad()
+def _chunks(model, texts: list[str], size: int, start: int, with_base: bool) -> list[_Chunk]:
+    device = model_device(model)
+    out = []
+    for i in range(0, len(texts), size):
+        tokens, mask = tokenize_prompts(model.tokenizer, texts[i : i + size], n_ctx=model.cfg.n_ctx)
+        tokens, mask = tokens.to(device), mask.to(device)
+        residual = model(tokens, attention_mask=mask, stop_at_layer=start)
+        chunk = _Chunk(residual=residual, mask=mask)
+        if with_base:
+            chunk = _Chunk(residual=residual, mask=mask, base=_last_logprobs(model, chunk, start))
+        out.append(chunk)
+    return out
 
 
 def train_low_rank(
@@ -166,43 +190,38 @@ def train_low_rank(
     optimiser = torch.optim.Adam([coefficients], lr=config.lr)
     ids = token_ids(model.tokenizer)
     refusal_ids = torch.tensor([ids[c] for c in CATEGORIES])
-    with torch.no_grad():
-        base = torch.cat(
-            [
-                _last_logprobs(model, benign[i : i + config.batch_size])
-                for i in range(0, len(benign), config.batch_size)
-            ]
-        )
+    start = _resume_layer(hook)
+    order = torch.randperm(len(harmful), generator=gen).tolist()
+    harm_chunks = _chunks(model, [harmful[i] for i in order], config.batch_size, start, False)
+    order = torch.randperm(len(benign), generator=gen).tolist()
+    benign_chunks = _chunks(model, [benign[i] for i in order], config.batch_size, start, True)
 
-    def refusal_term(vector, rows: list[int]) -> Tensor:
-        lp = _last_logprobs(model, [harmful[i] for i in rows], hook, vector)
+    def refusal_term(vector, chunk: _Chunk) -> Tensor:
+        lp = _last_logprobs(model, chunk, start, vector)
         return -lp[:, refusal_ids].logsumexp(-1).mean()
 
-    def kl_term(vector, rows: list[int]) -> Tensor:
-        steered = _last_logprobs(model, [benign[i] for i in rows], hook, vector)
-        return F.kl_div(steered, base[rows], log_target=True, reduction="batchmean")
-
-    def loss_on(vector, h: list[int], b: list[int]) -> Tensor:
-        return refusal_term(vector, h) + config.kl_weight * kl_term(vector, b)
+    def kl_term(vector, chunk: _Chunk) -> Tensor:
+        steered = _last_logprobs(model, chunk, start, vector)
+        return F.kl_div(steered, chunk.base, log_target=True, reduction="batchmean")
 
     def full_loss(vector) -> float:
         """The objective over every training prompt (row-weighted means; no gradient)."""
 
-        def mean(term, n: int) -> float:
-            size = config.batch_size
-            chunks = [list(range(i, min(i + size, n))) for i in range(0, n, size)]
-            return sum(float(term(vector, c)) * len(c) for c in chunks) / n
+        def mean(term, chunks: list[_Chunk]) -> float:
+            rows = sum(c.mask.shape[0] for c in chunks)
+            return sum(float(term(vector, c)) * c.mask.shape[0] for c in chunks) / rows
 
         with torch.no_grad():
-            return mean(refusal_term, len(harmful)) + config.kl_weight * mean(kl_term, len(benign))
+            return mean(refusal_term, harm_chunks) + config.kl_weight * mean(kl_term, benign_chunks)
 
-    start = full_loss(torch.zeros_like(back[:, 0]))
-    harm_batches = _batches(len(harmful), config.batch_size, gen)
-    benign_batches = _batches(len(benign), config.batch_size, gen)
+    initial = full_loss(torch.zeros_like(back[:, 0]))
     losses = []
     with frozen(model):
         for _ in tqdm(range(config.steps), desc="low-rank", disable=not progress, leave=False):
-            loss = loss_on(back @ coefficients, next(harm_batches), next(benign_batches))
+            vector = back @ coefficients
+            h = harm_chunks[int(torch.randint(len(harm_chunks), (1,), generator=gen))]
+            b = benign_chunks[int(torch.randint(len(benign_chunks), (1,), generator=gen))]
+            loss = refusal_term(vector, h) + config.kl_weight * kl_term(vector, b)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -215,7 +234,7 @@ def train_low_rank(
         hook=hook,
         config=config,
         losses=losses,
-        start_loss=start,
+        start_loss=initial,
         final_loss=full_loss(vector),
         shrinkage=config.shrinkage,
     )

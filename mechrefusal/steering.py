@@ -33,9 +33,14 @@ from mechrefusal.artifacts import (
     write_json,
 )
 from mechrefusal.categories import CATEGORIES, token_ids
-from mechrefusal.chat import stop_token_ids, suffix_length
+from mechrefusal.chat import suffix_length
 from mechrefusal.directions import DirectionSet, directions_from_activations, resolve_k
-from mechrefusal.generation import BatchPlan, Generation, generate_planned, greedy_generate
+from mechrefusal.generation import (
+    BatchPlan,
+    Generation,
+    generate_planned,
+    unsteered_first_logits,
+)
 from mechrefusal.hooks import Site, resolve_hook
 from mechrefusal.probe import HarmProbe, LinearProbe, train_harm_probe, train_probe
 from mechrefusal.prompts import Prompt
@@ -271,9 +276,7 @@ def _probe_index(model, router: Router, tokens) -> torch.Tensor:
 def first_token_categories(model, router: Router, tokens, mask) -> Int[Tensor, " batch"]:
     """Per row, the index (in the router's categories) of the unsteered first answer token's
     category, or -1 when that token is `[respond]` or anything else."""
-    first = greedy_generate(
-        model, tokens, mask, max_new_tokens=1, stop_ids=stop_token_ids(model.tokenizer)
-    ).first_logits.argmax(-1)
+    first = unsteered_first_logits(model, tokens, mask, layer=router.directions.layer).argmax(-1)
     ids = token_ids(model.tokenizer)
     by_id = {ids[c]: i for i, c in enumerate(router.directions.categories)}
     return torch.tensor([by_id.get(int(t), -1) for t in first], dtype=torch.long)
