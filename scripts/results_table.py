@@ -404,15 +404,15 @@ def field_method_rows(figures: Path) -> list[tuple[str, str, str, str]]:
             )
     cross = load(figures, "14_cross_category")
     if cross:
-        spec = cross["specificity"]
+        spec = relative_specificity(cross)
         specific = [c for c, v in spec.items() if v > 0.1]
         out.append(
             (
-                "Category vectors are specific: subtracting v_i lowers refusal of category i more than of the others (K x K)",
+                "Category vectors are specific: subtracting v_i removes a larger share of category i's refusal than of the others' (K x K)",
                 "own-category effects only",
-                "own-category drop minus mean drop elsewhere: "
+                "own share of refusal removed minus mean share elsewhere: "
                 + ", ".join(f"{c} {v * 100:+.0f}" for c, v in spec.items())
-                + " points",
+                + " points (categories with no baseline refusal left out)",
                 verdict(
                     len(specific) == len(spec),
                     "specific",
@@ -441,6 +441,26 @@ def field_method_rows(figures: Path) -> list[tuple[str, str, str, str]]:
                 ),
             )
         )
+    return out
+
+
+def relative_specificity(cross: dict) -> dict[str, float]:
+    """Per vector i: the share of category i's baseline refusal that subtracting v_i removes,
+    minus the mean share it removes elsewhere (shares, so categories with different baselines
+    compare; a vector that removes every refusal everywhere scores 0)."""
+    base = cross["baseline_refusal"]
+    cats = cross["categories"]
+    out = {}
+    for i, v in enumerate(cross["vectors"]):
+        shares = {
+            c: (base[j] - cross["removed_refusal"][i][j]) / base[j]
+            for j, c in enumerate(cats)
+            if base[j] > 0
+        }
+        if v not in shares or len(shares) < 2:
+            continue
+        others = [x for c, x in shares.items() if c != v]
+        out[v] = shares[v] - sum(others) / len(others)
     return out
 
 
