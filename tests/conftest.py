@@ -32,27 +32,28 @@ def tiny_tokenizer():
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tiny_tokenizer):
-    """2-layer random Llama-style HookedTransformer with grouped-query attention."""
+def make_tiny_hooked():
+    """Factory: a seeded random Llama-style HookedTransformer (GQA) for `tokenizer`, with the
+    tokenizer attached; `overrides` change its `llama_config` (e.g. layers, context)."""
     from transformer_lens import HookedTransformer
 
     from mechrefusal.architecture import llama_config
     from mechrefusal.tokenizer import attach_tokenizer
 
-    cfg = llama_config(
-        n_layers=2,
-        d_model=32,
-        n_heads=4,
-        n_kv_heads=2,
-        d_mlp=64,
-        d_vocab=len(tiny_tokenizer),
-        n_ctx=96,
-        seed=0,
-    )
-    model = HookedTransformer(cfg)
-    model.eval()
-    attach_tokenizer(model, tiny_tokenizer)
-    return model
+    def make(tokenizer, **overrides):
+        settings = dict(n_layers=2, d_model=32, n_heads=4, n_kv_heads=2, d_mlp=64, n_ctx=96, seed=0)
+        model = HookedTransformer(llama_config(d_vocab=len(tokenizer), **settings | overrides))
+        model.eval()
+        attach_tokenizer(model, tokenizer)
+        return model
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_tokenizer, make_tiny_hooked):
+    """2-layer random Llama-style HookedTransformer with grouped-query attention."""
+    return make_tiny_hooked(tiny_tokenizer)
 
 
 @pytest.fixture(scope="session")

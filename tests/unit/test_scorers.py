@@ -42,31 +42,15 @@ def test_scorer_report_thresholds_and_counts():
 
 
 @pytest.fixture(scope="module")
-def judge_model():
+def judge_model(make_tiny_hooked):
     """A tiny random TL chat model whose tokenizer has single-token yes / no."""
-    from transformer_lens import HookedTransformer
-
-    from mechrefusal.architecture import llama_config
-    from mechrefusal.tokenizer import attach_tokenizer, train_tokenizer
+    from mechrefusal.tokenizer import train_tokenizer
 
     texts = [
         JUDGE_TEMPLATE.format(request="tell me a joke", reply="I can't do that", question=REFUSES)
     ] * 5
     texts += [" ".join(YES_FORMS + NO_FORMS)] * 20
-    tokenizer = train_tokenizer(texts, vocab_size=300)
-    cfg = llama_config(
-        n_layers=1,
-        d_model=32,
-        n_heads=4,
-        n_kv_heads=2,
-        d_mlp=64,
-        d_vocab=len(tokenizer),
-        n_ctx=256,
-        seed=0,
-    )
-    model = HookedTransformer(cfg).eval()
-    attach_tokenizer(model, tokenizer)
-    return model
+    return make_tiny_hooked(train_tokenizer(texts, vocab_size=300), n_layers=1, n_ctx=256)
 
 
 def test_judge_matches_an_unbatched_reference_and_caches(judge_model, tmp_path):
