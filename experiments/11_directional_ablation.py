@@ -9,23 +9,25 @@ and mean (it is held at its mean over the direction split's prompts).
 
 from mechrefusal import experiment, plotting
 from mechrefusal.comparison import ablation_matrix
+from mechrefusal.generation import reused_prefix
 
 
 def main(argv: list[str] | None = None):
     run = experiment.start(__doc__, argv, needs=("harmful", "benign|contrast"))
     args, loaded, splits = run.args, run.loaded, run.splits
     router = run.router()
-    results = {
-        mode: ablation_matrix(
-            loaded.model,
-            router,
-            splits.eval,
-            mode=mode,
-            reference=splits.direction,
-            batch_size=args.batch_size,
-        )
-        for mode in ("zero", "mean")
-    }
+    with reused_prefix(loaded.model):  # the unablated baseline is computed once for both modes
+        results = {
+            mode: ablation_matrix(
+                loaded.model,
+                router,
+                splits.eval,
+                mode=mode,
+                reference=splits.direction,
+                batch_size=args.batch_size,
+            )
+            for mode in ("zero", "mean")
+        }
     fig = plotting.ablation_matrix(
         [r.to_dict() for r in results.values()],
         title=f"Refusal after directional ablation (directions from {router.hook})",

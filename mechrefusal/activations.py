@@ -23,7 +23,7 @@ from mechrefusal._typing import Float, Int, Tensor
 from mechrefusal.activation_store import ActivationRequest, ActivationStore, default_store
 from mechrefusal.chat import PromptFormat, suffix_length, tokenize_prompts
 from mechrefusal.generation import model_device
-from mechrefusal.hooks import stop_layer_for, validate_hook
+from mechrefusal.hooks import has_active_hooks, stop_layer_for, validate_hook
 
 Position = Literal["last", "prompt_end", "mean"]
 POSITIONS: tuple[Position, ...] = ("last", "prompt_end", "mean")
@@ -113,11 +113,6 @@ def cache_activations(
                 f"Non-finite activations at {n}: try a wider dtype (float32/bfloat16)."
             )
     return result
-
-
-def has_active_hooks(model) -> bool:
-    """Whether any forward hook is attached (an intervention: cached clean activations would lie)."""
-    return any(point.fwd_hooks for point in model.hook_dict.values())
 
 
 def activation_shard(

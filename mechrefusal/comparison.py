@@ -23,9 +23,9 @@ from mechrefusal.evaluation import (
     summarize,
     wilson,
 )
-from mechrefusal.generation import BatchPlan, reused_prefix
-from mechrefusal.interventions import ablated_directions, add_vector_hook, mean_residuals
-from mechrefusal.methods import AnswerMethod, Categorical, Unsteered
+from mechrefusal.generation import reused_prefix
+from mechrefusal.interventions import ablated_directions, mean_residuals
+from mechrefusal.methods import AnswerMethod, Categorical, Unsteered, push_plan
 from mechrefusal.prompts import Prompt
 from mechrefusal.steering import Router
 
@@ -305,13 +305,8 @@ class CrossCategoryResult:
 
 
 def _push_plan(hook: str, vector):
-    """A plan adding `vector` at the last prompt token (prompt pass only) of every batch."""
-
-    def plan(items, tokens, mask) -> BatchPlan:
-        fn = partial(add_vector_hook, vectors=vector, positions="last", calls=[0])
-        return BatchPlan(hooks=[(hook, fn)])
-
-    return plan
+    """A plan function adding `vector` at the last prompt token (prompt pass only) of every batch."""
+    return lambda items, tokens, mask: push_plan(hook, vector, "prompt")
 
 
 @_reusing_prefix

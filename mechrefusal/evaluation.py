@@ -21,8 +21,7 @@ from mechrefusal.categories import (
     has_refusal_tokens,
     token_ids,
 )
-from mechrefusal.chat import tokenize_prompts
-from mechrefusal.generation import Generation, PlanFn, generate_planned, model_device
+from mechrefusal.generation import Generation, PlanFn, generate_planned
 from mechrefusal.prompts import Prompt
 
 REFUSAL_PATTERNS = re.compile(
@@ -236,22 +235,18 @@ def evaluate(
     return summarize(answer_prompts(model, prompts, batch_size=batch_size, progress=progress))
 
 
-@torch.no_grad()
 def refusal_logit_gap(
-    model, prompts: Sequence[str], *, batch_size: int = 64
+    model, prompts: Sequence[str], *, plan: PlanFn | None = None, batch_size: int = 64
 ) -> Float[Tensor, " n"]:
-    """log-sum-exp of the refusal-token logits minus the `[respond]` logit, at the first answer position."""
+    """log-sum-exp of the refusal-token logits minus the `[respond]` logit at the first answer
+    position, each batch under `plan` (e.g. a steering push; none: the model as hooked)."""
     ids = token_ids(model.tokenizer)
     refusal = torch.tensor([ids[c] for c in CATEGORIES])
-    out = []
-    for start in range(0, len(prompts), batch_size):
-        tokens, mask = tokenize_prompts(
-            model.tokenizer, list(prompts[start : start + batch_size]), n_ctx=model.cfg.n_ctx
-        )
-        device = model_device(model)
-        logits = model(tokens.to(device), attention_mask=mask.to(device))[:, -1].float().cpu()
-        out.append(logits[:, refusal].logsumexp(-1) - logits[:, ids["respond"]])
-    return torch.cat(out)
+    gen, _ = generate_planned(
+        model, prompts, prompts, plan, max_new_tokens=1, batch_size=batch_size, progress=False
+    )
+    logits = gen.first_logits
+    return logits[:, refusal].logsumexp(-1) - logits[:, ids["respond"]]
 
 
 def pattern_refused(text: str) -> bool:

@@ -9,7 +9,9 @@ Comparing methods asks for the first answer token of the same prompts under many
 hooks all sit at one residual hook (`blocks.L.hook_resid_post`). Inside `reused_prefix(model)`
 the blocks up to L run once per batch and are reused: each plan's hooks are applied to the
 cached residual and only the blocks after L run (on SmolLM2 with L = 28 of 30, ~15x less
-work per plan). Outside it, or when anything else is hooked on the model, nothing is reused.
+work per plan). A plan without hooks (unsteered, a logit bias) reuses the last block's
+residual. Outside it, or when anything else is hooked on the model, nothing is reused.
+Every forward here unembeds the last position only.
 """
 
 from collections.abc import Callable, Iterator, Sequence
@@ -19,11 +21,13 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 from transformer_lens import TransformerLensKeyValueCache as _KVCache
+from transformer_lens.utilities import apply_softcap
 
 from mechrefusal import distributed
 from mechrefusal._typing import Float, Int, Tensor
 from mechrefusal.artifacts import text_hash
 from mechrefusal.chat import PromptFormat, stop_token_ids, tokenize_prompts
+from mechrefusal.hooks import has_active_hooks, layer_of
 
 
 @dataclass(frozen=True)
@@ -61,25 +65,38 @@ def greedy_generate(
     tokens, attention_mask = tokens.to(device), attention_mask.to(device)
     batch = tokens.shape[0]
     cache = _KVCache.init_cache(model.cfg, device, batch)
-    logits = model(tokens, attention_mask=attention_mask, past_kv_cache=cache)[:, -1]
-    if first_logit_bias is not None:
-        logits = logits + first_logit_bias.to(logits.device, logits.dtype)
-    first_logits = logits.float().cpu()
-    out: list[list[int]] = [[] for _ in range(batch)]
-    done = torch.zeros(batch, dtype=torch.bool)
+    logits = _next_logits(model, tokens, attention_mask, cache)
+    first_logits, next_ids, done = _first_step(logits, first_logit_bias, stop_ids)
+    out = [[] if stopped else [int(t)] for t, stopped in zip(next_ids, done, strict=True)]
     stops = torch.tensor(sorted(stop_ids), dtype=torch.long)
-    for step in range(max_new_tokens):
+    for _ in range(max_new_tokens - 1):
+        if done.all():
+            break
+        step_mask = torch.ones((batch, 1), dtype=attention_mask.dtype, device=device)
+        logits = _next_logits(model, next_ids[:, None].to(device), step_mask, cache)
         next_ids = logits.argmax(dim=-1).cpu()
         done |= torch.isin(next_ids, stops)
         for row in (~done).nonzero().flatten().tolist():
             out[row].append(int(next_ids[row]))
-        if done.all() or step == max_new_tokens - 1:
-            break
-        step_mask = torch.ones((batch, 1), dtype=attention_mask.dtype, device=device)
-        logits = model(next_ids[:, None].to(device), attention_mask=step_mask, past_kv_cache=cache)[
-            :, -1
-        ]
     return Generation(new_tokens=out, first_logits=first_logits)
+
+
+def _next_logits(model, tokens, mask, cache) -> Float[Tensor, "batch d_vocab"]:
+    """One cached forward; only the last position is unembedded (`last_logits_from`)."""
+    n = model.cfg.n_layers
+    residual = model(tokens, attention_mask=mask, past_kv_cache=cache, stop_at_layer=n)
+    return last_logits_from(model, residual, n, mask)
+
+
+def _first_step(
+    logits: Float[Tensor, "batch d_vocab"], bias: Tensor | None, stop_ids: set[int]
+) -> tuple[Float[Tensor, "batch d_vocab"], Int[Tensor, " batch"], torch.Tensor]:
+    """The first answer token: biased logits (kept, on CPU), greedy ids, rows that stopped."""
+    if bias is not None:
+        logits = logits + bias.to(logits.device, logits.dtype)
+    next_ids = logits.argmax(dim=-1).cpu()
+    done = torch.isin(next_ids, torch.tensor(sorted(stop_ids), dtype=torch.long))
+    return logits.float().cpu(), next_ids, done
 
 
 @dataclass
@@ -134,7 +151,7 @@ def generate_planned(
         batch_plan = (
             plan(list(items[batch.start : batch.stop]), tokens, mask) if plan else BatchPlan()
         )
-        layer = _prefix_layer(model, batch_plan.hooks) if max_new_tokens == 1 else None
+        layer = _memo_layer(model, batch_plan.hooks) if max_new_tokens == 1 else None
         if layer is not None:
             parts.append(_first_token_from_prefix(model, tokens, mask, batch_plan, layer, stop_ids))
         else:
@@ -153,8 +170,8 @@ def generate_planned(
     return _gather_generation(parts, plans)
 
 
-_PREFIXES: dict[int, dict] = {}
-"""id(model) -> {(layer, batch key): residual after block `layer`}, while `reused_prefix` is open."""
+_PREFIXES: dict[int, dict[str, dict[int, Tensor]]] = {}
+"""id(model) -> {batch key: {layer L: residual after block L}}, while `reused_prefix` is open."""
 
 
 @contextmanager
@@ -173,20 +190,46 @@ def reused_prefix(model) -> Iterator[None]:
             del _PREFIXES[id(model)]
 
 
-def _prefix_layer(model, hooks: list) -> int | None:
-    """The layer L when every plan hook is `blocks.L.hook_resid_post` for one L, a prefix memo
-    is open for this model and no other hook is attached; else None (the ordinary path)."""
-    if id(model) not in _PREFIXES or not hooks:
+def _memo_layer(model, hooks: list) -> int | None:
+    """The layer L whose memoised residual (after block L) a one-token plan resumes from: the
+    common L of hooks that all sit at `blocks.L.hook_resid_post`, or the last block for a plan
+    without hooks (its logits then cost one unembedding). None, the ordinary forward: no memo
+    open, other hooks, or a hook attached to the model itself (an outer intervention, e.g. an
+    ablation, would be missing from the memo)."""
+    if id(model) not in _PREFIXES or has_active_hooks(model):
         return None
-    if any(point.fwd_hooks for point in model.hook_dict.values()):
-        return None  # an outer intervention (e.g. an ablation) would be missing from the prefix
-    layers = set()
-    for name, _ in hooks:
-        parts = name.split(".")
-        if len(parts) != 3 or parts[0] != "blocks" or parts[2] != "hook_resid_post":
-            return None
-        layers.add(int(parts[1]))
-    return layers.pop() if len(layers) == 1 else None
+    if not hooks:
+        return model.cfg.n_layers - 1
+    layers = {layer_of(name) if name.endswith(".hook_resid_post") else None for name, _ in hooks}
+    return layers.pop() if len(layers) == 1 and None not in layers else None
+
+
+_MEMO_LAYERS = 3
+"""Residuals kept per batch (least recently used dropped): a comparison uses the steering layer
+and the last block; a layer sweep walks up one layer at a time from the previous one."""
+
+
+def _memo_residual(model, tokens, mask, layer: int) -> Float[Tensor, "batch pos d_model"]:
+    """The residual after block `layer` for this batch, computed once per open memo (from the
+    highest memoised layer below it when there is one)."""
+    entry = _PREFIXES[id(model)].setdefault(
+        text_hash([str(tokens.tolist()), str(mask.tolist())]), {}
+    )
+    if layer in entry:
+        entry[layer] = entry.pop(layer)  # most recently used last
+        return entry[layer]
+    below = [held for held in entry if held < layer]
+    if below:
+        start = max(below)
+        entry[start] = entry.pop(start)
+        entry[layer] = model(
+            entry[start], start_at_layer=start + 1, stop_at_layer=layer + 1, attention_mask=mask
+        )
+    else:
+        entry[layer] = model(tokens, attention_mask=mask, stop_at_layer=layer + 1)
+    while len(entry) > _MEMO_LAYERS:
+        del entry[next(iter(entry))]
+    return entry[layer]
 
 
 def last_logits_from(
@@ -202,42 +245,41 @@ def last_logits_from(
     last = residual[:, -1:]
     if model.cfg.normalization_type is not None:
         last = model.ln_final(last)
-    if model.cfg.output_logits_soft_cap > 0:
-        raise NotImplementedError("Soft-capped logits: use the ordinary forward.")
-    return model.unembed(last)[:, -1]
+    logits = apply_softcap(model.unembed(last), model.cfg.output_logits_soft_cap)
+    return logits[:, -1]
 
 
 @torch.inference_mode()
 def _first_token_from_prefix(
     model, tokens, mask, plan: BatchPlan, layer: int, stop_ids: set[int]
 ) -> Generation:
-    """One-token greedy answer: cached residual after block `layer` -> plan hooks -> the rest."""
+    """One-token greedy answer: memoised residual after block `layer` -> plan hooks -> the rest."""
     device = model_device(model)
     tokens, mask = tokens.to(device), mask.to(device)
-    memo = _PREFIXES[id(model)]
-    key = (layer, text_hash([str(tokens.tolist()), str(mask.tolist())]))
-    if key not in memo:
-        memo[key] = model(tokens, attention_mask=mask, stop_at_layer=layer + 1)
-    residual = memo[key].clone()
-    for name, fn in plan.hooks:
-        out = fn(residual, hook=model.hook_dict[name])
-        residual = residual if out is None else out
+    residual = _memo_residual(model, tokens, mask, layer)
+    if plan.hooks:
+        residual = residual.clone()
+        for name, fn in plan.hooks:
+            out = fn(residual, hook=model.hook_dict[name])
+            residual = residual if out is None else out
     logits = last_logits_from(model, residual, layer + 1, mask)
-    if plan.first_logit_bias is not None:
-        logits = logits + plan.first_logit_bias.to(logits.device, logits.dtype)
-    next_ids = logits.argmax(dim=-1).cpu()
-    stops = torch.tensor(sorted(stop_ids), dtype=torch.long)
-    done = torch.isin(next_ids, stops)
+    first_logits, next_ids, done = _first_step(logits, plan.first_logit_bias, stop_ids)
     new_tokens = [[] if d else [int(t)] for t, d in zip(next_ids, done, strict=True)]
-    return Generation(new_tokens=new_tokens, first_logits=logits.float().cpu())
+    return Generation(new_tokens=new_tokens, first_logits=first_logits)
 
 
+@torch.inference_mode()
 def unsteered_first_logits(model, tokens, mask, *, layer: int) -> Float[Tensor, "batch d_vocab"]:
     """First-answer-token logits with no plan (e.g. a routing policy reading the model's own
-    choice), from the prefix memo at `layer` when one is open (see `reused_prefix`)."""
-    if _prefix_layer(model, [(f"blocks.{layer}.hook_resid_post", None)]) is not None:
-        return _first_token_from_prefix(model, tokens, mask, BatchPlan(), layer, set()).first_logits
-    return greedy_generate(model, tokens, mask, max_new_tokens=1, stop_ids=set()).first_logits
+    choice). Inside `reused_prefix` the residual after block `layer` (where the steering hook
+    will read it) is memoised first and the unsteered forward resumes from it."""
+    if _memo_layer(model, []) is None:
+        return greedy_generate(model, tokens, mask, max_new_tokens=1, stop_ids=set()).first_logits
+    device = model_device(model)
+    _memo_residual(model, tokens.to(device), mask.to(device), layer)
+    return _first_token_from_prefix(
+        model, tokens, mask, BatchPlan(), model.cfg.n_layers - 1, set()
+    ).first_logits
 
 
 def _gather_generation(

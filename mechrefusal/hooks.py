@@ -44,6 +44,22 @@ def layer_of(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def resid_resume_layer(name: str) -> int | None:
+    """The block a forward resumes at from the residual stream at `name`: L + 1 after
+    `blocks.L.hook_resid_post`, L at `blocks.L.hook_resid_pre`; None for any other hook."""
+    layer = layer_of(name)
+    if layer is None:
+        return None
+    if name.endswith(".hook_resid_post"):
+        return layer + 1
+    return layer if name.endswith(".hook_resid_pre") else None
+
+
+def has_active_hooks(model) -> bool:
+    """Whether any forward hook is attached (an intervention: cached clean activations would lie)."""
+    return any(point.fwd_hooks for point in model.hook_dict.values())
+
+
 def stop_layer_for(names: list[str]) -> int | None:
     """The `stop_at_layer` that still runs every hook in `names` (None: run the whole model)."""
     layers = [layer_of(n) for n in names]

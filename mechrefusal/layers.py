@@ -13,6 +13,7 @@ direction split. Per layer we report
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
@@ -20,8 +21,9 @@ from mechrefusal.activations import Position, cache_activations
 from mechrefusal.categories import CATEGORIES
 from mechrefusal.directions import diff_in_means, unit
 from mechrefusal.evaluation import refusal_logit_gap
+from mechrefusal.generation import BatchPlan, reused_prefix
 from mechrefusal.hooks import hook_name
-from mechrefusal.interventions import added_vectors
+from mechrefusal.interventions import add_vector_hook
 from mechrefusal.probe import accuracy, train_probe
 from mechrefusal.prompts import Prompt
 
@@ -103,8 +105,10 @@ def _steering_effect(
     for c, vector in vectors.items():
         if not contrast.get(c):
             continue
-        with added_vectors(model, hook, EFFECT_COEF * norm * unit(vector)):
-            drops.append((before[c] - refusal_logit_gap(model, contrast[c])).mean())
+        push = partial(add_vector_hook, vectors=EFFECT_COEF * norm * unit(vector), positions="last")
+        plan = BatchPlan(hooks=[(hook, push)])  # stateless: one plan serves every batch
+        gap = refusal_logit_gap(model, contrast[c], plan=lambda *_, plan=plan: plan)
+        drops.append((before[c] - gap).mean())
     return float(torch.stack(drops).mean()) if drops else float("nan")
 
 
@@ -116,7 +120,10 @@ def layer_sweep(
     seed: int = 0,
     progress: bool = True,
 ) -> LayerSweepResult:
-    """Separability, direction norms and steering effect at every layer's resid_post."""
+    """Separability, direction norms and steering effect at every layer's resid_post.
+
+    The steering effects run inside `reused_prefix`: layer L's residual is the memoised L - 1
+    one plus a block, and only the blocks after L run per push."""
     harmful = [p for p in prompts if p.kind == "harmful" and p.category is not None]
     benign = [p for p in prompts if p.kind in ("benign", "contrast")]
     contrast = [p for p in benign if p.kind == "contrast"]
@@ -137,23 +144,24 @@ def layer_sweep(
     rel_norm: dict[str, list[float]] = {c: [] for c in present}
     by_category = {c: [p.prompt for p in contrast if p.category == c] for c in present}
     by_category = {c: texts for c, texts in by_category.items() if texts}
-    before = {c: refusal_logit_gap(model, texts) for c, texts in by_category.items()}
-    for name in names:
-        a = acts[name]
-        cat_acc.append(
-            _held_out_accuracy(a[: len(harmful)], cat_labels, held_harm, len(CATEGORIES), seed)
-        )
-        harm_acc.append(_held_out_accuracy(a, harm_labels, held_all, 2, seed))
-        scale = float(a.norm(dim=-1).mean())
-        vectors = {
-            c: diff_in_means(
-                a[: len(harmful)][cat_labels == CATEGORIES.index(c)], a[len(harmful) :]
+    with reused_prefix(model):
+        before = {c: refusal_logit_gap(model, texts) for c, texts in by_category.items()}
+        for name in names:
+            a = acts[name]
+            cat_acc.append(
+                _held_out_accuracy(a[: len(harmful)], cat_labels, held_harm, len(CATEGORIES), seed)
             )
-            for c in present
-        }
-        for c in present:
-            rel_norm[c].append(float(vectors[c].norm()) / scale)
-        effect.append(_steering_effect(model, name, by_category, before, vectors, scale))
+            harm_acc.append(_held_out_accuracy(a, harm_labels, held_all, 2, seed))
+            scale = float(a.norm(dim=-1).mean())
+            vectors = {
+                c: diff_in_means(
+                    a[: len(harmful)][cat_labels == CATEGORIES.index(c)], a[len(harmful) :]
+                )
+                for c in present
+            }
+            for c in present:
+                rel_norm[c].append(float(vectors[c].norm()) / scale)
+            effect.append(_steering_effect(model, name, by_category, before, vectors, scale))
     chosen, reason = choose_layer(layers, cat_acc, harm_acc, effect)
     return LayerSweepResult(
         layers=layers,

@@ -31,8 +31,14 @@ from mechrefusal.categories import CATEGORIES, token_ids
 from mechrefusal.chat import tokenize_prompts
 from mechrefusal.directions import DirectionSet, unit
 from mechrefusal.generation import last_logits_from, model_device
+from mechrefusal.hooks import resid_resume_layer
 from mechrefusal.prompts import Prompt
-from mechrefusal.whitening import shrunk_covariance, steering_basis, whitening
+from mechrefusal.whitening import (
+    ledoit_wolf_shrinkage,
+    shrunk_covariance,
+    steering_basis,
+    whitening,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +72,7 @@ class LowRankSteering:
     final_loss: float | None = None
     """The same with the trained vector."""
     shrinkage: float | None = None
+    """The covariance shrinkage used (Ledoit-Wolf's value when the config left it to it)."""
 
     def as_directions(self, like: DirectionSet) -> DirectionSet:
         """A direction set whose every category row is the learned vector: routed by the same
@@ -122,14 +129,12 @@ class _Chunk:
 
 def _resume_layer(hook: str) -> int:
     """The block the rest of the forward starts at, for a residual-stream hook."""
-    parts = hook.split(".")
-    if (
-        len(parts) == 3
-        and parts[0] == "blocks"
-        and parts[2] in ("hook_resid_post", "hook_resid_pre")
-    ):
-        return int(parts[1]) + (parts[2] == "hook_resid_post")
-    raise ValueError(f"Low-rank training steers the residual stream; {hook!r} is not a resid hook.")
+    start = resid_resume_layer(hook)
+    if start is None:
+        raise ValueError(
+            f"Low-rank training steers the residual stream; {hook!r} is not a resid hook."
+        )
+    return start
 
 
 def _last_logprobs(model, chunk: _Chunk, start: int, vector: Tensor | None = None) -> Tensor:
@@ -180,7 +185,8 @@ def train_low_rank(
     hook = directions.hook
     acts = cache_activations(model, [p.prompt for p in covariance_prompts], [hook], progress=False)
     acts = acts[hook].double()
-    cov = shrunk_covariance(acts, config.shrinkage)
+    shrinkage = ledoit_wolf_shrinkage(acts) if config.shrinkage is None else config.shrinkage
+    cov = shrunk_covariance(acts, shrinkage)
     white = whitening(cov, eps=config.eps)
     basis, _ = steering_basis(directions.sparse.double(), white)
     back = white.unwhiten(basis.T).T if config.unwhiten else basis  # d_model x K
@@ -235,6 +241,6 @@ def train_low_rank(
         config=config,
         losses=losses,
         start_loss=initial,
-        final_loss=full_loss(vector),
-        shrinkage=config.shrinkage,
+        final_loss=full_loss(vector) if config.steps else initial,
+        shrinkage=shrinkage,
     )

@@ -44,6 +44,18 @@ PAPER_POSITIONS: StepPositions = "prompt_and_generated"
 """The paper's code adds the vector at the last position of every forward call."""
 
 
+def push_plan(hook: str, vector, positions: StepPositions) -> BatchPlan:
+    """A plan adding the same `vector` to every row at the last position of the prompt pass
+    (`positions="prompt"`) or of every forward call (the prompt and each generated token)."""
+    fn = partial(
+        add_vector_hook,
+        vectors=vector,
+        positions="last",
+        calls=[0] if positions == "prompt" else None,
+    )
+    return BatchPlan(hooks=[(hook, fn)])
+
+
 @runtime_checkable
 class AnswerMethod(Protocol):
     """What the comparison loop needs from a method."""
@@ -112,13 +124,7 @@ class GlobalDirection:
     def plan(self, model, router, prompts, tokens, mask) -> BatchPlan:
         vector = self.strength * router.act_norm * router.directions.global_unit()
         validate_vectors(model, vector)
-        fn = partial(
-            add_vector_hook,
-            vectors=vector,
-            positions="last",
-            calls=[0] if self.positions == "prompt" else None,
-        )
-        return BatchPlan(hooks=[(router.hook, fn)])
+        return push_plan(router.hook, vector, self.positions)
 
     def at_strength(self, strength: float) -> "GlobalDirection":
         return replace(self, strength=strength)

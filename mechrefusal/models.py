@@ -44,6 +44,7 @@ from mechrefusal.prompts import Prompt, load_jsonl, save_jsonl
 from mechrefusal.realprompts import real_prompt_sets
 from mechrefusal.smollm2 import ensure_smollm2_checkpoint, ensure_smollm2_refusal, refusal_dir
 from mechrefusal.tokenizer import attach_tokenizer, load_tokenizer, save_tokenizer
+from mechrefusal.transposed import reuse_transposed_weights
 
 DEFAULT_ARTIFACTS = Path(os.environ.get("MECHREFUSAL_ARTIFACTS", "artifacts"))
 REGISTERED = (
@@ -103,6 +104,13 @@ def save_model_dir(
     return directory
 
 
+def _ready_for_inference(model) -> None:
+    """Eval mode; on CPU, transposed weight copies kept across forwards (`transposed`)."""
+    model.eval()
+    if next(model.parameters()).device.type == "cpu":
+        reuse_transposed_weights(model)
+
+
 def load_model_dir(
     directory: str | Path, *, device: str | None = None, dtype=None, n_devices: int = 1
 ) -> LoadedModel:
@@ -128,7 +136,7 @@ def load_model_dir(
     model.load_state_dict(tensors, strict=False)
     if dtype is not None:
         model = model.to(dtype)
-    model.eval()
+    _ready_for_inference(model)
     attach_tokenizer(model, tokenizer)
     fp = fingerprint_of(model, tokenizer, meta["fingerprint"]["model_id"])
     saved_hash = meta["fingerprint"]["tokenizer_hash"]
@@ -221,7 +229,7 @@ def load_hf_model(
     )
     del hf_model, state
     model.move_model_modules_to_device()
-    model.eval()
+    _ready_for_inference(model)
     attach_tokenizer(model, tokenizer)
     return LoadedModel(
         model=model,

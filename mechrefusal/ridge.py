@@ -17,12 +17,12 @@ from einops import einsum, reduce
 
 from mechrefusal._typing import Float, Tensor, typechecked
 from mechrefusal.activations import cache_activations
-from mechrefusal.categories import CATEGORIES, Category
+from mechrefusal.categories import Category
 from mechrefusal.directions import DirectionSet, _present, _sparsified_set, diff_in_means
 from mechrefusal.hooks import resolve_hook
 from mechrefusal.prompts import Prompt
 from mechrefusal.scorers import auroc
-from mechrefusal.steering import split_activations
+from mechrefusal.steering import by_category, split_activations
 
 DEFAULT_ALPHAS = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4)
 """Candidate regularisers (relative to the mean squared activation norm: `ridge_weights`)."""
@@ -147,9 +147,8 @@ def fit_ridge_directions(
 ) -> DirectionSet:
     """Ridge directions of `model` at `hook` from a prompt list (use the direction split)."""
     harm, labels, benign = split_activations(model, hook, prompts, progress=False)
-    by_category = {c: harm[labels == i] for i, c in enumerate(CATEGORIES) if (labels == i).any()}
     return ridge_directions_from_activations(
-        by_category, benign, hook=hook, layer=layer, k=k, alphas=alphas, seed=seed
+        by_category(harm, labels), benign, hook=hook, layer=layer, k=k, alphas=alphas, seed=seed
     )
 
 

@@ -147,6 +147,13 @@ def split_activations(
     return acts[: len(harmful)], labels, acts[len(harmful) :]
 
 
+def by_category(
+    harm_acts: Float[Tensor, "n_harmful d_model"], labels: Int[Tensor, " n_harmful"]
+) -> dict[str, Tensor]:
+    """`split_activations`' harmful rows grouped by category (categories without rows left out)."""
+    return {c: harm_acts[labels == i] for i, c in enumerate(CATEGORIES) if (labels == i).any()}
+
+
 def fit_router(
     model,
     prompts: Sequence[Prompt],
@@ -169,10 +176,9 @@ def fit_router(
     """
     hook, layer = resolve_hook(model, layer=layer, site=site)
     harm_acts, labels, benign_acts = split_activations(model, hook, prompts, progress)
-    by_cat = {c: harm_acts[labels == i] for i, c in enumerate(CATEGORIES) if (labels == i).any()}
     provenance = {"prompts_hash": text_hash([p.prompt for p in prompts]), "seed": seed}
     directions = directions_from_activations(
-        by_cat,
+        by_category(harm_acts, labels),
         benign_acts,
         hook=hook,
         layer=layer,

@@ -20,6 +20,7 @@ LAYERS = [
     "tokenizer",
     "chat",
     "architecture",
+    "transposed",
     "organism",
     "hooks",
     "generation",

@@ -3,11 +3,17 @@
 import pytest
 import torch
 
+from mechrefusal.chat import tokenize_prompts
 from mechrefusal.comparison import run_method
 from mechrefusal.evaluation import generate_scored
-from mechrefusal.generation import _PREFIXES, reused_prefix
+from mechrefusal.generation import (
+    _PREFIXES,
+    generate_planned,
+    reused_prefix,
+    unsteered_first_logits,
+)
 from mechrefusal.interventions import ablated_directions
-from mechrefusal.methods import Categorical, GlobalDirection, LogitBias, RandomControl
+from mechrefusal.methods import Categorical, GlobalDirection, LogitBias, RandomControl, Unsteered
 from mechrefusal.prompts import select
 from mechrefusal.steering import SteeringConfig, fit_router
 
@@ -37,7 +43,7 @@ def _first(model, prompts, plan):
         Categorical(steering=SteeringConfig(policy="token", benign_coef=-3.0)),
         GlobalDirection(strength=-2.0),
         RandomControl(),
-        LogitBias(strength=-4.0),  # no hook: the ordinary path inside the block too
+        LogitBias(strength=-4.0),  # no hook: memoised after the last block
     ],
     ids=lambda m: f"{m.name}@{m.strength}",
 )
@@ -51,28 +57,31 @@ def test_prefix_path_matches_the_ordinary_forward(micro, router, prompts, method
     with reused_prefix(model):
         warm = _first(model, prompts, plan)  # fills the memo
         reused = _first(model, prompts, plan)
-        assert _PREFIXES[id(model)] or isinstance(method, LogitBias)
+        assert _PREFIXES[id(model)]
     assert id(model) not in _PREFIXES  # closed
     for a, b, c in zip(ordinary, warm, reused, strict=True):
         assert a.first_token == b.first_token == c.first_token and a.refused == c.refused
 
 
+def _first_logits(model, router, prompts, method):
+    gen, _ = generate_planned(
+        model,
+        prompts,
+        [p.prompt for p in prompts],
+        lambda items, t, m: method.plan(model, router, items, t, m),
+        max_new_tokens=1,
+        batch_size=8,
+        progress=False,
+    )
+    return gen.first_logits
+
+
 def test_logits_match_and_an_outer_hook_disables_reuse(micro, router, prompts):
     model = micro.model
     method = Categorical(steering=SteeringConfig(benign_coef=-2.0))
-    from mechrefusal.generation import generate_planned
 
     def logits():
-        gen, _ = generate_planned(
-            model,
-            prompts,
-            [p.prompt for p in prompts],
-            lambda items, t, m: method.plan(model, router, items, t, m),
-            max_new_tokens=1,
-            batch_size=8,
-            progress=False,
-        )
-        return gen.first_logits
+        return _first_logits(model, router, prompts, method)
 
     ordinary = logits()
     with reused_prefix(model):
@@ -92,3 +101,60 @@ def test_comparisons_reuse_without_changing_results(micro, router, prompts):
     with reused_prefix(micro.model):
         after = [a.first_token for a in run_method(micro.model, router, prompts, Categorical())]
     assert before == after
+
+
+def test_plans_without_hooks_resume_from_a_lower_memo(micro, router, prompts):
+    """Unsteered / logit-bias logits from the memo equal the ordinary forward, also when the
+    last block's residual is computed from a memoised lower layer (the token policy's order)."""
+    model = micro.model
+
+    def logits(method):
+        return _first_logits(model, router, prompts, method)
+
+    ordinary = {m: logits(m) for m in (Unsteered(), LogitBias(strength=-4.0))}
+    tokens, mask = tokenize_prompts(model.tokenizer, [p.prompt for p in prompts[:8]], n_ctx=200)
+    plain = unsteered_first_logits(model, tokens, mask, layer=0)
+    with reused_prefix(model):
+        resumed = unsteered_first_logits(model, tokens, mask, layer=0)
+        (entry,) = _PREFIXES[id(model)].values()
+        assert sorted(entry) == [0, model.cfg.n_layers - 1]
+        for method, expected in ordinary.items():
+            assert torch.allclose(logits(method), expected, atol=1e-4)
+    assert torch.allclose(resumed, plain, atol=1e-4)
+    assert not torch.allclose(ordinary[Unsteered()], ordinary[LogitBias(strength=-4.0)])
+
+
+def test_walking_up_the_layers_matches_the_ordinary_forward(micro, router, prompts):
+    """The layer sweep's pattern: each layer's residual from the memoised one below it."""
+    from functools import partial
+
+    from mechrefusal.evaluation import refusal_logit_gap
+    from mechrefusal.generation import BatchPlan
+    from mechrefusal.interventions import add_vector_hook
+
+    model, texts = micro.model, [p.prompt for p in prompts]
+    push = partial(
+        add_vector_hook, vectors=-3.0 * router.directions.global_unit(), positions="last"
+    )
+
+    def gaps():
+        return [
+            refusal_logit_gap(
+                model,
+                texts,
+                plan=lambda *_, layer=layer: BatchPlan(
+                    hooks=[(f"blocks.{layer}.hook_resid_post", push)]
+                ),
+                batch_size=8,
+            )
+            for layer in range(model.cfg.n_layers)
+        ]
+
+    ordinary = gaps()
+    with reused_prefix(model):
+        before = refusal_logit_gap(model, texts, batch_size=8)
+        reused = gaps()
+        assert all(len(entry) <= 3 for entry in _PREFIXES[id(model)].values())
+    for a, b in zip(ordinary, reused, strict=True):
+        assert torch.allclose(a, b, atol=1e-4)
+        assert not torch.allclose(a, before, atol=1e-3)
