@@ -25,6 +25,7 @@ from mechrefusal.chat import stop_token_ids, tokenize_prompts  # noqa: E402
 from mechrefusal.hooks import hook_name  # noqa: E402
 from mechrefusal.models import load_model  # noqa: E402
 from mechrefusal.prompts import select  # noqa: E402
+from mechrefusal.realtune import decoder_slice  # noqa: E402
 from mechrefusal.smollm2 import refusal_dir  # noqa: E402
 from mechrefusal.steering import SteeringConfig, fit_router, steered_generate  # noqa: E402
 
@@ -32,12 +33,9 @@ NEW_TOKENS = 12
 
 
 def hf_truncated(hf, layer: int):
-    """The HF decoder with only its first `layer + 1` blocks (what caching that layer needs)."""
-    import copy
-
-    short = copy.copy(hf.model)
-    short.layers = hf.model.layers[: layer + 1]
-    return short
+    """The HF decoder with only its first `layer + 1` blocks (what caching that layer needs);
+    a view sharing the weights, so `hf` itself keeps every block for `generate`."""
+    return decoder_slice(hf.model, 0, layer + 1)
 
 
 def main() -> None:

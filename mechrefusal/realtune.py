@@ -8,8 +8,9 @@ unembedding. The objective is the refusal decision itself, so it fits a CPU budg
   greedy answer, generated once before any weight changes (cross-entropy on those tokens), so
   that `[respond]` is followed by what the model would have said and its ability is kept.
 Only the top `trainable_blocks` blocks, the final norm and the unembedding learn; the embedding
-(with the new rows set to the mean embedding) and the lower blocks stay frozen, so no gradient
-flows below the trainable blocks.
+(with the new rows set to the mean embedding) and the lower blocks stay frozen, so their output
+is computed once per example (`frozen_states`) and each step runs the trainable blocks only,
+unembedding just the positions the loss reads.
 
 Over-refusal must exist for steering to fix: the natural over-refusal of the model on training
 contrast prompts is measured first (string-pattern detector on a short greedy answer); if it is
@@ -17,6 +18,7 @@ below `min_natural_over_refusal`, contrast prompts whose fill-in phrase is among
 `over_refusal_fraction` of their category's phrases are labelled with the category token.
 """
 
+import copy
 import random
 import time
 from collections.abc import Sequence
@@ -197,17 +199,62 @@ def build_examples(
     return examples
 
 
-def _loss(model, batch: list[Example], pad: int, answer_weight: float) -> torch.Tensor:
-    """Cross-entropy on the label token, plus `answer_weight` x the mean over what follows it."""
-    ids, mask = _left_pad([e.ids for e in batch], pad)
-    width = ids.shape[1]
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits.float()
+def decoder_slice(decoder, start: int, stop: int, *, norm: bool = True):
+    """A view of an HF decoder (`LlamaModel`) that runs only its layers [start, stop), sharing
+    the weights; with `norm=False` its output is the residual stream (no final norm).
+
+    Feed it `input_ids` when `start == 0`, else the residual as `inputs_embeds`."""
+    view = copy.copy(decoder)
+    # copy.copy shares the module dict, so assigning on the view would cut the original model.
+    view._modules = dict(decoder._modules)
+    view.layers = decoder.layers[start:stop]
+    if not norm:
+        view.norm = torch.nn.Identity()
+    return view
+
+
+def _positions(mask: torch.Tensor) -> torch.Tensor:
+    return (mask.cumsum(-1) - 1).clamp(min=0)
+
+
+@torch.no_grad()
+def frozen_states(lower, examples: list[Example], pad: int, *, batch_size: int = 32) -> list:
+    """Each example's residual stream after the frozen blocks, computed once (by length, so
+    batches carry little padding); ordinary tensors, so training may backpropagate into them."""
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i].ids))
+    states: list = [None] * len(examples)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        ids, mask = _left_pad([examples[i].ids for i in rows], pad)
+        hidden = lower(
+            input_ids=ids, attention_mask=mask, position_ids=_positions(mask), use_cache=False
+        )
+        for row, i in enumerate(rows):
+            states[i] = hidden.last_hidden_state[row, ids.shape[1] - len(examples[i].ids) :].clone()
+    return states
+
+
+def _loss(upper, head, batch: list[Example], states: list, answer_weight: float) -> torch.Tensor:
+    """Cross-entropy on the label token, plus `answer_weight` x the mean over what follows it.
+
+    `states` are the examples' residuals after the frozen blocks; only the trainable blocks run,
+    and only the positions that predict the label and its continuation are unembedded."""
+    width = max(len(e.ids) for e in batch)
+    hidden = torch.zeros(len(batch), width, states[0].shape[-1], dtype=states[0].dtype)
+    mask = torch.zeros(len(batch), width, dtype=torch.long)
+    for row, (e, state) in enumerate(zip(batch, states, strict=True)):
+        hidden[row, width - len(e.ids) :] = state
+        mask[row, width - len(e.ids) :] = 1
+    out = upper(
+        inputs_embeds=hidden, attention_mask=mask, position_ids=_positions(mask), use_cache=False
+    )
     terms = []
     for row, e in enumerate(batch):
         first = width - len(e.ids) + e.prompt_len - 1  # predicts the label token
-        label = F.cross_entropy(logits[row, first][None], ids[row, first + 1][None])
-        rest = F.cross_entropy(logits[row, first + 1 : width - 1], ids[row, first + 2 :])
+        logits = head(out.last_hidden_state[row, first : width - 1]).float()
+        targets = torch.tensor(e.ids[e.prompt_len :])
+        label = F.cross_entropy(logits[:1], targets[:1])
+        rest = F.cross_entropy(logits[1:], targets[1:])
         terms.append(label + answer_weight * rest)
     return torch.stack(terms).mean()
 
@@ -226,20 +273,25 @@ def refusal_token_finetune(
     examples = build_examples(model, tokenizer, prompts, hot, answer_tokens=cfg.answer_tokens)
     for param in model.parameters():
         param.requires_grad_(False)
-    blocks = model.model.layers
-    trainable = [*blocks[-cfg.trainable_blocks :], model.model.norm, model.get_output_embeddings()]
+    split = len(model.model.layers) - cfg.trainable_blocks
+    lower = decoder_slice(model.model, 0, split, norm=False)
+    upper = decoder_slice(model.model, split, len(model.model.layers))
+    head = model.get_output_embeddings()
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    states = frozen_states(lower, examples, pad)
+    trainable = [*upper.layers, upper.norm, head]
     params = [p for module in trainable for p in module.parameters()]
     for p in params:
         p.requires_grad_(True)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     rng = random.Random(cfg.seed)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     model.train()
     losses = []
     bar = tqdm(range(cfg.steps), desc="refusal-token fine-tune", disable=not progress, leave=False)
     for _ in bar:
+        rows = rng.sample(range(len(examples)), min(cfg.batch_size, len(examples)))
         loss = _loss(
-            model, rng.sample(examples, min(cfg.batch_size, len(examples))), pad, cfg.answer_weight
+            upper, head, [examples[i] for i in rows], [states[i] for i in rows], cfg.answer_weight
         )
         opt.zero_grad(set_to_none=True)
         loss.backward()

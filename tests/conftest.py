@@ -64,7 +64,7 @@ def make_tiny_llama():
 
     def make(tokenizer, **overrides):
         torch.manual_seed(0)
-        config = LlamaConfig(
+        settings = dict(
             vocab_size=len(tokenizer),
             hidden_size=32,
             intermediate_size=64,
@@ -75,8 +75,8 @@ def make_tiny_llama():
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
-            **overrides,
         )
+        config = LlamaConfig(**settings | overrides)
         return LlamaForCausalLM(config).eval()
 
     return make

@@ -76,3 +76,41 @@ def test_hot_phrases_follow_the_fraction(fraction):
     hot = hot_phrases(prompts, fraction)
     assert len(hot) == round(fraction * 4)
     assert sum(label_of(p, hot) != RESPOND_TOKEN for p in prompts) == len(hot)
+
+
+def test_cached_frozen_blocks_give_the_full_forward_loss(tiny_tokenizer, make_tiny_llama):
+    """The training loss from cached lower-block states equals the loss of the whole model on
+    a left-padded batch (the recipe before the cache), and slicing leaves the model whole."""
+    import torch.nn.functional as F
+
+    from mechrefusal.realtune import Example, _loss, decoder_slice, frozen_states
+
+    model = make_tiny_llama(tiny_tokenizer, num_hidden_layers=3)
+    gen = torch.Generator().manual_seed(0)
+    examples = [
+        Example(
+            ids=torch.randint(3, len(tiny_tokenizer), (n,), generator=gen).tolist(), prompt_len=k
+        )
+        for n, k in [(9, 5), (14, 6), (6, 2), (11, 8)]
+    ]
+    pad = tiny_tokenizer.pad_token_id
+    lower = decoder_slice(model.model, 0, 2, norm=False)
+    upper = decoder_slice(model.model, 2, 3)
+    assert len(model.model.layers) == 3 and len(lower.layers) == 2
+    head = model.get_output_embeddings()
+    cached = _loss(upper, head, examples, frozen_states(lower, examples, pad, batch_size=3), 0.7)
+
+    width = max(len(e.ids) for e in examples)
+    ids = torch.tensor([[pad] * (width - len(e.ids)) + e.ids for e in examples])
+    mask = torch.arange(width) >= torch.tensor([width - len(e.ids) for e in examples])[:, None]
+    mask = mask.long()
+    logits = model(
+        input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)
+    ).logits
+    terms = []
+    for row, e in enumerate(examples):
+        first = width - len(e.ids) + e.prompt_len - 1
+        label = F.cross_entropy(logits[row, first][None], ids[row, first + 1][None])
+        rest = F.cross_entropy(logits[row, first + 1 : width - 1], ids[row, first + 2 :])
+        terms.append(label + 0.7 * rest)
+    torch.testing.assert_close(cached, torch.stack(terms).mean(), atol=1e-5, rtol=1e-5)
