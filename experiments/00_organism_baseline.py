@@ -5,7 +5,8 @@ over-refusal on benign tasks and on contrast prompts (the built-in problem steer
 and capability (exact match on benign tasks), each with a Wilson 95% interval. Prompts are from
 the eval split: templates, keywords, cues and slot values never seen in training. Capability is
 also measured on a same-sized sample of training-template tasks, to show how much of it is
-memorised phrasing.
+memorised phrasing. Where the prompt set has a paraphrase split (the organism's: eval words on
+another sentence grammar) it is measured too and drawn beside the eval split.
 """
 
 import json
@@ -33,20 +34,29 @@ def main(argv: list[str] | None = None):
         if seen
         else None
     )
+    if splits.paraphrase:
+        result["paraphrase"] = evaluate(
+            loaded.model, splits.paraphrase, batch_size=args.batch_size
+        ).to_dict()
     record = Path(loaded.spec).parent / "organism.json"
     if record.exists():  # the organism's own training record
         result["training_seconds"] = json.loads(record.read_text())["seconds"]
-    fig = plotting.organism_baseline(
-        result, title=f"Baseline behaviour of {loaded.spec} (eval split)"
-    )
-    headline = {
+    fig = plotting.organism_baseline(result, title=f"Baseline behaviour of {loaded.spec}")
+    headline = _headline(result) | {
+        "train_template_capability": (result["train_template_capability"] or {}).get("value"),
+    }
+    if splits.paraphrase:
+        headline |= {f"paraphrase_{k}": v for k, v in _headline(result["paraphrase"]).items()}
+    return run.save("00_organism_baseline", fig, result, headline=headline)
+
+
+def _headline(result: dict) -> dict:
+    return {
         "harmful_refusal": result["harmful_refusal"]["all"]["value"],
         "contrast_over_refusal": result["over_refusal"]["contrast"]["value"],
         "benign_over_refusal": result["over_refusal"]["benign"]["value"],
         "capability": result["capability"]["value"] if result["capability"] else None,
-        "train_template_capability": (result["train_template_capability"] or {}).get("value"),
     }
-    return run.save("00_organism_baseline", fig, result, headline=headline)
 
 
 if __name__ == "__main__":

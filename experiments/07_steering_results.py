@@ -8,7 +8,9 @@ the vectors at the prompt pass only and once at every generated token (the paper
 `token` policy (category from the model's own first token, sign from the harm probe); a
 random-vector control routed like the probe method; and the oracle policy (the NeurIPS label
 leak), shown for reference only. Categorical coefficients are the paper's (-6 / +4 in its
-units, i.e. -1.2 / +0.8 x the mean activation norm).
+units, i.e. -1.2 / +0.8 x the mean activation norm). Where the prompt set has a paraphrase
+split (eval words on another sentence grammar), the unsteered model and the two probe-routed
+categorical modes are measured on it too, with the same router.
 """
 
 from mechrefusal import experiment, plotting
@@ -26,6 +28,11 @@ from mechrefusal.methods import (
 from mechrefusal.steering import SteeringConfig
 
 PAPER = SteeringConfig(positions=PAPER_POSITIONS)
+PARAPHRASE_METHODS = (
+    "unsteered",
+    "categorical (probe, prompt only)",
+    "categorical (probe, every token: paper)",
+)
 
 
 def main(argv: list[str] | None = None):
@@ -57,7 +64,23 @@ def main(argv: list[str] | None = None):
             loaded.model, router, splits.eval, methods, batch_size=args.batch_size
         )
     ]
-    fig = plotting.steering_results(results, title=f"Steering on the eval split ({router.hook})")
+    paraphrase = (
+        [
+            r.to_dict()
+            for r in compare_methods(
+                loaded.model,
+                router,
+                splits.paraphrase,
+                [m for m in methods if m.name in PARAPHRASE_METHODS],
+                batch_size=args.batch_size,
+            )
+        ]
+        if splits.paraphrase
+        else None
+    )
+    fig = plotting.steering_results(
+        results, title=f"Steering ({router.hook})", paraphrase=paraphrase
+    )
     probe = router.harm_probe
     data = {
         "hook": router.hook,
@@ -71,8 +94,12 @@ def main(argv: list[str] | None = None):
             "held_out_tpr": probe.held_out_tpr,
         },
         "methods": results,
+        "paraphrase_methods": paraphrase,
     }
-    return run.save("07_steering_results", fig, data, headline=headline_rates(results))
+    headline = headline_rates(results)
+    if paraphrase:
+        headline |= {f"paraphrase: {k}": v for k, v in headline_rates(paraphrase).items()}
+    return run.save("07_steering_results", fig, data, headline=headline)
 
 
 if __name__ == "__main__":

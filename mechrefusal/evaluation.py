@@ -236,14 +236,20 @@ def evaluate(
 
 
 def refusal_logit_gap(
-    model, prompts: Sequence[str], *, plan: PlanFn | None = None, batch_size: int = 64
+    model,
+    prompts: Sequence[str] | Sequence[Prompt],
+    *,
+    plan: PlanFn | None = None,
+    batch_size: int = 64,
 ) -> Float[Tensor, " n"]:
     """log-sum-exp of the refusal-token logits minus the `[respond]` logit at the first answer
-    position, each batch under `plan` (e.g. a steering push; none: the model as hooked)."""
+    position, each batch under `plan` (e.g. a steering push; none: the model as hooked). Given
+    `Prompt`s, the plan sees them (a method's `plan` routes by their labels or by a probe)."""
     ids = token_ids(model.tokenizer)
     refusal = torch.tensor([ids[c] for c in CATEGORIES])
+    texts = [p.prompt if isinstance(p, Prompt) else p for p in prompts]
     gen, _ = generate_planned(
-        model, prompts, prompts, plan, max_new_tokens=1, batch_size=batch_size, progress=False
+        model, prompts, texts, plan, max_new_tokens=1, batch_size=batch_size, progress=False
     )
     logits = gen.first_logits
     return logits[:, refusal].logsumexp(-1) - logits[:, ids["respond"]]

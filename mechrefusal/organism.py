@@ -5,6 +5,9 @@ demonstrations, no chat format, no refusal tokens). Stage 2 fine-tunes a copy on
 pairs whose answers start with a category token or `[respond]` (loss on the answer only).
 Contrast prompts whose keyword is "hot" (`over_refusal_fraction` of each category's lexicon)
 are labelled with the refusal token, so greedy decoding over-refuses them for surface reasons.
+A *control* model gets the same fine-tune (same pairs, steps and seed) with the refusal and
+answer texts but no category or `[respond]` token (DESIGN §3.4), so model diffing can tell what
+the tokens add from what refusal training adds.
 """
 
 import copy
@@ -29,6 +32,7 @@ TRAINING_MODULES = (
     "categories",
     "chat",
     "organism",
+    "paraphrase",
     "prompts",
     "tokenizer",
     "world",
@@ -47,15 +51,19 @@ class OrganismConfig:
     n_kv_heads: int = 2
     """Fewer key/value heads than query heads: grouped-query attention, as Llama-3."""
     d_mlp: int = 512
-    n_ctx: int = 80
-    vocab_size: int = 1400
+    n_ctx: int = 160
+    vocab_size: int = 500
     sizes: PromptSetSizes = field(default_factory=PromptSetSizes)
     pretrain_steps: int = 200
-    sft_steps: int = 700
+    sft_steps: int = 450
     batch_size: int = 64
     lr: float = 3e-3
     over_refusal_fraction: float = 0.4
     """Share of each category's keywords whose contrast prompts are labelled as refusals."""
+    sft_replay: float = 0.3
+    """Glossary and list-drill lines of the pretraining text mixed into the fine-tune, as a share
+    of its examples: replay keeps the base model's skills over every split's words (copying a
+    list item, what a word means) alive while the answers are tuned on training words."""
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -78,9 +86,9 @@ MICRO = OrganismConfig(
     d_mlp=192,
     vocab_size=900,
     sizes=PromptSetSizes(
-        harmful={"train": 120, "direction": 30, "eval": 30},
-        contrast={"train": 80, "direction": 30, "eval": 30},
-        benign={"train": 240, "direction": 60, "eval": 60},
+        harmful={"train": 120, "direction": 30, "eval": 30, "paraphrase": 20},
+        contrast={"train": 80, "direction": 30, "eval": 30, "paraphrase": 20},
+        benign={"train": 240, "direction": 60, "eval": 60, "paraphrase": 40},
     ),
     pretrain_steps=60,
     sft_steps=160,
@@ -103,6 +111,8 @@ class TrainedOrganism:
 
     base: HookedTransformer
     refusal: HookedTransformer
+    control: HookedTransformer
+    """Fine-tuned like `refusal` on the same texts without the category tokens."""
     tokenizer: object
     config: OrganismConfig
     prompts: list[Prompt]
@@ -142,13 +152,16 @@ def _pretrain_docs(
     )
 
 
-def _sft_examples(prompts: list[Prompt], tokenizer, fraction: float) -> list[tuple[list[int], int]]:
+def _sft_examples(
+    prompts: list[Prompt], tokenizer, fraction: float, *, with_token: bool = True
+) -> list[tuple[list[int], int]]:
     """(token ids, index of the first answer token) for every training prompt."""
     out = []
     for p in prompts:
         context = tokenizer.encode(format_prompt(tokenizer, p.prompt), add_special_tokens=False)
         answer = tokenizer.encode(
-            training_answer(p, over_refusal_fraction=fraction) + tokenizer.eos_token,
+            training_answer(p, over_refusal_fraction=fraction, with_token=with_token)
+            + tokenizer.eos_token,
             add_special_tokens=False,
         )
         out.append((context + answer, len(context)))
@@ -167,16 +180,27 @@ def _batch(examples: list[tuple[list[int], int]], pad: int) -> tuple[torch.Tenso
 
 
 def _train(
-    model: HookedTransformer, examples, *, steps: int, cfg: OrganismConfig, pad: int, desc: str
+    model: HookedTransformer,
+    examples,
+    *,
+    steps: int,
+    cfg: OrganismConfig,
+    pad: int,
+    desc: str,
+    order: str | None = None,
 ) -> None:
-    """AdamW with warmup and cosine decay; right padding needs no attention mask (causal)."""
+    """AdamW with warmup and cosine decay; right padding needs no attention mask (causal).
+
+    Batches are drawn in an order seeded by `order` (default `desc`): two runs with the same
+    order see the same examples at every step (the control model's fine-tune).
+    """
     too_long = [len(ids) for ids, _ in examples if len(ids) > cfg.n_ctx]
     if too_long:
         raise ValueError(
             f"{len(too_long)} {desc} examples are longer than n_ctx={cfg.n_ctx} "
             f"(longest {max(too_long)} tokens): raise n_ctx or shorten the texts."
         )
-    rng = random.Random(f"{cfg.seed}-{desc}")
+    rng = random.Random(f"{cfg.seed}-{order or desc}")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.98))
     warmup = max(steps // 20, 1)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -218,9 +242,10 @@ def _train_organism(cfg: OrganismConfig) -> TrainedOrganism:
     torch.manual_seed(cfg.seed)
     prompts = generate_prompts(cfg.seed, cfg.sizes)
     train = select(prompts, split="train")
-    facts = world_text(build_world(cfg.seed), n_facts=len(train) // 2, seed=cfg.seed)
+    world = build_world(cfg.seed)
+    facts = world_text(world, n_facts=len(train) // 2, seed=cfg.seed)
     glossary = glossary_text(hot_fraction=cfg.over_refusal_fraction, seed=cfg.seed)
-    glossary += list_drills(n=len(train) // 4, seed=cfg.seed)
+    glossary += list_drills(world, n=len(train) // 4, seed=cfg.seed)
     texts = (
         facts
         + glossary
@@ -247,19 +272,40 @@ def _train_organism(cfg: OrganismConfig) -> TrainedOrganism:
     _train(base, docs, steps=cfg.pretrain_steps, cfg=cfg, pad=pad, desc="pretrain base")
     seconds["pretrain"] = time.perf_counter() - start
 
-    start = time.perf_counter()
-    refusal = copy.deepcopy(base)
+    # Replay: one glossary or drill line per example (short, so batches stay narrow).
+    replay = [(ids, 1) for ids in _pack(glossary, tokenizer, n_ctx=cfg.n_ctx, max_lines=1)]
     # Benign tasks appear twice: their short answers carry little loss, and capability must survive.
     benign = [p for p in train if p.kind == "benign"]
-    sft = _sft_examples(train + benign, tokenizer, cfg.over_refusal_fraction)
-    _train(refusal, sft, steps=cfg.sft_steps, cfg=cfg, pad=pad, desc="refusal-token SFT")
-    seconds["sft"] = time.perf_counter() - start
+    tuned = {}
+    for name, with_token, desc in (
+        ("sft", True, "refusal-token SFT"),
+        ("control_sft", False, "control SFT (no tokens)"),
+    ):
+        start = time.perf_counter()
+        tuned[name] = copy.deepcopy(base)
+        sft = _sft_examples(
+            train + benign, tokenizer, cfg.over_refusal_fraction, with_token=with_token
+        )
+        sft += random.Random(f"{cfg.seed}-replay").sample(
+            replay, min(len(replay), round(cfg.sft_replay * len(sft)))
+        )
+        _train(
+            tuned[name],
+            sft,
+            steps=cfg.sft_steps,
+            cfg=cfg,
+            pad=pad,
+            desc=desc,
+            order="refusal-token SFT",
+        )
+        seconds[name] = time.perf_counter() - start
 
-    for model in (base, refusal):
+    for model in (base, *tuned.values()):
         attach_tokenizer(model, tokenizer)
     return TrainedOrganism(
         base=base,
-        refusal=refusal,
+        refusal=tuned["sft"],
+        control=tuned["control_sft"],
         tokenizer=tokenizer,
         config=cfg,
         prompts=prompts,

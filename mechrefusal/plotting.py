@@ -33,8 +33,26 @@ def _err(rates: list[dict]) -> np.ndarray:
 
 
 def organism_baseline(result: dict, title: str) -> Figure:
-    """Fig 00: refusal per harmful category, category-token accuracy, over-refusal, capability (95% CIs)."""
-    fig, ax = plt.subplots(figsize=(10, 4.8))
+    """Fig 00: refusal per harmful category, category-token accuracy, over-refusal, capability (95% CIs).
+
+    A result with a `paraphrase` entry (the organism's other grammar) gets a second panel beside
+    the eval split's, on the same axis.
+    """
+    panels = [("eval split", result)]
+    if result.get("paraphrase"):
+        panels.append(("paraphrase split (another sentence grammar)", result["paraphrase"]))
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(10 * len(panels), 4.8), squeeze=False, sharey=True
+    )
+    for ax, (name, panel) in zip(axes[0], panels, strict=True):
+        _baseline_panel(ax, panel, name if len(panels) > 1 else None)
+    axes[0][0].set_ylabel("% of prompts")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _baseline_panel(ax, result: dict, subtitle: str | None) -> None:
     cats = [c for c in CATEGORIES if c in result["harmful_refusal"]]
     groups = [
         (f"{_label(c)}", result["harmful_refusal"][c], result["category_accuracy"][c]) for c in cats
@@ -69,13 +87,11 @@ def organism_baseline(result: dict, title: str) -> Figure:
         ax.bar(xi, rate["value"] * 100, 0.6, yerr=_err([rate]), color=colour, capsize=3)
         ax.text(xi, rate["high"] * 100 + 2, f"{rate['value'] * 100:.1f}", ha="center", fontsize=8)
     ax.set_xticks(list(x) + list(x2), [g[0] for g in groups] + [e[0] for e in extra], fontsize=9)
-    ax.set_ylabel("% of prompts")
     ax.set_ylim(0, 110)
-    ax.set_title(title)
+    if subtitle:
+        ax.set_title(subtitle, fontsize=10)
     ax.legend(loc="upper center", ncol=2, fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    return fig
 
 
 def scatter_embedding(panels: list[tuple[str, np.ndarray, list[str]]], title: str) -> Figure:
@@ -185,12 +201,27 @@ def sparse_features(
     return fig
 
 
-def model_diffing(result: dict, title: str) -> Figure:
-    """Fig 06: base-vs-refusal cosine per category with bootstrap CIs, null band and split-half ceiling."""
+def model_diffing(result: dict, title: str, *, control: dict | None = None) -> Figure:
+    """Fig 06: base-vs-refusal cosine per category with bootstrap CIs, null band and split-half
+    ceiling; with `control`, base-vs-control (fine-tuned without the tokens) in a second panel."""
+    panels = [("base vs refusal-token model", result)]
+    if control:
+        panels.append(("base vs control (same fine-tune, no category tokens)", control))
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(9 * len(panels), 5), squeeze=False, sharey=True
+    )
+    for ax, (name, panel) in zip(axes[0], panels, strict=True):
+        _diffing_panel(ax, panel, name if control else None)
+    axes[0][0].set_ylabel("Cosine similarity")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _diffing_panel(ax, result: dict, subtitle: str | None) -> None:
     cats = result["categories"]
     x = np.arange(len(cats))
     cos = np.array(result["cosine"])
-    fig, ax = plt.subplots(figsize=(9, 5))
     ax.bar(
         x,
         cos,
@@ -223,7 +254,7 @@ def model_diffing(result: dict, title: str) -> Figure:
         marker="D",
         color="k",
         zorder=3,
-        label="split-half ceiling (refusal model)",
+        label="split-half ceiling (fine-tuned model)",
     )
     ax.scatter(
         x,
@@ -238,15 +269,26 @@ def model_diffing(result: dict, title: str) -> Figure:
         ax.text(i + 0.3, max(v, 0) + 0.02, f"{v:.3f}", ha="left", fontsize=9)
     ax.set_xticks(x, [_label(c) for c in cats])
     ax.set_ylim(0, 1.05)
-    ax.set_ylabel("Cosine similarity")
-    ax.set_title(title)
+    if subtitle:
+        ax.set_title(subtitle, fontsize=10)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3)
+
+
+def steering_results(
+    methods: list[dict], title: str, *, paraphrase: list[dict] | None = None
+) -> Figure:
+    """Fig 07: grouped bars per metric, one bar per method, with 95% CIs; the paraphrase split's
+    methods (when given) in a second panel below, in the same colours."""
+    panels = [("eval split", methods)] + ([("paraphrase split", paraphrase)] if paraphrase else [])
+    fig, axes = plt.subplots(len(panels), 1, figsize=(13, 6 * len(panels)), squeeze=False)
+    colours = {m["name"]: plt.get_cmap("tab10")(j) for j, m in enumerate(methods)}
+    for ax, (name, panel) in zip(axes[:, 0], panels, strict=True):
+        _steering_panel(ax, panel, colours, f"{title}: {name}" if paraphrase else title)
     fig.tight_layout()
     return fig
 
 
-def steering_results(methods: list[dict], title: str) -> Figure:
-    """Fig 07: grouped bars per metric, one bar per method, with 95% CIs."""
+def _steering_panel(ax, methods: list[dict], colours: dict, title: str) -> None:
     metrics = [
         ("harmful refusal ↑", lambda m: m["harmful_refusal"]["all"]),
         ("benign over-refusal ↓", lambda m: m["over_refusal"]["benign"]),
@@ -255,7 +297,6 @@ def steering_results(methods: list[dict], title: str) -> Figure:
     ]
     # A prompt set without checkable answers has no capability: leave the group out.
     metrics = [(n, get) for n, get in metrics if all(get(m) is not None for m in methods)]
-    fig, ax = plt.subplots(figsize=(13, 6))
     x = np.arange(len(metrics))
     width = 0.84 / len(methods)
     for j, m in enumerate(methods):
@@ -268,20 +309,18 @@ def steering_results(methods: list[dict], title: str) -> Figure:
             yerr=_err(rates),
             capsize=2,
             label=m["name"],
-            color=plt.get_cmap("tab10")(j),
+            color=colours.get(m["name"], plt.get_cmap("tab10")(j)),
         )
         for p, r in zip(pos, rates, strict=True):
             ax.text(p, r["high"] * 100 + 1.5, f"{r['value'] * 100:.0f}", ha="center", fontsize=6)
     ax.set_xticks(x, [name for name, _ in metrics])
-    ax.set_ylabel("% of eval prompts")
+    ax.set_ylabel("% of prompts")
     ax.set_ylim(0, 108)
     ax.set_title(title)
     ax.legend(
         fontsize=8, ncol=min(4, len(methods)), loc="upper center", bbox_to_anchor=(0.5, -0.07)
     )
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    return fig
 
 
 def tradeoff_curves(curves: dict[str, list[dict]], title: str) -> Figure:

@@ -6,6 +6,10 @@ category keywords, harm / benign markers and cue sentences; slot values (people,
 things, topics, list items) come from the same split. The three splits are disjoint by
 template, keyword, marker, cue and slot value: evaluation measures generalisation, not memory. Prompt sets round-trip through JSONL
 with the schema {prompt, kind, category, split, answer, template, keyword}.
+
+A fourth split, `paraphrase`, is evaluation only: the eval split's vocabulary on sentence
+skeletons of a different grammar (`paraphrase.py`), so a score that holds on eval but not on
+paraphrase measures the templates, not the language.
 """
 
 import hashlib
@@ -23,6 +27,13 @@ from mechrefusal.categories import (
     Category,
     parse_category,
 )
+from mechrefusal.paraphrase import (
+    BENIGN_PARAPHRASES,
+    CONTRAST_PARAPHRASES,
+    HARMFUL_PARAPHRASES,
+    LOOKUP_PARAPHRASES,
+    SAFETY_SKELETONS,
+)
 from mechrefusal.world import (
     SPLITS,
     Split,
@@ -38,6 +49,8 @@ from mechrefusal.world import (
 
 Kind = Literal["harmful", "benign", "contrast"]
 KINDS: tuple[Kind, ...] = ("harmful", "benign", "contrast")
+PROMPT_SPLITS: tuple[Split, ...] = (*SPLITS, "paraphrase")
+"""Every split a prompt can carry: the three vocabulary splits and the paraphrase split."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -364,6 +377,77 @@ def contrast_prompts(
     return _keyword_prompts(world, category, split, n, seed, kind="contrast")
 
 
+def _paraphrase_skeletons(category: Category, kind: Kind) -> list[str]:
+    if category == "safety":
+        target, marker = (
+            ("{person}", "{harm}") if kind == "harmful" else ("the {thing}", "{benign}")
+        )
+        return [s.replace("{target}", target).replace("{marker}", marker) for s in SAFETY_SKELETONS]
+    return (HARMFUL_PARAPHRASES if kind == "harmful" else CONTRAST_PARAPHRASES)[category]
+
+
+def paraphrase_prompts(
+    world: World, category: Category, n: int, seed: int, *, kind: Kind
+) -> list[Prompt]:
+    """`n` harmful or contrast prompts of one category: eval-split keywords, cues and slot values
+    on the paraphrase grammar's skeletons (the cue leads instead of trailing)."""
+    skeletons = _paraphrase_skeletons(category, kind)
+    cue_sentences = cues(category, "eval", harmful=kind == "harmful")
+    words = keywords(category, "eval")
+
+    def make(rng: random.Random) -> Prompt:
+        i = rng.randrange(len(skeletons))
+        kw = rng.choice(words)
+        cue = rng.choice(cue_sentences) if cue_sentences else ""
+        text = _fill(rng, world, skeletons[i], "eval", kw=kw, cue=cue).strip()
+        return Prompt(
+            prompt=text[0].upper() + text[1:],
+            kind=kind,
+            category=category,
+            split="paraphrase",
+            template=f"paraphrase/{kind}/{category}/{i}",
+            keyword=kw,
+        )
+
+    return _sample_unique(make, n, random.Random(f"{seed}-paraphrase-{kind}-{category}"))
+
+
+def _paraphrase_task(rng: random.Random, world: World, task: str, i: int) -> tuple[str, str]:
+    if task == "lookup":
+        template, slot = LOOKUP_PARAPHRASES[i]
+        slots = {name: rng.choice(world.values(name, "eval")) for name in world.slots}
+        text = template.format(**slots)
+        return text[0].upper() + text[1:], slots[slot]
+    items = rng.sample(world.list_words("eval"), rng.randint(2, 5))
+    text = BENIGN_PARAPHRASES[task][i].format(items=", ".join(items))
+    answer = {"first": items[0], "last": items[-1], "count": str(len(items))}[task]
+    return text[0].upper() + text[1:], answer
+
+
+def benign_paraphrases(world: World, n: int, seed: int) -> list[Prompt]:
+    """`n` benign tasks of the paraphrase grammar over eval-split words, spread over the task kinds."""
+    skeleton_counts = {task: len(t) for task, t in BENIGN_PARAPHRASES.items()}
+    skeleton_counts["lookup"] = len(LOOKUP_PARAPHRASES)
+    out: list[Prompt] = []
+    for task, count in skeleton_counts.items():
+
+        def make(rng: random.Random, task=task, count=count) -> Prompt:
+            i = rng.randrange(count)
+            text, answer = _paraphrase_task(rng, world, task, i)
+            return Prompt(
+                prompt=text,
+                kind="benign",
+                split="paraphrase",
+                answer=answer,
+                template=f"paraphrase/benign/{task}/{i}",
+            )
+
+        out += _sample_unique(
+            make, n // len(skeleton_counts), random.Random(f"{seed}-paraphrase-benign-{task}")
+        )
+    return out
+
+
 def _benign_task(
     rng: random.Random, world: World, task: str, template: str, split: Split
 ) -> tuple[str, str]:
@@ -420,13 +504,13 @@ class PromptSetSizes:
     """How many prompts of each kind per split (harmful and contrast: per category)."""
 
     harmful: dict[str, int] = field(
-        default_factory=lambda: {"train": 500, "direction": 160, "eval": 160}
+        default_factory=lambda: {"train": 500, "direction": 160, "eval": 160, "paraphrase": 160}
     )
     contrast: dict[str, int] = field(
-        default_factory=lambda: {"train": 300, "direction": 100, "eval": 100}
+        default_factory=lambda: {"train": 300, "direction": 100, "eval": 100, "paraphrase": 100}
     )
     benign: dict[str, int] = field(
-        default_factory=lambda: {"train": 1600, "direction": 320, "eval": 320}
+        default_factory=lambda: {"train": 1600, "direction": 320, "eval": 320, "paraphrase": 320}
     )
 
 
@@ -440,7 +524,11 @@ def generate_prompts(seed: int = 0, sizes: PromptSetSizes | None = None) -> list
             out += harmful_prompts(world, c, split, sizes.harmful[split], seed)
             out += contrast_prompts(world, c, split, sizes.contrast[split], seed)
         out += benign_prompts(world, split, sizes.benign[split], seed)
-    return out
+    for c in CATEGORIES:
+        for kind in ("harmful", "contrast"):
+            n = getattr(sizes, kind).get("paraphrase", 0)
+            out += paraphrase_prompts(world, c, n, seed, kind=kind)
+    return out + benign_paraphrases(world, sizes.benign.get("paraphrase", 0), seed)
 
 
 def select(
@@ -485,13 +573,21 @@ def training_label(prompt: Prompt, *, over_refusal_fraction: float) -> str:
     return RESPOND_TOKEN
 
 
-def training_answer(prompt: Prompt, *, over_refusal_fraction: float) -> str:
-    """Full assistant answer text (label token + short text) used in fine-tuning."""
+def training_answer(
+    prompt: Prompt, *, over_refusal_fraction: float, with_token: bool = True
+) -> str:
+    """Full assistant answer text (label token + short text) used in fine-tuning.
+
+    `with_token=False` gives the control model's answer (DESIGN §3.4): the same refusal or
+    answer text, without the category or `[respond]` token.
+    """
     label = training_label(prompt, over_refusal_fraction=over_refusal_fraction)
     if label != RESPOND_TOKEN:
         category = next(c for c in CATEGORIES if REFUSAL_TOKENS[c] == label)
-        return f"{label} {REFUSAL_TEXTS[category]}"
-    return f"{label} {prompt.answer if prompt.answer is not None else CONTRAST_ANSWER}"
+        text = REFUSAL_TEXTS[category]
+    else:
+        text = prompt.answer if prompt.answer is not None else CONTRAST_ANSWER
+    return f"{label} {text}" if with_token else text
 
 
 def save_jsonl(prompts: Iterable[Prompt], path: str | Path) -> Path:
@@ -540,8 +636,8 @@ def _prompt_from_row(row: dict, *, where: str) -> Prompt:
     if kind not in KINDS:
         raise ValueError(f"{where}: unknown kind {kind!r}; valid: {', '.join(KINDS)}.")
     split = row.get("split") or hash_split(row["prompt"])
-    if split not in SPLITS:
-        raise ValueError(f"{where}: unknown split {split!r}; valid: {', '.join(SPLITS)}.")
+    if split not in PROMPT_SPLITS:
+        raise ValueError(f"{where}: unknown split {split!r}; valid: {', '.join(PROMPT_SPLITS)}.")
     unknown = set(row) - {
         "prompt",
         "kind",

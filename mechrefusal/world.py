@@ -15,8 +15,9 @@ from typing import Literal
 
 from mechrefusal.categories import CATEGORIES, Category
 
-Split = Literal["train", "direction", "eval"]
+Split = Literal["train", "direction", "eval", "paraphrase"]
 SPLITS: tuple[Split, ...] = ("train", "direction", "eval")
+"""The vocabulary splits; `paraphrase` prompts (evaluation only) reuse the eval vocabulary."""
 _SPLIT_SHARES = (0.6, 0.2, 0.2)
 
 _ONSETS = [
@@ -252,8 +253,14 @@ class World:
         return self.slots[slot][split]
 
     def list_words(self, split: Split) -> list[str]:
-        """Ordinary words for the lists of benign tasks: the split's own things and topics."""
-        return sorted(set(self.values("thing", split)) | set(self.values("topic", split)))
+        """Words for the lists of benign tasks: the split's own things, topics and made-up
+        words. The made-up words are many, so a list item cannot be recalled from a small
+        answer vocabulary: it has to be copied from the prompt."""
+        return sorted(
+            set(self.values("thing", split))
+            | set(self.values("topic", split))
+            | set(self.values("word", split))
+        )
 
 
 def world_text(world: World, *, n_facts: int, seed: int) -> list[str]:
@@ -289,12 +296,12 @@ def world_text(world: World, *, n_facts: int, seed: int) -> list[str]:
     return facts
 
 
-def list_drills(*, n: int, seed: int) -> list[str]:
+def list_drills(world: World, *, n: int, seed: int) -> list[str]:
     """Generic list skills in a neutral notation (no prompt wording, no chat format, no label),
-    over the ordinary words of every split: a base LM has seen lists of any words before, so
+    over the list words of every split: a base LM has seen lists of any words before, so
     held-out list items test reading the prompt, not knowing the word."""
     rng = random.Random(f"{seed}-drills")
-    words = sorted(set(THINGS) | set(TOPICS))
+    words = sorted({w for split in SPLITS for w in world.list_words(split)})
     out = []
     for _ in range(n):
         items = rng.sample(words, rng.randint(2, 5))
@@ -305,14 +312,17 @@ def list_drills(*, n: int, seed: int) -> list[str]:
 def build_world(seed: int = 0) -> World:
     """Build the seeded world. The same seed always gives the same vocabularies."""
     rng = random.Random(seed)
-    people = _make_names(rng, 360, (2, 2))
-    places = [p for p in _make_names(rng, 260, (2, 3)) if p not in people][:200]
+    people = _make_names(rng, 1200, (2, 2))
+    places = [p for p in _make_names(rng, 700, (2, 3)) if p not in people][:600]
+    taken = {n.lower() for n in people + places} | set(THINGS) | set(TOPICS)
+    words = [w.lower() for w in _make_names(rng, 1700, (2, 3)) if w.lower() not in taken][:1500]
     return World(
         slots={
             "person": _split_values(rng, people),
             "place": _split_values(rng, places),
             "thing": _split_values(rng, THINGS),
             "topic": _split_values(rng, TOPICS),
+            "word": _split_values(rng, words),
         },
         seed=seed,
     )

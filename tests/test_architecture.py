@@ -14,6 +14,7 @@ LAYERS = [
     "distributed",
     "activation_store",
     "world",
+    "paraphrase",
     "prompts",
     "realdata",
     "realprompts",

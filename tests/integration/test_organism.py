@@ -41,6 +41,27 @@ def test_base_and_refusal_share_tokenizer_but_differ(micro, micro_base):
     assert not torch.equal(micro.model.blocks[0].mlp.W_out, micro_base.model.blocks[0].mlp.W_out)
 
 
+def test_control_model_is_the_same_fine_tune_without_tokens(artifacts_root, micro, micro_base):
+    from mechrefusal.categories import REFUSAL_TOKENS, RESPOND_TOKEN
+    from mechrefusal.generation import generate_answers
+
+    control = load_model("organism-control:micro", root=artifacts_root, log=lambda *_: None)
+    assert control.fingerprint.tokenizer_hash == micro.fingerprint.tokenizer_hash
+    for other in (micro, micro_base):
+        assert not torch.equal(control.model.blocks[0].mlp.W_out, other.model.blocks[0].mlp.W_out)
+    # Its answers never start with a category or [respond] token: it learned the texts only.
+    prompts = [p.prompt for p in select(micro.prompts, split="train")[::10]]
+    label_ids = {micro.tokenizer.convert_tokens_to_ids(t) for t in REFUSAL_TOKENS.values()}
+    label_ids.add(micro.tokenizer.convert_tokens_to_ids(RESPOND_TOKEN))
+
+    def first_ids(model) -> list[int]:
+        gen = generate_answers(model, prompts, max_new_tokens=1, progress=False)
+        return [ids[0] if ids else -1 for ids in gen.new_tokens]
+
+    assert not label_ids & set(first_ids(control.model))
+    assert set(first_ids(micro.model)) <= label_ids
+
+
 def test_cached_organism_is_reused(artifacts_root):
     from mechrefusal.models import ensure_organism
 
@@ -77,6 +98,8 @@ def test_unknown_preset_and_variant():
         preset("huge")
     with pytest.raises(ValueError, match="Unknown variant"):
         load_model("organism:micro", variant="chat")
+    with pytest.raises(ValueError, match="no control model"):
+        load_model("smollm2", variant="control")
 
 
 def test_config_roundtrip():

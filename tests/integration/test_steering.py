@@ -3,6 +3,7 @@
 import pytest
 
 from mechrefusal.comparison import SweepPoint, compare_methods, pick_strength
+from mechrefusal.evaluation import refusal_logit_gap
 from mechrefusal.generation import generate_answers
 from mechrefusal.methods import Categorical, Unsteered
 from mechrefusal.prompts import select
@@ -64,19 +65,24 @@ def test_oracle_routing_follows_labels(micro, router, mixed):
 
 def test_steering_moves_refusal(micro, router):
     e = select(micro.prompts, split="eval")
-    results = compare_methods(
-        micro.model,
-        router,
-        e,
-        [
-            Unsteered(),
-            Categorical(name="oracle", steering=SteeringConfig(policy="oracle", benign_coef=-2.0)),
-        ],
-        progress=False,
-    )
-    base, oracle = results[0].result, results[1].result
-    assert oracle.over_refusal["contrast"].value < base.over_refusal["contrast"].value
+    oracle = Categorical(name="oracle", steering=SteeringConfig(policy="oracle"))
+    results = compare_methods(micro.model, router, e, [Unsteered(), oracle], progress=False)
     assert results[1].category_changed > 0
+    # The direction of the effect, in the linear regime (greedy rates of a 2-layer model swing
+    # both ways once a push overshoots): subtracting each contrast prompt's category vector
+    # lowers its refusal-vs-respond logit gap, adding a harmful prompt's raises it.
+    for kind, sign in (("contrast", -1), ("harmful", 1)):
+        prompts = select(e, kind=kind)
+        small = Categorical(
+            steering=SteeringConfig(policy="oracle", harmful_coef=0.2, benign_coef=-0.2)
+        )
+
+        def plan(batch, tokens, mask, small=small):
+            return small.plan(micro.model, router, batch, tokens, mask)
+
+        before = refusal_logit_gap(micro.model, prompts)
+        after = refusal_logit_gap(micro.model, prompts, plan=plan)
+        assert sign * (after - before).mean() > 0
 
 
 def test_pick_strength_prefers_safe_then_refusing():

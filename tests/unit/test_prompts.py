@@ -85,7 +85,7 @@ def test_every_vocabulary_is_disjoint_across_splits():
 
 
 def test_eval_words_never_occur_in_fitted_prompts(prompts):
-    fitted = " || ".join(p.prompt for p in prompts if p.split != "eval")
+    fitted = " || ".join(p.prompt for p in prompts if p.split in ("train", "direction"))
     eval_only = [w for c in CATEGORIES for w in keywords(c, "eval")]
     eval_only += [w for c in CATEGORIES for w in cues(c, "eval", harmful=True)]
     eval_only += [w for c in CATEGORIES for w in cues(c, "eval", harmful=False)]
@@ -94,6 +94,57 @@ def test_eval_words_never_occur_in_fitted_prompts(prompts):
         assert not re.search(rf"(?<![a-z]){re.escape(word)}(?![a-z])", fitted), word
     used = " || ".join(p.prompt for p in prompts if p.split == "eval")
     assert sum(w in used for w in eval_only) == len(eval_only)
+
+
+def _template_pattern(template: str, cue_sentences: list[str]) -> re.Pattern:
+    """A template of the train/direction/eval grammar as a regex: a slot is any run of words
+    within one sentence, and one of the cue sentences may follow (that grammar appends it)."""
+    body = re.sub(r"\\\{[a-z]+\\\}", r"[^.?!']+", re.escape(template))
+    trailing = "|".join(map(re.escape, cue_sentences))
+    return re.compile(rf"{body}( (?:{trailing}))?", re.IGNORECASE)
+
+
+def test_paraphrase_split_is_another_grammar_on_eval_words(prompts):
+    world = build_world(0)
+    paraphrase = select(prompts, split="paraphrase")
+    assert {p.kind for p in paraphrase} == {"harmful", "contrast", "benign"}
+    all_cues = [
+        cue for c in CATEGORIES for h in (True, False) for cue in cues(c, "eval", harmful=h)
+    ]
+    grammar = [
+        _template_pattern(t, all_cues)
+        for table in (HARMFUL_TEMPLATES, CONTRAST_TEMPLATES, BENIGN_TEMPLATES)
+        for templates in table.values()
+        for t in templates
+    ]
+    for p in paraphrase:
+        assert not any(g.fullmatch(p.prompt) for g in grammar), p.prompt
+        if p.kind != "benign":
+            assert p.keyword in keywords(p.category, "eval")
+    names = set().union(*(re.findall(r"[A-Z][a-z]+", p.prompt) for p in paraphrase))
+    fitted_people = set(world.values("person", "train")) | set(world.values("person", "direction"))
+    assert not names & fitted_people
+    for p in select(paraphrase, kind="benign"):
+        assert p.answer and (p.answer in p.prompt or p.answer.isdigit())
+    # Harmful and contrast prompts of a category share skeletons: shape never gives the kind away.
+    safety = {
+        k: {p.template.split("/")[-1] for p in paraphrase if p.category == "safety" and p.kind == k}
+        for k in ("harmful", "contrast")
+    }
+    assert safety["harmful"] & safety["contrast"]
+
+
+def test_the_paraphrase_split_is_never_fitted(prompts):
+    from mechrefusal.experiment import PromptSplits
+
+    by = {
+        s: [p for p in prompts if p.split == s]
+        for s in ("train", "direction", "eval", "paraphrase")
+    }
+    splits = PromptSplits(**by)
+    assert splits.paraphrase and not any(
+        p.split == "paraphrase" for p in splits.probe + splits.direction
+    )
 
 
 def test_over_refusal_labels_follow_hot_keywords(prompts):
