@@ -181,6 +181,16 @@ def paraphrase_steering_row(methods: list[dict]) -> tuple[str, str, str, str]:
     )
 
 
+def cosines_with_ci(diff: dict) -> str:
+    """A diffing result's per-category cosines with their bootstrap intervals, for a table cell."""
+    return ", ".join(
+        f"{c} {v:.2f} [{lo:.2f}, {hi:.2f}]"
+        for c, v, lo, hi in zip(
+            diff["categories"], diff["cosine"], diff["ci_low"], diff["ci_high"], strict=True
+        )
+    )
+
+
 def control_diffing_row(diff: dict) -> tuple[str, str, str, str]:
     """Figure 06's second comparison: base vs the no-token control fine-tune, beside base vs refusal."""
     ctrl = diff["control"]
@@ -189,12 +199,7 @@ def control_diffing_row(diff: dict) -> tuple[str, str, str, str]:
     return (
         "What the tokens add: base vs control (same fine-tune, no category tokens)",
         "no control model in the paper",
-        ", ".join(
-            f"{c} {v:.2f} [{lo:.2f}, {hi:.2f}]"
-            for c, v, lo, hi in zip(
-                ctrl["categories"], ctrl["cosine"], ctrl["ci_low"], ctrl["ci_high"], strict=True
-            )
-        )
+        cosines_with_ci(ctrl)
         + f"; the token model's cosine is lower than the control's for {len(lower)}/5"
         + (f" ({', '.join(lower)})" if lower else ""),
         "see fig 06",
@@ -305,12 +310,7 @@ def rows(figures: Path, targets: Targets = ORGANISM) -> list[tuple[str, str, str
         below = [
             c for c, b in zip(diff["categories"], diff["below_shuffled_null_p95"], strict=True) if b
         ]
-        values = ", ".join(
-            f"{c} {v:.2f} [{lo:.2f}, {hi:.2f}]"
-            for c, v, lo, hi in zip(
-                diff["categories"], diff["cosine"], diff["ci_low"], diff["ci_high"], strict=True
-            )
-        )
+        values = cosines_with_ci(diff)
         out.append(
             (
                 "Model diffing: low base-vs-refusal-model cosine for 4 of 5 categories",
