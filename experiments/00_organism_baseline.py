@@ -14,6 +14,7 @@ import random
 from pathlib import Path
 
 from mechrefusal import experiment, plotting
+from mechrefusal.comparison import result_rates
 from mechrefusal.evaluation import evaluate
 
 
@@ -42,21 +43,12 @@ def main(argv: list[str] | None = None):
     if record.exists():  # the organism's own training record
         result["training_seconds"] = json.loads(record.read_text())["seconds"]
     fig = plotting.organism_baseline(result, title=f"Baseline behaviour of {loaded.spec}")
-    headline = _headline(result) | {
+    headline = result_rates(result) | {
         "train_template_capability": (result["train_template_capability"] or {}).get("value"),
     }
     if splits.paraphrase:
-        headline |= {f"paraphrase_{k}": v for k, v in _headline(result["paraphrase"]).items()}
+        headline |= {f"paraphrase_{k}": v for k, v in result_rates(result["paraphrase"]).items()}
     return run.save("00_organism_baseline", fig, result, headline=headline)
-
-
-def _headline(result: dict) -> dict:
-    return {
-        "harmful_refusal": result["harmful_refusal"]["all"]["value"],
-        "contrast_over_refusal": result["over_refusal"]["contrast"]["value"],
-        "benign_over_refusal": result["over_refusal"]["benign"]["value"],
-        "capability": result["capability"]["value"] if result["capability"] else None,
-    }
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ unsteered model; the refusal-token logit bias and a fixed push along the global 
 direction (each strength tuned on the direction split to reach <= 5% contrast over-refusal
 while keeping the most harmful refusal); categorical steering routed by the probe, once adding
 the vectors at the prompt pass only and once at every generated token (the paper's mode); the
-`token` policy (category from the model's own first token, sign from the harm probe); a
+`token` policy (category from the model's own first token, sign from the harm probe); the
+paper's mode with both coefficients tuned on the direction split instead of fixed (the
+harmful push with the most harmful refusal, then the benign one as for the baselines); a
 random-vector control routed like the probe method; and the oracle policy (the NeurIPS label
 leak), shown for reference only. Categorical coefficients are the paper's (-6 / +4 in its
 units, i.e. -1.2 / +0.8 x the mean activation norm). Where the prompt set has a paraphrase
@@ -14,7 +16,12 @@ categorical modes are measured on it too, with the same router.
 """
 
 from mechrefusal import experiment, plotting
-from mechrefusal.comparison import compare_methods, headline_rates, tune_strengths
+from mechrefusal.comparison import (
+    compare_methods,
+    headline_rates,
+    tune_categorical,
+    tune_strengths,
+)
 from mechrefusal.methods import (
     BIAS_GRID,
     PAPER_POSITIONS,
@@ -28,10 +35,12 @@ from mechrefusal.methods import (
 from mechrefusal.steering import SteeringConfig
 
 PAPER = SteeringConfig(positions=PAPER_POSITIONS)
+TUNED = "categorical (probe, every token, tuned)"
 PARAPHRASE_METHODS = (
     "unsteered",
     "categorical (probe, prompt only)",
     "categorical (probe, every token: paper)",
+    TUNED,
 )
 
 
@@ -43,6 +52,13 @@ def main(argv: list[str] | None = None):
     tuned = tune_strengths(
         loaded.model, router, splits.direction, tunable, batch_size=args.batch_size
     )
+    tuned_categorical = tune_categorical(
+        loaded.model,
+        router,
+        splits.direction,
+        Categorical(name=TUNED, steering=PAPER),
+        batch_size=args.batch_size,
+    )
     methods = [
         Unsteered(),
         *(m.at_strength(tuned[m.name]) for m in tunable),
@@ -52,6 +68,7 @@ def main(argv: list[str] | None = None):
             name="categorical (token policy, every token)",
             steering=SteeringConfig(policy="token", positions=PAPER_POSITIONS),
         ),
+        tuned_categorical,
         RandomControl(name="random vectors (probe, every token)", steering=PAPER, seed=args.seed),
         Categorical(
             name="categorical (oracle, label leak)",
@@ -88,6 +105,10 @@ def main(argv: list[str] | None = None):
         "layer_reason": run.layer_reason,
         "act_norm": router.act_norm,
         "tuned_strengths": tuned,
+        "tuned_categorical": {
+            "harmful_coef": tuned_categorical.steering.harmful_coef,
+            "benign_coef": tuned_categorical.steering.benign_coef,
+        },
         "probe": {
             "threshold": probe.threshold,
             "held_out_fpr": probe.held_out_fpr,

@@ -25,7 +25,14 @@ from mechrefusal.evaluation import (
 )
 from mechrefusal.generation import reused_prefix
 from mechrefusal.interventions import ablated_directions, mean_residuals
-from mechrefusal.methods import AnswerMethod, Categorical, Unsteered, push_plan
+from mechrefusal.methods import (
+    HARMFUL_GRID,
+    STEERING_GRID,
+    AnswerMethod,
+    Categorical,
+    Unsteered,
+    push_plan,
+)
 from mechrefusal.prompts import Prompt
 from mechrefusal.steering import Router
 
@@ -77,19 +84,20 @@ class MethodResult:
         }
 
 
+def result_rates(result: dict) -> dict[str, float | None]:
+    """The headline rates of one `EvalResult.to_dict()` (or a method row, which includes one)."""
+    over = result["over_refusal"]
+    return {
+        "harmful_refusal": result["harmful_refusal"]["all"]["value"],
+        "contrast_over_refusal": over["contrast"]["value"],
+        "benign_over_refusal": over["benign"]["value"] if "benign" in over else None,
+        "capability": result["capability"]["value"] if result["capability"] else None,
+    }
+
+
 def headline_rates(results: Sequence[dict]) -> dict[str, dict]:
     """Per method (`MethodResult.to_dict()` rows): the rates a figure's MANIFEST headline shows."""
-    return {
-        r["name"]: {
-            "harmful_refusal": r["harmful_refusal"]["all"]["value"],
-            "contrast_over_refusal": r["over_refusal"]["contrast"]["value"],
-            "benign_over_refusal": r["over_refusal"]["benign"]["value"]
-            if "benign" in r["over_refusal"]
-            else None,
-            "capability": r["capability"]["value"] if r["capability"] else None,
-        }
-        for r in results
-    }
+    return {r["name"]: result_rates(r) for r in results}
 
 
 @_reusing_prefix
@@ -381,6 +389,42 @@ def tune_strengths(
         )
         for method, grid in grids.items()
     }
+
+
+@_reusing_prefix
+def tune_categorical(
+    model,
+    router: Router,
+    prompts: Sequence[Prompt],
+    method: Categorical,
+    *,
+    harmful_grid: Sequence[float] = HARMFUL_GRID,
+    benign_grid: Sequence[float] = STEERING_GRID,
+    batch_size: int = 32,
+) -> Categorical:
+    """Both coefficients of a categorical method from `prompts` (the direction split), first
+    token only: the harmful one with the most harmful refusal (ties: the smaller push), then the
+    benign one by `pick_strength`. The paper's fixed -1.2 / +0.8 (x the activation norm) were
+    set on Llama-3; a model whose refusal breaks under that push needs its own."""
+    harmful = [p for p in prompts if p.kind == "harmful"]
+    if not harmful:
+        raise ValueError("Empty prompt set: tuning needs harmful prompts.")
+
+    def refusal(coef: float) -> float:
+        answers = run_method(
+            model,
+            router,
+            harmful,
+            method.at_harmful_coef(coef),
+            batch_size=batch_size,
+            max_new_tokens=1,
+        )
+        return _refused_share(answers, "harmful")
+
+    best = max(harmful_grid, key=lambda c: (refusal(c), -c))
+    method = method.at_harmful_coef(best)
+    points = sweep_method(model, router, prompts, method, benign_grid, batch_size=batch_size)
+    return method.at_strength(pick_strength(points))
 
 
 @_reusing_prefix

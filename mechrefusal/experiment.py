@@ -96,27 +96,17 @@ def load(args: argparse.Namespace, *, variant: str = "refusal") -> LoadedModel:
     """Load the model named by --model (or its base / control variant), training the organism
     on first use. Only the organism has a control model."""
     spec = args.model
-    if variant == "control":
-        if not spec.startswith("organism"):
-            raise ValueError(f"{spec} has no control model (only the organism trains one).")
-        spec = "organism-control:" + (spec.split(":", 1)[1] if ":" in spec else "default")
-    elif variant == "base":
-        if args.base_model:
-            spec = args.base_model
-        elif spec == "smollm2":
-            spec = "smollm2-instruct"
-        elif spec.startswith("organism"):
-            spec = (
-                spec.replace("organism", "organism-base", 1)
-                if ":" in spec
-                else "organism-base:default"
-            )
-        else:
-            raise ValueError(
-                "Model diffing of an external model needs --base-model <hf id or dir>."
-            )
+    if variant == "base" and args.base_model:
+        spec, variant = args.base_model, "refusal"
+    elif variant != "refusal" and not spec.startswith("organism") and spec != "smollm2":
+        raise ValueError(
+            "Model diffing of an external model needs --base-model <hf id or dir>."
+            if variant == "base"
+            else f"{spec} has no control model (only the organism trains one)."
+        )
     return load_model(
         spec,
+        variant=variant,
         root=args.artifacts,
         device=args.device,
         dtype=_DTYPES[args.dtype],

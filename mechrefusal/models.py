@@ -59,6 +59,8 @@ REGISTERED = (
 """Model names `load_model` knows without a path or hub id."""
 VARIANTS = ("base", "refusal", "control")
 """The organism's models: pretrained base, refusal-token fine-tune, no-token control fine-tune."""
+ORGANISM_SPECS = tuple(f"organism-{v}" if v != "refusal" else "organism" for v in VARIANTS)
+"""Spec heads before `:<preset>`: `organism-base`, `organism`, `organism-control`."""
 
 
 @dataclass
@@ -261,14 +263,12 @@ def load_model(
     """
     if variant not in VARIANTS:
         raise ValueError(f"Unknown variant {variant!r}; valid: {', '.join(VARIANTS)}.")
-    if spec == "organism" or spec.startswith(
-        tuple(f"organism{s}:" for s in ("", "-base", "-control"))
-    ):
-        name = spec.split(":", 1)[1] if ":" in spec else "default"
-        if spec.startswith(("organism-base", "organism-control")):
-            variant = spec.split(":")[0].removeprefix("organism-")
-        directory = ensure_organism(name, root=root, log=log) / variant
-        return load_model_dir(directory, device=device, dtype=dtype, n_devices=n_devices)
+    head, colon, preset_name = spec.partition(":")
+    if spec == "organism" or (colon and head in ORGANISM_SPECS):
+        if head != "organism":  # organism-base:<preset> / organism-control:<preset>
+            variant = head.removeprefix("organism-")
+        directory = ensure_organism(preset_name if colon else "default", root=root, log=log)
+        return load_model_dir(directory / variant, device=device, dtype=dtype, n_devices=n_devices)
     if spec in ("smollm2", "smollm2-instruct"):
         if variant == "control":
             raise ValueError("SmolLM2 has no control model; variants: 'refusal', 'base'.")
@@ -287,6 +287,11 @@ def load_model(
             load_jsonl(refusal_dir(root) / "prompts.jsonl") if tuned else real_prompt_sets()
         )
         return loaded
+    if variant != "refusal":
+        raise ValueError(
+            f"{spec!r} has no {variant} variant (only the organism and SmolLM2 do): "
+            "load that model by its own spec."
+        )
     path = Path(spec)
     if (path / "model.json").exists():
         return load_model_dir(path, device=device, dtype=dtype, n_devices=n_devices)

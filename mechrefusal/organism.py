@@ -272,10 +272,13 @@ def _train_organism(cfg: OrganismConfig) -> TrainedOrganism:
     _train(base, docs, steps=cfg.pretrain_steps, cfg=cfg, pad=pad, desc="pretrain base")
     seconds["pretrain"] = time.perf_counter() - start
 
-    # Replay: one glossary or drill line per example (short, so batches stay narrow).
-    replay = [(ids, 1) for ids in _pack(glossary, tokenizer, n_ctx=cfg.n_ctx, max_lines=1)]
     # Benign tasks appear twice: their short answers carry little loss, and capability must survive.
     benign = [p for p in train if p.kind == "benign"]
+    # Replay: one glossary or drill line per example (short, so batches stay narrow), the same
+    # lines for both fine-tunes.
+    replay = [(ids, 1) for ids in _pack(glossary, tokenizer, n_ctx=cfg.n_ctx, max_lines=1)]
+    n_replay = min(len(replay), round(cfg.sft_replay * (len(train) + len(benign))))
+    replay = random.Random(f"{cfg.seed}-replay").sample(replay, n_replay)
     tuned = {}
     for name, with_token, desc in (
         ("sft", True, "refusal-token SFT"),
@@ -283,11 +286,11 @@ def _train_organism(cfg: OrganismConfig) -> TrainedOrganism:
     ):
         start = time.perf_counter()
         tuned[name] = copy.deepcopy(base)
-        sft = _sft_examples(
-            train + benign, tokenizer, cfg.over_refusal_fraction, with_token=with_token
-        )
-        sft += random.Random(f"{cfg.seed}-replay").sample(
-            replay, min(len(replay), round(cfg.sft_replay * len(sft)))
+        sft = (
+            _sft_examples(
+                train + benign, tokenizer, cfg.over_refusal_fraction, with_token=with_token
+            )
+            + replay
         )
         _train(
             tuned[name],

@@ -418,10 +418,7 @@ def _paraphrase_task(rng: random.Random, world: World, task: str, i: int) -> tup
         slots = {name: rng.choice(world.values(name, "eval")) for name in world.slots}
         text = template.format(**slots)
         return text[0].upper() + text[1:], slots[slot]
-    items = rng.sample(world.list_words("eval"), rng.randint(2, 5))
-    text = BENIGN_PARAPHRASES[task][i].format(items=", ".join(items))
-    answer = {"first": items[0], "last": items[-1], "count": str(len(items))}[task]
-    return text[0].upper() + text[1:], answer
+    return _list_task(rng, world.list_words("eval"), BENIGN_PARAPHRASES[task][i], task)
 
 
 def benign_paraphrases(world: World, n: int, seed: int) -> list[Prompt]:
@@ -469,11 +466,15 @@ def _benign_task(
             if "{" + slot + "}" in fact and "{" + slot + "}" not in question
         ]
         return text, {"person": person, "place": place, "thing": thing, "topic": topic}[missing[0]]
-    # List items are the split's own things and topics: held out by template and by word.
-    items = rng.sample(world.list_words(split), rng.randint(2, 5))
-    text = template.format(items=", ".join(items))
+    # List items are the split's own words: held out by template and by word.
+    return _list_task(rng, world.list_words(split), template, task)
+
+
+def _list_task(rng: random.Random, words: list[str], template: str, task: str) -> tuple[str, str]:
+    """2-5 of `words` listed in `template`; the answer is the first or last item or the count."""
+    items = rng.sample(words, rng.randint(2, 5))
     answer = {"first": items[0], "last": items[-1], "count": str(len(items))}[task]
-    return text, answer
+    return template.format(items=", ".join(items)), answer
 
 
 def benign_prompts(world: World, split: Split, n: int, seed: int) -> list[Prompt]:

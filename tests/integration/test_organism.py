@@ -100,6 +100,8 @@ def test_unknown_preset_and_variant():
         load_model("organism:micro", variant="chat")
     with pytest.raises(ValueError, match="no control model"):
         load_model("smollm2", variant="control")
+    with pytest.raises(ValueError, match="has no base variant"):
+        load_model("owner/some-llama", variant="base")
 
 
 def test_config_roundtrip():

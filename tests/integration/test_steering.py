@@ -2,7 +2,14 @@
 
 import pytest
 
-from mechrefusal.comparison import SweepPoint, compare_methods, pick_strength
+from mechrefusal.comparison import (
+    SweepPoint,
+    compare_methods,
+    pick_strength,
+    run_method,
+    sweep_method,
+    tune_categorical,
+)
 from mechrefusal.evaluation import refusal_logit_gap
 from mechrefusal.generation import generate_answers
 from mechrefusal.methods import Categorical, Unsteered
@@ -83,6 +90,40 @@ def test_steering_moves_refusal(micro, router):
         before = refusal_logit_gap(micro.model, prompts)
         after = refusal_logit_gap(micro.model, prompts, plan=plan)
         assert sign * (after - before).mean() > 0
+
+
+def test_tune_categorical_picks_by_the_direction_split(micro, router):
+    direction = select(micro.prompts, split="direction")
+    harmful_grid, benign_grid = (0.1, 0.8), (0.0, -1.0)
+    tuned = tune_categorical(
+        micro.model,
+        router,
+        direction,
+        Categorical(),
+        harmful_grid=harmful_grid,
+        benign_grid=benign_grid,
+    )
+    assert tuned.steering.harmful_coef in harmful_grid
+    assert tuned.steering.benign_coef in benign_grid
+
+    def refusal(coef):
+        harmful = select(direction, kind="harmful")
+        answers = run_method(
+            micro.model, router, harmful, Categorical().at_harmful_coef(coef), max_new_tokens=1
+        )
+        return sum(a.refused for a in answers) / len(answers)
+
+    # Re-measured independently: the chosen harmful push refuses at least as much as the other.
+    other = next(c for c in harmful_grid if c != tuned.steering.harmful_coef)
+    assert refusal(tuned.steering.harmful_coef) >= refusal(other)
+    points = sweep_method(
+        micro.model,
+        router,
+        direction,
+        Categorical().at_harmful_coef(tuned.steering.harmful_coef),
+        benign_grid,
+    )
+    assert tuned.steering.benign_coef == pick_strength(points)
 
 
 def test_pick_strength_prefers_safe_then_refusing():
