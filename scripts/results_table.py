@@ -634,6 +634,16 @@ def prose(figures: Path) -> str:
             f"random vectors of the same norms, routed the same way, reach {contrast(by[RANDOM])['value'] * 100:.1f}% "
             f"(harmful {harmful(by[RANDOM])['value'] * 100:.1f}%)."
         )
+        if TUNED in by:
+            t, coefs = by[TUNED], steer.get("tuned_categorical", {})
+            lines.append(
+                f"- With both coefficients tuned on the direction split (harmful "
+                f"{coefs.get('harmful_coef', float('nan')):+g}, benign "
+                f"{coefs.get('benign_coef', float('nan')):+g}) the paper's mode gives contrast "
+                f"{contrast(t)['value'] * 100:.1f}% and harmful {harmful(t)['value'] * 100:.1f}%"
+                + (f", capability {t['capability']['value'] * 100:.1f}%" if t["capability"] else "")
+                + "."
+            )
         for m in tuned_baselines(steer):
             lines.append(
                 f"- {m['name']} at the strength tuned on the direction split ({m['strength']:g}): "
