@@ -1,0 +1,182 @@
+"""Train one organism recipe and print its evaluation as one JSON line (issue 11's recipe tables).
+
+The README's "How the recipe was chosen" and "Capacity and pretraining, measured" tables come
+from runs of this script. A recipe is the default `OrganismConfig` with JSON overrides, plus
+three experimental switches that are *not* library features (they patch the training code for
+this run only, to test an idea before building it in):
+
+- `--pack`: pretraining documents packed into full `n_ctx` rows instead of padded batches;
+- `--syllable`: a pre-tokenizer that splits every word at its vowel groups, so no word is ever
+  one token (the BPE merges within those pieces only);
+- `--copy-drills N`: N extra list drills over fresh made-up words (never world words), which
+  can only be solved by copying.
+
+`--device cuda` trains on a GPU (the organism's CPU determinism does not carry over bit for
+bit, so compare GPU runs with GPU runs); `--no-control` skips the control fine-tune. Usage:
+
+    python scripts/organism_trial.py '{"pretrain_steps": 1000, "n_layers": 6}' --pack --name L6
+"""
+
+import argparse
+import collections
+import json
+import random
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import mechrefusal.organism as organism  # noqa: E402
+from mechrefusal import tokenizer as tok  # noqa: E402
+from mechrefusal.evaluation import answer_prompts, summarize  # noqa: E402
+from mechrefusal.world import _make_names  # noqa: E402
+
+SYLLABLE = r"Ġ?[^aeiouAEIOUĠ]*[aeiouAEIOU]+(?:[^aeiouAEIOUĠ]+$)?"
+
+
+def patch_device(device: str) -> None:
+    """Build the models on `device` and move each training batch there."""
+    config, batch = organism.llama_config, organism._batch
+    organism.llama_config = lambda **kw: config(**kw, device=device)
+    organism._batch = lambda ex, pad: tuple(t.to(device) for t in batch(ex, pad))
+
+
+def patch_packing() -> None:
+    """Greedy-pack the (shuffled) pretraining documents into rows of at most n_ctx tokens."""
+    docs_of = organism._pretrain_docs
+
+    def packed(prompts, facts, short, tokenizer, n_ctx):
+        docs = docs_of(prompts, facts, short, tokenizer, n_ctx)
+        random.Random(0).shuffle(docs)
+        rows, row = [], []
+        for doc in docs:
+            if row and len(row) + len(doc) > n_ctx:
+                rows.append(row)
+                row = []
+            row = row + doc
+        return rows + [row]
+
+    organism._pretrain_docs = packed
+
+
+def patch_syllable_tokenizer() -> None:
+    """Byte-level BPE whose merges never cross a vowel-group boundary inside a word."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    def train(texts, *, vocab_size):
+        core = Tokenizer(models.BPE())
+        core.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.ByteLevel(add_prefix_space=False),
+                pre_tokenizers.Split(Regex(SYLLABLE), behavior="isolated"),
+            ]
+        )
+        core.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            special_tokens=tok.CONTROL_TOKENS + tok.all_special_token_strings(),
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        )
+        core.train_from_iterator(texts, trainer=trainer)
+        return tok.wrap_tokenizer(core)
+
+    organism.train_tokenizer = train
+
+
+def patch_copy_drills(n: int) -> None:
+    """Append `n` list drills over fresh made-up words (none of them a world value)."""
+    drills_of = organism.list_drills
+
+    def drills(world, *, seed, **kw):
+        out = drills_of(world, seed=seed, **kw)
+        rng = random.Random(f"{seed}-copy")
+        taken = {w.lower() for s in world.slots.values() for v in s.values() for w in v}
+        for _ in range(n):
+            items: list[str] = []
+            size = rng.randint(2, 5)
+            while len(items) < size:
+                word = _make_names(rng, 1, (2, 3))[0].lower()
+                if word not in taken and word not in items:
+                    items.append(word)
+            out.append(f"[{' ; '.join(items)}] first={items[0]} last={items[-1]} size={size}")
+        return out
+
+    organism.list_drills = drills
+
+
+def patch_no_control() -> None:
+    """Train the control fine-tune for zero steps (it is not evaluated here)."""
+    train = organism._train
+
+    def maybe_train(model, examples, *, desc, **kw):
+        if desc.startswith("control"):
+            return None
+        return train(model, examples, desc=desc, **kw)
+
+    organism._train = maybe_train
+
+
+def metrics(model, prompts) -> dict:
+    """Rates of figure 00 plus capability per benign task kind."""
+    answers = answer_prompts(model, prompts, batch_size=128, progress=False)
+    rates = summarize(answers).to_dict()
+    by_task = collections.defaultdict(list)
+    for a in answers:
+        if a.correct is not None:
+            by_task[a.prompt.template.split("/")[-2]].append(a.correct)
+    return {
+        "harm": {k: round(v["value"], 3) for k, v in rates["harmful_refusal"].items()},
+        "tok": {k: round(v["value"], 3) for k, v in rates["category_accuracy"].items()},
+        "over": {k: round(v["value"], 3) for k, v in rates["over_refusal"].items()},
+        "cap": round(rates["capability"]["value"], 3) if rates["capability"] else None,
+        "cap_by_task": {k: round(sum(v) / len(v), 3) for k, v in by_task.items()},
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("overrides", nargs="?", default="{}", help="OrganismConfig fields, JSON")
+    parser.add_argument("--name", default="trial")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--pack", action="store_true")
+    parser.add_argument("--syllable", action="store_true")
+    parser.add_argument("--copy-drills", type=int, default=0)
+    parser.add_argument("--no-control", action="store_true")
+    args = parser.parse_args(argv)
+    if args.device != "cpu":
+        patch_device(args.device)
+    if args.pack:
+        patch_packing()
+    if args.syllable:
+        patch_syllable_tokenizer()
+    if args.copy_drills:
+        patch_copy_drills(args.copy_drills)
+    if args.no_control:
+        patch_no_control()
+    cfg = replace(organism.DEFAULT, **json.loads(args.overrides))
+    start = time.time()
+    trained = organism.train_organism(cfg)
+    train = [p for p in trained.prompts if p.split == "train"]
+    record = {
+        "trial": args.name,
+        "overrides": json.loads(args.overrides),
+        "switches": {k: getattr(args, k) for k in ("pack", "syllable", "copy_drills", "device")},
+        "seconds": {k: round(v, 1) for k, v in trained.seconds.items()},
+        "train": metrics(trained.refusal, random.Random(0).sample(train, min(800, len(train)))),
+        "eval": metrics(trained.refusal, [p for p in trained.prompts if p.split == "eval"]),
+        "paraphrase": metrics(
+            trained.refusal, [p for p in trained.prompts if p.split == "paraphrase"]
+        ),
+    }
+    record["total_s"] = round(time.time() - start, 1)
+    print(json.dumps(record), flush=True)
+    return record
+
+
+if __name__ == "__main__":
+    main()
