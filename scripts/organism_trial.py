@@ -158,13 +158,14 @@ def main(argv: list[str] | None = None) -> dict:
         patch_copy_drills(args.copy_drills)
     if args.no_control:
         patch_no_control()
-    cfg = replace(organism.DEFAULT, **json.loads(args.overrides))
+    overrides = json.loads(args.overrides)
+    cfg = replace(organism.DEFAULT, **overrides)
     start = time.time()
     trained = organism.train_organism(cfg)
     train = [p for p in trained.prompts if p.split == "train"]
     record = {
         "trial": args.name,
-        "overrides": json.loads(args.overrides),
+        "overrides": overrides,
         "switches": {k: getattr(args, k) for k in ("pack", "syllable", "copy_drills", "device")},
         "seconds": {k: round(v, 1) for k, v in trained.seconds.items()},
         "train": metrics(trained.refusal, random.Random(0).sample(train, min(800, len(train)))),

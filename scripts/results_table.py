@@ -135,7 +135,7 @@ def steering_rows(steer: dict) -> list[tuple[str, str, str, str]]:
             )
         )
     if TUNED in by:
-        out.append(tuned_row(base, by[TUNED], steer.get("tuned_categorical", {})))
+        out.append(tuned_row(base, by[TUNED]))
     for name, claim in (
         (
             TOKEN,
@@ -166,7 +166,13 @@ def steering_rows(steer: dict) -> list[tuple[str, str, str, str]]:
     return out
 
 
-def tuned_row(base: dict, tuned: dict, coefs: dict) -> tuple[str, str, str, str]:
+def coefficients(method: dict) -> str:
+    """A categorical method row's two coefficients, as its steering config recorded them."""
+    steering = method["steering"]
+    return f"harmful {steering['harmful_coef']:+g}, benign {steering['benign_coef']:+g}"
+
+
+def tuned_row(base: dict, tuned: dict) -> tuple[str, str, str, str]:
     """The paper's mode with both coefficients tuned on the direction split, against all three targets."""
     lost_capability = (
         points_lost(base["capability"], tuned["capability"]) if base["capability"] else 0.0
@@ -175,8 +181,7 @@ def tuned_row(base: dict, tuned: dict, coefs: dict) -> tuple[str, str, str, str]
         "Same, both coefficients tuned on the direction split instead of the paper's fixed ones "
         "(targets as above)",
         "fixed coefficients in the paper",
-        f"harmful {coefs.get('harmful_coef', float('nan')):+g}, benign "
-        f"{coefs.get('benign_coef', float('nan')):+g} (x activation norm): contrast "
+        f"{coefficients(tuned)} (x activation norm): contrast "
         f"{pct(contrast(base))} -> {pct(contrast(tuned))}, harmful {pct(harmful(base))} -> "
         f"{pct(harmful(tuned))}"
         + (f", capability {pct(tuned['capability'])}" if tuned["capability"] else ""),
@@ -635,11 +640,10 @@ def prose(figures: Path) -> str:
             f"(harmful {harmful(by[RANDOM])['value'] * 100:.1f}%)."
         )
         if TUNED in by:
-            t, coefs = by[TUNED], steer.get("tuned_categorical", {})
+            t = by[TUNED]
             lines.append(
-                f"- With both coefficients tuned on the direction split (harmful "
-                f"{coefs.get('harmful_coef', float('nan')):+g}, benign "
-                f"{coefs.get('benign_coef', float('nan')):+g}) the paper's mode gives contrast "
+                f"- With both coefficients tuned on the direction split ({coefficients(t)}) "
+                f"the paper's mode gives contrast "
                 f"{contrast(t)['value'] * 100:.1f}% and harmful {harmful(t)['value'] * 100:.1f}%"
                 + (f", capability {t['capability']['value'] * 100:.1f}%" if t["capability"] else "")
                 + "."
