@@ -124,6 +124,8 @@ def test_tune_categorical_picks_by_the_direction_split(micro, router):
         benign_grid,
     )
     assert tuned.steering.benign_coef == pick_strength(points)
+    with pytest.raises(ValueError, match="tuning needs harmful prompts"):
+        tune_categorical(micro.model, router, select(direction, kind="benign"), Categorical())
 
 
 def test_pick_strength_prefers_safe_then_refusing():
