@@ -263,6 +263,10 @@ def _train_organism(cfg: OrganismConfig) -> TrainedOrganism:
         d_vocab=len(tokenizer),
         n_ctx=cfg.n_ctx,
         seed=cfg.seed,
+        # On the CPU whatever the machine has: TransformerLens would pick a visible GPU, where the
+        # batches (built on the CPU) do not live and training is not deterministic; the saved
+        # weights load onto any device afterwards (`load_model_dir(device=...)`).
+        device="cpu",
     )
     seconds: dict[str, float] = {}
 

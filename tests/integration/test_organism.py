@@ -1,6 +1,7 @@
 """The micro organism: trains in seconds, has the behaviour the analyses need, saves and loads safely."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -148,3 +149,14 @@ def test_organism_cache_is_keyed_by_training_code(artifacts_root, tmp_path, monk
     with pytest.raises(Retrained):
         models.ensure_organism("micro", root=root, log=messages.append)
     assert "another config or code" in messages[0]
+
+
+def test_organism_trains_on_the_cpu_even_where_a_gpu_is_visible(monkeypatch):
+    # TransformerLens puts a config without a device on cuda when torch says a GPU is there,
+    # while the training batches are built on the CPU (a GPU machine failed this way).
+    from mechrefusal.organism import MICRO, train_organism
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    trained = train_organism(replace(MICRO, pretrain_steps=2, sft_steps=2))
+    for model in (trained.base, trained.refusal, trained.control):
+        assert {p.device.type for p in model.parameters()} == {"cpu"}
