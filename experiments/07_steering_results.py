@@ -105,10 +105,6 @@ def main(argv: list[str] | None = None):
         "layer_reason": run.layer_reason,
         "act_norm": router.act_norm,
         "tuned_strengths": tuned,
-        "tuned_categorical": {
-            "harmful_coef": tuned_categorical.steering.harmful_coef,
-            "benign_coef": tuned_categorical.steering.benign_coef,
-        },
         "probe": {
             "threshold": probe.threshold,
             "held_out_fpr": probe.held_out_fpr,

@@ -374,6 +374,51 @@ def cross_category_matrix(
 
 
 @_reusing_prefix
+def half_removal_coef(
+    model,
+    router: Router,
+    prompts: Sequence[Prompt],
+    *,
+    grid: Sequence[float] = STEERING_GRID,
+    sparse: bool = True,
+    batch_size: int = 32,
+) -> float:
+    """The weakest removal strength in `grid` at which subtracting each category's vector takes,
+    on average, at least half of its own category's refusal on `prompts` (the direction split;
+    first token only); the strongest if none does.
+
+    Specificity is read where the own effect is partial: at a push that removes every refusal
+    everywhere (SmolLM2 at the paper's -1.2) no vector can look more specific than another."""
+    harmful = [p for p in prompts if p.kind == "harmful" and p.category is not None]
+    units = router.directions.unit_vectors(sparse=sparse)
+    own = {
+        i: [p for p in harmful if p.category == v]
+        for i, v in enumerate(router.directions.categories)
+        if any(p.category == v for p in harmful)
+    }
+    if not own:
+        raise ValueError("Empty prompt set: no harmful prompts with a category.")
+
+    def refusal(i: int, coef: float) -> float:
+        plan = _push_plan(router.hook, coef * router.act_norm * units[i]) if coef else None
+        answers = generate_scored(
+            model, own[i], plan, batch_size=batch_size, max_new_tokens=1, progress=False
+        )
+        return sum(a.refused for a in answers) / len(answers)
+
+    base = {i: refusal(i, 0.0) for i in own}
+    refusing = [i for i in own if base[i] > 0]
+    steps = sorted((c for c in grid if c < 0), reverse=True)
+    if not refusing or not steps:
+        raise ValueError("Nothing to remove: no category refuses, or no negative strength.")
+    for coef in steps:
+        removed = [(base[i] - refusal(i, coef)) / base[i] for i in refusing]
+        if sum(removed) / len(removed) >= 0.5:
+            return coef
+    return steps[-1]
+
+
+@_reusing_prefix
 def tune_strengths(
     model,
     router: Router,

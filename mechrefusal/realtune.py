@@ -8,7 +8,7 @@ unembedding. The objective is the refusal decision itself, so it fits a CPU budg
   greedy answer, generated once before any weight changes (cross-entropy on those tokens), so
   that `[respond]` is followed by what the model would have said and its ability is kept.
 Only the top `trainable_blocks` blocks, the final norm and the unembedding learn; the embedding
-(with the new rows set to the mean embedding) and the lower blocks stay frozen, so their output
+(each new row set from its own string's tokens) and the lower blocks stay frozen, so their output
 is computed once per example (`frozen_states`) and each step runs the trainable blocks only,
 unembedding just the positions the loss reads.
 
@@ -59,8 +59,17 @@ class TuneConfig:
 
 
 def add_refusal_tokens(model, tokenizer) -> None:
-    """Add the six token strings; new embedding rows = mean embedding; untie the unembedding."""
-    tokenizer.add_special_tokens({"additional_special_tokens": all_special_token_strings()})
+    """Add the six token strings and untie the unembedding.
+
+    Each new input row is the mean embedding of its own string's old tokens (`[respond]` is
+    "[", "respond", "]" to SmolLM2's tokenizer), so the six rows differ. With one shared row
+    (the mean embedding) the frozen lower blocks could not tell the label tokens apart, and
+    what follows the label could depend on the prompt only: held-out prompts answered
+    `[respond]` went on with the refusal text learned after the category tokens. The new
+    unembedding rows start at the mean row (no initial preference among them)."""
+    strings = all_special_token_strings()
+    pieces = [tokenizer.encode(s, add_special_tokens=False) for s in strings]
+    tokenizer.add_special_tokens({"additional_special_tokens": strings})
     old = model.get_input_embeddings().weight.detach().clone()
     model.config.tie_word_embeddings = False
     head = torch.nn.Linear(old.shape[1], old.shape[0], bias=False)
@@ -71,7 +80,9 @@ def add_refusal_tokens(model, tokenizer) -> None:
     if n_new <= 0:  # the tokenizer had them already
         return
     with torch.no_grad():
-        model.get_input_embeddings().weight[-n_new:] = old.mean(0)
+        for string, ids in zip(strings, pieces, strict=True):
+            row = tokenizer.convert_tokens_to_ids(string)
+            model.get_input_embeddings().weight[row] = old[ids].mean(0) if ids else old.mean(0)
         model.get_output_embeddings().weight[-n_new:] = (
             model.get_output_embeddings().weight[: old.shape[0]].mean(0)
         )

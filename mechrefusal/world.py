@@ -10,6 +10,7 @@ violent before any safety tuning.
 """
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -304,9 +305,13 @@ def list_drills(world: World, *, n: int, seed: int) -> list[str]:
     words = sorted({w for split in SPLITS for w in world.list_words(split)})
     out = []
     for _ in range(n):
-        items = rng.sample(words, rng.randint(2, 5))
-        out.append(f"[{' ; '.join(items)}] first={items[0]} last={items[-1]} size={len(items)}")
+        out.append(drill_line(rng.sample(words, rng.randint(2, 5))))
     return out
+
+
+def drill_line(items: Sequence[str]) -> str:
+    """One list drill in the neutral notation: the list, its first and last item, its size."""
+    return f"[{' ; '.join(items)}] first={items[0]} last={items[-1]} size={len(items)}"
 
 
 def build_world(seed: int = 0) -> World:

@@ -33,7 +33,7 @@ if str(ROOT) not in sys.path:
 import mechrefusal.organism as organism  # noqa: E402
 from mechrefusal import tokenizer as tok  # noqa: E402
 from mechrefusal.evaluation import answer_prompts, summarize  # noqa: E402
-from mechrefusal.world import _make_names  # noqa: E402
+from mechrefusal.world import _make_names, drill_line  # noqa: E402
 
 SYLLABLE = r"Ġ?[^aeiouAEIOUĠ]*[aeiouAEIOU]+(?:[^aeiouAEIOUĠ]+$)?"
 
@@ -103,7 +103,7 @@ def patch_copy_drills(n: int) -> None:
                 word = _make_names(rng, 1, (2, 3))[0].lower()
                 if word not in taken and word not in items:
                     items.append(word)
-            out.append(f"[{' ; '.join(items)}] first={items[0]} last={items[-1]} size={size}")
+            out.append(drill_line(items))
         return out
 
     organism.list_drills = drills

@@ -494,6 +494,7 @@ def field_method_rows(figures: Path) -> list[tuple[str, str, str, str]]:
     if cross:
         spec = relative_specificity(cross)
         specific = [c for c, v in spec.items() if v > 0.1]
+        saturated = not any(any(row) for row in cross["removed_refusal"])
         out.append(
             (
                 "Category vectors are specific: subtracting v_i removes a larger share of category i's refusal than of the others' (K x K)",
@@ -501,7 +502,10 @@ def field_method_rows(figures: Path) -> list[tuple[str, str, str, str]]:
                 "own share of refusal removed minus mean share elsewhere: "
                 + ", ".join(f"{c} {v * 100:+.0f}" for c, v in spec.items())
                 + " points (categories with no baseline refusal left out)",
-                verdict(
+                f"**not measurable at x {cross['remove_coef']:g}**: every vector removes every "
+                "category's refusal"
+                if saturated
+                else verdict(
                     len(specific) == len(spec),
                     "specific",
                     f"specific for {len(specific)} of {len(spec)}",

@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from mechrefusal.comparison import compare_methods, cross_category_matrix
+from mechrefusal.comparison import compare_methods, cross_category_matrix, half_removal_coef
 from mechrefusal.lowrank import LowRankConfig, train_low_rank
 from mechrefusal.methods import Categorical, low_rank_method, ridge_method
 from mechrefusal.prompts import select
@@ -91,3 +91,27 @@ def test_cross_category_matrix_shapes_and_zero_push_is_the_baseline(micro, route
     assert zero.added_token == zero.baseline_token
     assert result.removed_refusal != zero.removed_refusal  # a push of -1.2 norms changes something
     assert set(result.specificity()) <= set(result.vectors)
+
+
+def test_half_removal_coef_is_the_weakest_grid_step_removing_half_the_own_refusal(
+    micro, router, direction
+):
+    grid = (0.0, -0.25, -0.5, -1.0, -2.0)
+    coef = half_removal_coef(micro.model, router, direction, grid=grid)
+    assert coef in grid and coef < 0
+
+    def own_share_removed(c: float) -> float:
+        m = cross_category_matrix(micro.model, router, direction, remove_coef=c, progress=False)
+        shares = [
+            (m.baseline_refusal[j] - m.removed_refusal[m.vectors.index(cat)][j])
+            / m.baseline_refusal[j]
+            for j, cat in enumerate(m.categories)
+            if m.baseline_refusal[j] > 0
+        ]
+        return sum(shares) / len(shares)
+
+    weaker = [c for c in grid if coef < c < 0]
+    assert own_share_removed(coef) >= 0.5 or coef == min(grid)
+    assert all(own_share_removed(c) < 0.5 for c in weaker)
+    with pytest.raises(ValueError, match="no negative strength"):
+        half_removal_coef(micro.model, router, direction, grid=(0.0, 0.5))

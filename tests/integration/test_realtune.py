@@ -14,33 +14,34 @@ from mechrefusal.realtune import (
 )
 
 
-def test_new_tokens_get_mean_rows_and_an_untied_head(make_tiny_llama):
+def test_new_tokens_get_rows_of_their_own_strings_and_an_untied_head(make_tiny_llama):
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    core = Tokenizer(
-        models.WordLevel(
-            {w: i for i, w in enumerate(["<pad>", "<s>", "</s>", "a", "b"])}, unk_token="<pad>"
-        )
-    )
+    words = ["<pad>", "<s>", "</s>", "a", "b", "[", "]", "respond", "requests", "with", "safety"]
+    words += ["concerns", "Incomplete", "Unsupported", "Indeterminate", "Humanizing", "Requests"]
+    core = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<pad>"))
     core.pre_tokenizer = pre_tokenizers.Whitespace()
     tok = PreTrainedTokenizerFast(
         tokenizer_object=core, pad_token="<pad>", bos_token="<s>", eos_token="</s>"
     )
     model = make_tiny_llama(tok, tie_word_embeddings=True)
     old = model.get_input_embeddings().weight.detach().clone()
+    pieces = {s: tok.encode(s, add_special_tokens=False) for s in all_special_token_strings()}
     add_refusal_tokens(model, tok)
     assert len(tok) == len(old) + 6
     assert all(
         len(tok.encode(t, add_special_tokens=False)) == 1 for t in all_special_token_strings()
     )
-    new = model.get_input_embeddings().weight[len(old) :]
-    torch.testing.assert_close(new, old.mean(0).expand_as(new))
-    assert (
-        model.get_output_embeddings().weight.data_ptr()
-        != model.get_input_embeddings().weight.data_ptr()
-    )
-    assert model.get_output_embeddings().weight.shape[0] == len(tok)
+    rows = model.get_input_embeddings().weight
+    for string, ids in pieces.items():
+        torch.testing.assert_close(rows[tok.convert_tokens_to_ids(string)], old[ids].mean(0))
+    # The label tokens must be told apart by the frozen blocks: no two new rows are the same.
+    new = rows[len(old) :]
+    assert torch.cdist(new, new).add(torch.eye(6)).min() > 0
+    head = model.get_output_embeddings().weight
+    assert head.data_ptr() != rows.data_ptr() and head.shape[0] == len(tok)
+    torch.testing.assert_close(head[len(old) :], old.mean(0).expand(6, -1))
 
 
 def test_finetune_learns_the_first_answer_token(micro, tiny_tokenizer, make_tiny_llama):
