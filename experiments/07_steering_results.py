@@ -7,7 +7,9 @@ while keeping the most harmful refusal); categorical steering routed by the prob
 the vectors at the prompt pass only and once at every generated token (the paper's mode); the
 `token` policy (category from the model's own first token, sign from the harm probe); the
 paper's mode with both coefficients tuned on the direction split instead of fixed (the
-harmful push with the most harmful refusal, then the benign one as for the baselines); a
+harmful push with the most harmful refusal, then the benign one as for the baselines); the
+prompt-pass-only mode tuned the same way, its benign coefficient chosen among strengths that
+keep capability (benign tasks decoded) within 2 points on the direction split; a
 random-vector control routed like the probe method; and the oracle policy (the NeurIPS label
 leak), shown for reference only. Categorical coefficients are the paper's (-6 / +4 in its
 units, i.e. -1.2 / +0.8 x the mean activation norm). Where the prompt set has a paraphrase
@@ -36,11 +38,13 @@ from mechrefusal.steering import SteeringConfig
 
 PAPER = SteeringConfig(positions=PAPER_POSITIONS)
 TUNED = "categorical (probe, every token, tuned)"
+PROMPT_TUNED = "categorical (probe, prompt only, tuned, capability kept)"
 PARAPHRASE_METHODS = (
     "unsteered",
     "categorical (probe, prompt only)",
     "categorical (probe, every token: paper)",
     TUNED,
+    PROMPT_TUNED,
 )
 
 
@@ -52,13 +56,22 @@ def main(argv: list[str] | None = None):
     tuned = tune_strengths(
         loaded.model, router, splits.direction, tunable, batch_size=args.batch_size
     )
-    tuned_categorical = tune_categorical(
-        loaded.model,
-        router,
-        splits.direction,
-        Categorical(name=TUNED, steering=PAPER),
-        batch_size=args.batch_size,
-    )
+    # Keeping capability needs benign tasks with checkable answers (a user's set may have none).
+    answerable = any(p.answer is not None for p in splits.direction)
+    tuned_modes = [
+        tune_categorical(
+            loaded.model,
+            router,
+            splits.direction,
+            Categorical(name=name, steering=steering),
+            max_capability_loss=keep,
+            batch_size=args.batch_size,
+        )
+        for name, steering, keep in (
+            (TUNED, PAPER, None),
+            *([(PROMPT_TUNED, SteeringConfig(), 0.02)] if answerable else []),
+        )
+    ]
     methods = [
         Unsteered(),
         *(m.at_strength(tuned[m.name]) for m in tunable),
@@ -68,7 +81,7 @@ def main(argv: list[str] | None = None):
             name="categorical (token policy, every token)",
             steering=SteeringConfig(policy="token", positions=PAPER_POSITIONS),
         ),
-        tuned_categorical,
+        *tuned_modes,
         RandomControl(name="random vectors (probe, every token)", steering=PAPER, seed=args.seed),
         Categorical(
             name="categorical (oracle, label leak)",

@@ -1,5 +1,7 @@
 """Probe-routed categorical steering on the micro organism."""
 
+from dataclasses import replace
+
 import pytest
 
 from mechrefusal.comparison import (
@@ -164,3 +166,32 @@ def test_router_roundtrip_and_provenance(micro, micro_base, router, mixed, tmp_p
             tmp_path / "router",
             micro_base.fingerprint.__class__(**{**micro.fingerprint.to_dict(), "d_model": 999}),
         )
+
+
+def test_pick_strength_can_require_capability_to_hold():
+    def point(strength, over, cap):
+        return SweepPoint(
+            strength=strength,
+            refusal=0.9,
+            over_refusal=over,
+            benign_over_refusal=0.0,
+            capability=cap,
+        )
+
+    points = [point(0.0, 0.5, 0.40), point(-0.8, 0.07, 0.39), point(-1.0, 0.01, 0.18)]
+    assert pick_strength(points) == -1.0  # first tokens only: the answers are not looked at
+    # -1.0 breaks the answers, so the least over-refusing strength that keeps them wins.
+    assert pick_strength(points, max_capability_loss=0.02) == -0.8
+    with pytest.raises(ValueError, match="capability=True"):
+        pick_strength([replace(p, capability=None) for p in points], max_capability_loss=0.02)
+
+
+def test_sweep_capability_is_the_decoded_exact_match_rate(micro, router):
+    direction = select(micro.prompts, split="direction")
+    method = Categorical()
+    [point] = sweep_method(micro.model, router, direction, method, [-1.0], capability=True)
+    benign = select(direction, kind="benign")
+    answers = run_method(micro.model, router, benign, method.at_strength(-1.0))
+    assert point.capability == sum(bool(a.correct) for a in answers) / len(answers)
+    [first_only] = sweep_method(micro.model, router, direction, method, [-1.0])
+    assert first_only.capability is None and first_only.refusal == point.refusal
