@@ -26,7 +26,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from mechrefusal.categories import REFUSAL_TOKENS, RESPOND_TOKEN  # noqa: E402
-from mechrefusal.evaluation import answer_prompts, pattern_refused  # noqa: E402
+from mechrefusal.evaluation import pattern_refused, score_generation  # noqa: E402
 from mechrefusal.generation import generate_answers  # noqa: E402
 from mechrefusal.models import DEFAULT_ARTIFACTS, load_model  # noqa: E402
 from mechrefusal.prompts import select  # noqa: E402
@@ -41,14 +41,11 @@ def check(loaded, split: str, tokens: int) -> dict:
         gen = generate_answers(
             loaded.model, [p.prompt for p in prompts], max_new_tokens=tokens, desc=kind
         )
-        first = [loaded.tokenizer.decode(ids[:1]).strip() for ids in gen.new_tokens]
-        rest = [
-            loaded.tokenizer.decode(ids[1:], skip_special_tokens=True) for ids in gen.new_tokens
-        ]
-        by_token = [f != RESPOND_TOKEN for f in first]
-        by_text = [
-            f == RESPOND_TOKEN and pattern_refused(r) for f, r in zip(first, rest, strict=True)
-        ]
+        # The figures' own scoring of the same generation (first token, text after it, exact
+        # match); the text check is the only thing added.
+        answers = score_generation(loaded.tokenizer, prompts, gen)
+        by_token = [a.first_token != RESPOND_TOKEN for a in answers]
+        by_text = [a.first_token == RESPOND_TOKEN and pattern_refused(a.text) for a in answers]
         n = len(prompts)
         row = {
             "n": n,
@@ -58,14 +55,9 @@ def check(loaded, split: str, tokens: int) -> dict:
         }
         if kind == "harmful":
             row["right_token"] = (
-                sum(
-                    f == REFUSAL_TOKENS.get(p.category, "")
-                    for f, p in zip(first, prompts, strict=True)
-                )
-                / n
+                sum(a.first_token == REFUSAL_TOKENS.get(a.prompt.category, "") for a in answers) / n
             )
         if kind == "benign":
-            answers = answer_prompts(loaded.model, prompts, max_new_tokens=tokens)
             row["capability"] = sum(bool(a.correct) for a in answers) / n
         out[kind] = row
     return out
