@@ -24,6 +24,7 @@ from mechrefusal.comparison import (
     tune_categorical,
     tune_strengths,
 )
+from mechrefusal.generation import reused_prefix
 from mechrefusal.methods import (
     BIAS_GRID,
     PAPER_POSITIONS,
@@ -48,21 +49,19 @@ PARAPHRASE_METHODS = (
 )
 
 
-def main(argv: list[str] | None = None):
-    run = experiment.start(__doc__, argv, needs=("harmful", "contrast"))
-    args, loaded, splits = run.args, run.loaded, run.splits
-    router = run.router()
+def steering_methods(run: experiment.Run, router) -> tuple[dict[str, float], list]:
+    """The methods compared, their strengths tuned on the direction split, and the tuned
+    strengths of the two baselines."""
+    args, model, direction = run.args, run.loaded.model, run.splits.direction
     tunable = {LogitBias(): BIAS_GRID, GlobalDirection(): STEERING_GRID}
-    tuned = tune_strengths(
-        loaded.model, router, splits.direction, tunable, batch_size=args.batch_size
-    )
+    tuned = tune_strengths(model, router, direction, tunable, batch_size=args.batch_size)
     # Keeping capability needs benign tasks with checkable answers (a user's set may have none).
-    answerable = any(p.answer is not None for p in splits.direction)
+    answerable = any(p.answer is not None for p in direction)
     tuned_modes = [
         tune_categorical(
-            loaded.model,
+            model,
             router,
-            splits.direction,
+            direction,
             Categorical(name=name, steering=steering),
             max_capability_loss=keep,
             batch_size=args.batch_size,
@@ -88,26 +87,31 @@ def main(argv: list[str] | None = None):
             steering=SteeringConfig(policy="oracle", positions=PAPER_POSITIONS),
         ),
     ]
-    results = [
-        r.to_dict()
-        for r in compare_methods(
-            loaded.model, router, splits.eval, methods, batch_size=args.batch_size
-        )
-    ]
-    paraphrase = (
-        [
+    return tuned, methods
+
+
+def main(argv: list[str] | None = None):
+    run = experiment.start(__doc__, argv, needs=("harmful", "contrast"))
+    args, loaded, splits = run.args, run.loaded, run.splits
+    router = run.router()
+
+    def measure(prompts, methods) -> list[dict]:
+        return [
             r.to_dict()
             for r in compare_methods(
-                loaded.model,
-                router,
-                splits.paraphrase,
-                [m for m in methods if m.name in PARAPHRASE_METHODS],
-                batch_size=args.batch_size,
+                loaded.model, router, prompts, methods, batch_size=args.batch_size
             )
         ]
-        if splits.paraphrase
-        else None
-    )
+
+    # Every tuning sweep and every first-token answer shares each split's lower blocks.
+    with reused_prefix(loaded.model):
+        tuned, methods = steering_methods(run, router)
+        results = measure(splits.eval, methods)
+        paraphrase = (
+            measure(splits.paraphrase, [m for m in methods if m.name in PARAPHRASE_METHODS])
+            if splits.paraphrase
+            else None
+        )
     fig = plotting.steering_results(
         results, title=f"Steering ({router.hook})", paraphrase=paraphrase
     )

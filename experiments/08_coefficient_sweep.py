@@ -10,6 +10,7 @@ The shaded region is the paper's "desirable" corner (over-refusal <= 25%, refusa
 
 from mechrefusal import experiment, plotting
 from mechrefusal.comparison import sweep_method
+from mechrefusal.generation import reused_prefix
 from mechrefusal.methods import (
     BIAS_GRID,
     STEERING_GRID,
@@ -35,15 +36,16 @@ def main(argv: list[str] | None = None):
         low_rank: STEERING_GRID,
         RandomControl(name="random vectors (probe)"): STEERING_GRID,
     }
-    curves = {
-        method.name: [
-            p.to_dict()
-            for p in sweep_method(
-                loaded.model, router, splits.eval, method, grid, batch_size=args.batch_size
-            )
-        ]
-        for method, grid in grids.items()
-    }
+    with reused_prefix(loaded.model):  # the sweeps share the eval batches' lower blocks
+        curves = {
+            method.name: [
+                p.to_dict()
+                for p in sweep_method(
+                    loaded.model, router, splits.eval, method, grid, batch_size=args.batch_size
+                )
+            ]
+            for method, grid in grids.items()
+        }
     fig = plotting.tradeoff_curves(
         curves, title=f"Safety trade-off as the coefficient varies ({router.hook})"
     )

@@ -13,6 +13,7 @@ vector sees only the direction split. The trade-off curve of each method is figu
 
 from mechrefusal import experiment, plotting
 from mechrefusal.comparison import compare_methods, headline_rates, tune_strengths
+from mechrefusal.generation import reused_prefix
 from mechrefusal.lowrank import LowRankConfig, train_low_rank
 from mechrefusal.methods import (
     BIAS_GRID,
@@ -31,25 +32,28 @@ def main(argv: list[str] | None = None):
     run = experiment.start(__doc__, argv, needs=("harmful", "contrast"))
     args, loaded, splits = run.args, run.loaded, run.splits
     model, router = loaded.model, run.router()
-    tunable = {LogitBias(): BIAS_GRID, GlobalDirection(): STEERING_GRID}
-    tuned = tune_strengths(model, router, splits.direction, tunable, batch_size=args.batch_size)
-    low_rank, trained = low_rank_method(model, router, splits.direction)
-    original, original_trained = low_rank_method(
-        model, router, splits.direction, LowRankConfig(unwhiten=False)
-    )
-    methods = [
-        Unsteered(),
-        *(m.at_strength(tuned[m.name]) for m in tunable),
-        Categorical(name="categorical, difference in means (probe)"),
-        ridge_method(model, router, splits.direction, seed=args.seed),
-        low_rank,
-        original,
-        RandomControl(name="random vectors (probe)", seed=args.seed),
-    ]
-    results = [
-        r.to_dict()
-        for r in compare_methods(model, router, splits.eval, methods, batch_size=args.batch_size)
-    ]
+    with reused_prefix(model):  # tuning and comparison share each split's lower blocks
+        tunable = {LogitBias(): BIAS_GRID, GlobalDirection(): STEERING_GRID}
+        tuned = tune_strengths(model, router, splits.direction, tunable, batch_size=args.batch_size)
+        low_rank, trained = low_rank_method(model, router, splits.direction)
+        original, original_trained = low_rank_method(
+            model, router, splits.direction, LowRankConfig(unwhiten=False)
+        )
+        methods = [
+            Unsteered(),
+            *(m.at_strength(tuned[m.name]) for m in tunable),
+            Categorical(name="categorical, difference in means (probe)"),
+            ridge_method(model, router, splits.direction, seed=args.seed),
+            low_rank,
+            original,
+            RandomControl(name="random vectors (probe)", seed=args.seed),
+        ]
+        results = [
+            r.to_dict()
+            for r in compare_methods(
+                model, router, splits.eval, methods, batch_size=args.batch_size
+            )
+        ]
     fig = plotting.steering_results(
         results, title=f"Steering methods side by side, eval split ({router.hook})"
     )

@@ -11,6 +11,7 @@ changes its own column most (the diagonal); the paper only shows own-category ef
 
 from mechrefusal import experiment, plotting
 from mechrefusal.comparison import cross_category_matrix, half_removal_coef
+from mechrefusal.generation import reused_prefix
 
 
 def _options(parser):
@@ -28,11 +29,12 @@ def main(argv: list[str] | None = None):
     router = run.router()
     model, batch = run.loaded.model, run.args.batch_size
     remove = run.args.remove_coef
-    if remove is None:
-        remove = half_removal_coef(model, router, run.splits.direction, batch_size=batch)
-    result = cross_category_matrix(
-        model, router, run.splits.eval, remove_coef=remove, batch_size=batch
-    )
+    with reused_prefix(model):  # one forward of each batch's lower blocks for every push
+        if remove is None:
+            remove = half_removal_coef(model, router, run.splits.direction, batch_size=batch)
+        result = cross_category_matrix(
+            model, router, run.splits.eval, remove_coef=remove, batch_size=batch
+        )
     fig = plotting.cross_category(
         result.to_dict(), title=f"Cross-category steering, eval split ({router.hook})"
     )

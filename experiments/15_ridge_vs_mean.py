@@ -13,6 +13,7 @@ import torch
 
 from mechrefusal import experiment, plotting
 from mechrefusal.comparison import k_curve, sweep_method
+from mechrefusal.generation import reused_prefix
 from mechrefusal.methods import Unsteered
 from mechrefusal.ridge import fit_ridge_directions, separation_by_layer
 
@@ -39,16 +40,19 @@ def main(argv: list[str] | None = None):
     }
     d = model.cfg.d_model
     ks = sorted({min(2**i, d) for i in range(d.bit_length() + 1)})
-    curve = k_curve(
-        model,
-        router,
-        splits.eval,
-        {"difference in means": mean, "ridge": ridge},
-        ks,
-        coefficient=COEFFICIENT,
-        batch_size=args.batch_size,
-    )
-    unsteered = sweep_method(model, router, splits.eval, Unsteered(), [0.0])[0].to_dict()
+    with reused_prefix(model):  # the k curve and the unsteered point share the eval batches
+        curve = k_curve(
+            model,
+            router,
+            splits.eval,
+            {"difference in means": mean, "ridge": ridge},
+            ks,
+            coefficient=COEFFICIENT,
+            batch_size=args.batch_size,
+        )
+        unsteered = sweep_method(
+            model, router, splits.eval, Unsteered(), [0.0], batch_size=args.batch_size
+        )[0].to_dict()
     layers = separation_by_layer(model, splits.direction, splits.eval, seed=args.seed)
     data = {
         "hook": router.hook,

@@ -430,7 +430,7 @@ def half_removal_coef(
         answers = generate_scored(
             model, own[i], plan, batch_size=batch_size, max_new_tokens=1, progress=False
         )
-        return sum(a.refused for a in answers) / len(answers)
+        return _refused_share(answers, "harmful")
 
     base = {i: refusal(i, 0.0) for i in own}
     refusing = [i for i in own if base[i] > 0]

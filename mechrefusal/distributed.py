@@ -62,10 +62,15 @@ def is_main() -> bool:
     return _joined().rank == 0
 
 
-def init_from_env(*, devices_per_rank: int = 1, timeout_minutes: float = 30.0) -> World:
+def init_from_env(
+    *, devices_per_rank: int = 1, device: str | None = None, timeout_minutes: float = 30.0
+) -> World:
     """Join the process group that `torchrun` describes (RANK, WORLD_SIZE, MASTER_ADDR, ...).
 
-    NCCL when this node has GPUs, gloo on CPU. A no-op without torchrun or when already joined.
+    NCCL with one GPU set per rank when this node has GPUs and `device` (the `--device` asked
+    for) does not say otherwise; gloo on CPU, also on a GPU node when `device` is "cpu" (two
+    CPU ranks on a one-GPU machine must not each claim a GPU). A no-op without torchrun or
+    when already joined.
     """
     if dist.is_available() and dist.is_initialized():
         return _joined()
@@ -73,13 +78,11 @@ def init_from_env(*, devices_per_rank: int = 1, timeout_minutes: float = 30.0) -
         return World()
     if not dist.is_available():
         raise RuntimeError("This PyTorch build has no torch.distributed; run one process.")
-    if torch.cuda.is_available():
+    gpus = torch.cuda.is_available() and (device is None or device.startswith("cuda"))
+    if gpus:
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(_first_gpu(local_rank, devices_per_rank))
-    dist.init_process_group(
-        "nccl" if torch.cuda.is_available() else "gloo",
-        timeout=timedelta(minutes=timeout_minutes),
-    )
+    dist.init_process_group("nccl" if gpus else "gloo", timeout=timedelta(minutes=timeout_minutes))
     return _joined()
 
 

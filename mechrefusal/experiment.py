@@ -321,7 +321,7 @@ def start(
     """
     started = time.perf_counter()
     args = parse_args(doc, argv, extra=extra)
-    distributed.init_from_env(devices_per_rank=args.n_devices)
+    distributed.init_from_env(devices_per_rank=args.n_devices, device=args.device)
     args.device = distributed.rank_device(args.device, devices_per_rank=args.n_devices)
     with distributed.main_first():  # rank 0 trains / converts and caches; the others then load
         loaded = load(args)

@@ -120,7 +120,13 @@ def test_sharded_store_reads_back_as_one_set(micro, two_process_run, monkeypatch
 def test_torchrun_experiment_writes_once_and_matches(artifacts_root, tmp_path):
     """The README's command: `torchrun` on an experiment script; only rank 0 writes."""
     script = ROOT / "experiments" / "00_organism_baseline.py"
-    common = ["--quick", "--artifacts", str(artifacts_root)]
+    common = [
+        "--quick",
+        "--artifacts",
+        str(artifacts_root),
+        "--device",
+        "cpu",
+    ]  # one GPU is not two
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     one, two = tmp_path / "one", tmp_path / "two"
     subprocess.run(
@@ -161,6 +167,27 @@ def test_rank_device_maps_ranks_to_blocks_of_gpus(monkeypatch):
     monkeypatch.setattr(distributed, "_joined", lambda: distributed.World(3, 4, 3))
     with pytest.raises(RuntimeError, match="GPUs 9..11"):
         distributed.rank_device(devices_per_rank=3)
+
+
+def test_cpu_ranks_on_a_gpu_node_claim_no_gpu(monkeypatch):
+    """Found on a one-GPU machine: two `--device cpu` ranks each claimed a GPU and rank 1 failed."""
+    joined = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda i: joined.append(f"cuda:{i}"))
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda backend, **_: joined.append(backend))
+    monkeypatch.setattr(distributed, "_joined", lambda: distributed.World(1, 2, 1))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    distributed.init_from_env(device="cpu")
+    assert joined == ["gloo"]
+    with pytest.raises(RuntimeError, match="Rank 1 needs GPUs 1..1"):
+        distributed.init_from_env()  # asked for nothing: GPUs, and this node has too few
+    joined.clear()
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    distributed.init_from_env(device="cuda")
+    assert joined == ["cuda:1", "nccl"]
 
 
 def _failing_worker(rank: int, world_size: int, init_file: str, root: str, out: str) -> None:

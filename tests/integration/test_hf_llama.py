@@ -37,7 +37,7 @@ def test_logits_match_transformers(hf_dir):
         "[Requests with safety concerns]"
     )
     tokens, mask = tokenize_prompts(loaded.tokenizer, PROMPTS, n_ctx=loaded.model.cfg.n_ctx)
-    ours = loaded.model(tokens, attention_mask=mask)
+    ours = loaded.model(tokens, attention_mask=mask).cpu()  # TL picks cuda where there is one
     with torch.no_grad():
         theirs = hf(input_ids=tokens, attention_mask=mask).logits
     real = mask.bool()

@@ -69,7 +69,7 @@ def test_ablation_removes_projection_everywhere(tiny_model):
             tokens, attention_mask=mask, names_filter=lambda n: n in residual_hooks(tiny_model)
         )
     for name in residual_hooks(tiny_model):
-        assert (cache[name] @ unit).abs().max() < 1e-4, name
+        assert (cache[name].cpu() @ unit).abs().max() < 1e-4, name
 
 
 def test_orthogonalized_weights_match_hook_ablation(tiny_model):
@@ -94,7 +94,7 @@ def test_generation_with_kv_cache_matches_full_forward(tiny_model):
     gen = greedy_generate(tiny_model, tokens, mask, max_new_tokens=5, stop_ids=set())
     seq = tokens
     for _ in range(5):
-        nxt = tiny_model(seq)[:, -1].argmax(-1, keepdim=True)
+        nxt = tiny_model(seq)[:, -1].argmax(-1, keepdim=True).cpu()  # cuda where TL picks it
         seq = torch.cat([seq, nxt], dim=1)
     assert gen.new_tokens[0] == seq[0, tokens.shape[1] :].tolist()
 
@@ -124,7 +124,10 @@ def test_mean_ablation_holds_the_mean_coordinate(tiny_model):
         )
     for name in residual_hooks(tiny_model):
         torch.testing.assert_close(
-            cache[name] @ unit, (means[name] @ unit).expand(tokens.shape), atol=1e-4, rtol=1e-4
+            cache[name].cpu() @ unit,
+            (means[name] @ unit).expand(tokens.shape),
+            atol=1e-4,
+            rtol=1e-4,
         )
     partial_means = {"blocks.0.hook_resid_pre": unit}
     with (

@@ -48,7 +48,7 @@ def test_matches_transformer_lens_patching(micro, pair_and_metric):
     theirs = tl_patching.get_act_patch_resid_pre(
         micro.model, pair.corrupt_tokens[None], clean_cache, lambda logits: metric(logits)[0]
     )
-    torch.testing.assert_close(ours, theirs.float(), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(ours, theirs.float().cpu(), atol=1e-4, rtol=1e-4)
 
 
 def test_attribution_correlates_with_exact(micro, pair_and_metric):

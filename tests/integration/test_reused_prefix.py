@@ -158,3 +158,31 @@ def test_walking_up_the_layers_matches_the_ordinary_forward(micro, router, promp
     for a, b in zip(ordinary, reused, strict=True):
         assert torch.allclose(a, b, atol=1e-4)
         assert not torch.allclose(a, before, atol=1e-3)
+
+
+def test_an_outer_memo_is_shared_by_every_sweep_inside_it(micro, router, prompts, monkeypatch):
+    """What the figure scripts rely on: sweeps of several methods inside one `reused_prefix`
+    run each batch's lower blocks once (a sweep's own memo closes with it otherwise)."""
+    from mechrefusal.comparison import sweep_method
+
+    model, lower_passes = micro.model, []
+    forward = type(model).forward
+
+    def counting(self, input, *args, **kwargs):
+        if not torch.is_floating_point(input):  # token ids: a pass from the embedding up
+            lower_passes.append(input.shape[0])
+        return forward(self, input, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "forward", counting)
+
+    def sweep(method):  # no benign prompts here: that rate is nan, left out
+        points = sweep_method(model, router, prompts, method, [0.0, -1.0], batch_size=8)
+        return [(p.refusal, p.over_refusal) for p in points]
+
+    separate = [sweep(Categorical()), sweep(GlobalDirection())]
+    per_sweep = len(lower_passes) // 2
+    lower_passes.clear()
+    with reused_prefix(model):
+        shared = [sweep(Categorical()), sweep(GlobalDirection())]
+    assert per_sweep > 0 and len(lower_passes) == per_sweep
+    assert shared == separate
