@@ -4,7 +4,10 @@
    cache) vs the HF model's forward truncated after that layer (the least work that yields the
    same activations);
 2. batched probe-routed steered generation (`steered_generate`, 12 tokens, KV cache) vs HF
-   `generate` unsteered on the same batch (greedy, 12 tokens). Target: <= 1.2x.
+   `generate` unsteered on the same batch (greedy, 12 tokens). Target: <= 1.2x;
+3. a figure's sweeps (three methods at three strengths, first answer token) each in its own
+   `reused_prefix` vs all inside one, as figures 07, 08, 13, 14 and 15 run them: how much the
+   figure-wide memo saves when every sweep reads the same batches.
 Both models hold the same weights (the fine-tune's checkpoint). Merges its numbers into
 benchmarks/results.json ("real_model"); run it alone (other processes skew the timings).
 """
@@ -22,7 +25,10 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.common import merge_results, timed  # noqa: E402
 from mechrefusal.activations import cache_activations  # noqa: E402
 from mechrefusal.chat import stop_token_ids, tokenize_prompts  # noqa: E402
+from mechrefusal.comparison import sweep_method  # noqa: E402
+from mechrefusal.generation import reused_prefix  # noqa: E402
 from mechrefusal.hooks import hook_name  # noqa: E402
+from mechrefusal.methods import Categorical, GlobalDirection, RandomControl  # noqa: E402
 from mechrefusal.models import load_model  # noqa: E402
 from mechrefusal.prompts import select  # noqa: E402
 from mechrefusal.realtune import decoder_slice  # noqa: E402
@@ -30,6 +36,20 @@ from mechrefusal.smollm2 import refusal_dir  # noqa: E402
 from mechrefusal.steering import SteeringConfig, fit_router, steered_generate  # noqa: E402
 
 NEW_TOKENS = 12
+SWEEP_STRENGTHS = (0.0, -0.5, -1.0)
+
+
+def figure_sweeps(model, router, prompts, *, shared: bool, batch_size: int) -> list:
+    """Three methods swept on the same prompts, each sweep with its own memo or all in one."""
+    methods = (Categorical(), GlobalDirection(), RandomControl())
+
+    def sweep(method):
+        return sweep_method(model, router, prompts, method, SWEEP_STRENGTHS, batch_size=batch_size)
+
+    if not shared:
+        return [sweep(m) for m in methods]
+    with reused_prefix(model):
+        return [sweep(m) for m in methods]
 
 
 def hf_truncated(hf, layer: int):
@@ -98,6 +118,20 @@ def main() -> None:
             ),
             args.repeats,
         )
+    swept = [
+        p
+        for kind in ("harmful", "contrast")
+        for p in select(loaded.prompts, split="eval", kind=kind)[: args.batch]
+    ]
+    sweeps = {
+        shared: timed(
+            lambda shared=shared: figure_sweeps(
+                model, router, swept, shared=shared, batch_size=args.batch
+            ),
+            args.repeats,
+        )
+        for shared in (False, True)
+    }
     result = {
         "model": loaded.spec,
         "layer": args.layer,
@@ -113,6 +147,10 @@ def main() -> None:
         "hf_generate_unsteered_s": hf_gen,
         "ratio_steered_vs_hf_generate": ours_gen / hf_gen,
         "target_ratio_generate": 1.2,
+        "sweep_prompts": len(swept),
+        "sweeps_own_memo_s": sweeps[False],
+        "sweeps_one_memo_s": sweeps[True],
+        "ratio_own_vs_one_memo": sweeps[False] / sweeps[True],
     }
     print(json.dumps(result, indent=2))
     merge_results(args.out, {"real_model": result})

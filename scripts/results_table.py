@@ -792,6 +792,16 @@ def real_model_rows(d: dict | None) -> list[str]:
         f"| {setup}: probe-routed steered generation vs HF `generate` unsteered, {d['new_tokens']} tokens | "
         f"{d['ratio_steered_vs_hf_generate']:.2f}x ({d['steered_generate_s']:.2f}s vs {d['hf_generate_unsteered_s']:.2f}s) | "
         f"<= {d['target_ratio_generate']}x |",
+        *(
+            [
+                f"| SmolLM2 fine-tune, {d['sweep_prompts']} prompts: three first-token sweeps at three "
+                "strengths, each in its own memo vs all in one (figure-wide `reused_prefix`) | "
+                f"{d['ratio_own_vs_one_memo']:.2f}x ({d['sweeps_own_memo_s']:.2f}s vs "
+                f"{d['sweeps_one_memo_s']:.2f}s) | (reported) |"
+            ]
+            if "ratio_own_vs_one_memo" in d
+            else []
+        ),
     ]
 
 
