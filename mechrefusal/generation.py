@@ -10,7 +10,9 @@ hooks all sit at one residual hook (`blocks.L.hook_resid_post`). Inside `reused_
 the blocks up to L run once per batch and are reused: each plan's hooks are applied to the
 cached residual and only the blocks after L run (on SmolLM2 with L = 28 of 30, ~15x less
 work per plan). A plan without hooks (unsteered, a logit bias) reuses the last block's
-residual. Outside it, or when anything else is hooked on the model, nothing is reused.
+residual. Outside it, or when anything else is hooked on the model, nothing is reused. The
+memo's blocks run a prefix that every prompt shares (a chat template's header) once per batch
+(`shared_prefix`).
 Every forward here unembeds the last position only.
 """
 
@@ -28,6 +30,7 @@ from mechrefusal._typing import Float, Int, Tensor
 from mechrefusal.artifacts import text_hash
 from mechrefusal.chat import PromptFormat, stop_token_ids, tokenize_prompts
 from mechrefusal.hooks import has_active_hooks, layer_of
+from mechrefusal.shared_prefix import lower_blocks
 
 
 @dataclass(frozen=True)
@@ -226,7 +229,7 @@ def _memo_residual(model, tokens, mask, layer: int) -> Float[Tensor, "batch pos 
             entry[start], start_at_layer=start + 1, stop_at_layer=layer + 1, attention_mask=mask
         )
     else:
-        entry[layer] = model(tokens, attention_mask=mask, stop_at_layer=layer + 1)
+        entry[layer] = lower_blocks(model, tokens, mask, stop_at_layer=layer + 1)
     while len(entry) > _MEMO_LAYERS:
         del entry[next(iter(entry))]
     return entry[layer]

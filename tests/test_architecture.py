@@ -24,6 +24,7 @@ LAYERS = [
     "transposed",
     "organism",
     "hooks",
+    "shared_prefix",
     "generation",
     "evaluation",
     "scorers",
