@@ -49,7 +49,7 @@ class ActivationRequest:
 
 ComputeShard = Callable[[list[str]], dict[str, Tensor | None]]
 """hooks -> this rank's rows of each (None where the rank got no batch)."""
-ACTIVATION_MODULES = ("activations", "chat", "hooks", "activation_store")
+ACTIVATION_MODULES = ("activations", "chat", "hooks", "shared_prefix", "activation_store")
 """Modules whose code decides what an activation is: part of every key."""
 
 _SAMPLES_PER_TENSOR = 4096
@@ -123,6 +123,11 @@ class ActivationStore:
             for h in missing:
                 found[h] = self.write(identities[h], local[h], request)
         return {h: found[h] for h in hooks}
+
+    def put(self, model, request: ActivationRequest, local: dict[str, Tensor | None]) -> None:
+        """Store activations computed anyway (this rank's rows per hook), replacing any entry."""
+        for hook, rows in local.items():
+            self.write(entry_identity(model, request, hook), rows, request)
 
     def entry_dir(self, identity: dict) -> Path:
         return self.root / entry_key(identity)

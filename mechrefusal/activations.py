@@ -1,7 +1,8 @@
 """Cache one or a few hooks' activations at semantic positions (DESIGN §5 "Activations").
 
 Only the named hooks are cached (`names_filter`) and the forward pass stops after the last
-needed block (`stop_at_layer`). Batches are left-padded with an attention mask, so the last
+needed block (`stop_at_layer`); a prefix every prompt of a batch shares (a chat template's
+header) runs once per batch (`shared_prefix.run_with_cache`). Batches are left-padded with an attention mask, so the last
 column is each prompt's last real token and padding never changes a result (the NeurIPS code
 read index -1 of right-padded batches: PAPER §10 item 1). Positions:
 - `last`: the last input token (the position that emits the refusal token; with `append`, the
@@ -11,7 +12,9 @@ read index -1 of right-padded batches: PAPER §10 item 1). Positions:
 - `mean`: the mean over all real tokens.
 """
 
+import itertools
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Literal
 
 import torch
@@ -24,6 +27,7 @@ from mechrefusal.activation_store import ActivationRequest, ActivationStore, def
 from mechrefusal.chat import PromptFormat, suffix_length, tokenize_prompts
 from mechrefusal.generation import model_device
 from mechrefusal.hooks import has_active_hooks, stop_layer_for, validate_hook
+from mechrefusal.shared_prefix import run_with_cache
 
 Position = Literal["last", "prompt_end", "mean"]
 POSITIONS: tuple[Position, ...] = ("last", "prompt_end", "mean")
@@ -101,9 +105,17 @@ def cache_activations(
         progress=progress,
     )
     if store is not None and not has_active_hooks(model):
-        result = store.fetch(
-            model, spec, names, lambda missing: activation_shard(model, spec, missing)
-        )
+
+        def compute(missing: list[str]) -> dict[str, Tensor | None]:
+            # One forward gives every position: the others are stored too (a router reads
+            # `last` and `prompt_end` of the same prompts).
+            by_position = _shard_at_positions(model, spec, missing, POSITIONS)
+            for other in POSITIONS:
+                if other != spec.position:
+                    store.put(model, replace(spec, position=other), by_position[other])
+            return by_position[spec.position]
+
+        result = store.fetch(model, spec, names, compute)
     else:
         local = activation_shard(model, spec, names)
         result = {n: distributed.all_gather_rows(local[n]) for n in names}
@@ -119,9 +131,16 @@ def activation_shard(
     model, spec: ActivationRequest, names: Sequence[str]
 ) -> dict[str, Float[Tensor, "rows d_model"] | None]:
     """This rank's rows (its block of batches, `distributed.my_batch_rows`); None without batches."""
+    return _shard_at_positions(model, spec, names, [spec.position])[spec.position]
+
+
+def _shard_at_positions(
+    model, spec: ActivationRequest, names: Sequence[str], positions: Sequence[Position]
+) -> dict[str, dict[str, Tensor | None]]:
+    """`activation_shard` at several positions from one forward: position -> hook -> rows."""
     n_suffix = suffix_length(model.tokenizer, fmt=spec.fmt, append=spec.append)
     device = model_device(model)
-    out: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+    out = {p: {n: [] for n in names} for p in positions}
     rows = distributed.my_batch_rows(len(spec.prompts), spec.batch_size)
     quiet = not spec.progress or len(rows) < 3 or not distributed.is_main()
     for batch in tqdm(rows, desc="cache activations", disable=quiet, leave=False):
@@ -132,16 +151,18 @@ def activation_shard(
             fmt=spec.fmt,
             append=spec.append,
         )
-        _, cache = model.run_with_cache(
+        cache = run_with_cache(
+            model,
             tokens.to(device),
-            attention_mask=mask.to(device),
-            names_filter=list(names),
+            mask.to(device),
+            names,
             stop_at_layer=stop_layer_for(names),
         )
-        for n in names:
-            out[n].append(
-                select_position(cache[n], mask, tokens, position=spec.position, n_suffix=n_suffix)
-                .float()
-                .cpu()
+        for p, n in itertools.product(positions, names):
+            out[p][n].append(
+                select_position(cache[n], mask, tokens, position=p, n_suffix=n_suffix).float().cpu()
             )
-    return {n: torch.cat(chunks) if chunks else None for n, chunks in out.items()}
+    return {
+        p: {n: torch.cat(chunks) if chunks else None for n, chunks in by_name.items()}
+        for p, by_name in out.items()
+    }

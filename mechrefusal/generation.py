@@ -11,8 +11,8 @@ the blocks up to L run once per batch and are reused: each plan's hooks are appl
 cached residual and only the blocks after L run (on SmolLM2 with L = 28 of 30, ~15x less
 work per plan). A plan without hooks (unsteered, a logit bias) reuses the last block's
 residual. Outside it, or when anything else is hooked on the model, nothing is reused. The
-memo's blocks run a prefix that every prompt shares (a chat template's header) once per batch
-(`shared_prefix`).
+memo's blocks, and the prompt pass of generation, run a prefix that every prompt shares (a chat
+template's header) once per batch (`shared_prefix`).
 Every forward here unembeds the last position only.
 """
 
@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 
 import torch
 from tqdm.auto import tqdm
-from transformer_lens import TransformerLensKeyValueCache as _KVCache
 from transformer_lens.utilities import apply_softcap
 
 from mechrefusal import distributed
@@ -30,7 +29,7 @@ from mechrefusal._typing import Float, Int, Tensor
 from mechrefusal.artifacts import text_hash
 from mechrefusal.chat import PromptFormat, stop_token_ids, tokenize_prompts
 from mechrefusal.hooks import has_active_hooks, layer_of
-from mechrefusal.shared_prefix import lower_blocks
+from mechrefusal.shared_prefix import lower_blocks, prefill
 
 
 @dataclass(frozen=True)
@@ -67,8 +66,8 @@ def greedy_generate(
     device = model_device(model)
     tokens, attention_mask = tokens.to(device), attention_mask.to(device)
     batch = tokens.shape[0]
-    cache = _KVCache.init_cache(model.cfg, device, batch)
-    logits = _next_logits(model, tokens, attention_mask, cache)
+    residual, cache = prefill(model, tokens, attention_mask)
+    logits = last_logits_from(model, residual, model.cfg.n_layers, attention_mask)
     first_logits, next_ids, done = _first_step(logits, first_logit_bias, stop_ids)
     out = [[] if stopped else [int(t)] for t, stopped in zip(next_ids, done, strict=True)]
     stops = torch.tensor(sorted(stop_ids), dtype=torch.long)

@@ -23,6 +23,7 @@ from einops import einsum
 from mechrefusal._typing import Float, Tensor
 from mechrefusal.activations import cache_activations
 from mechrefusal.hooks import validate_hook
+from mechrefusal.shared_prefix import positionwise_hooks
 
 AddPositions = Literal["last", "all"]
 
@@ -151,7 +152,8 @@ def ablated_directions(
     if means is not None and set(means) != set(names):
         raise ValueError("means must hold every residual hook (use mean_residuals).")
     fn = partial(ablate_directions_hook, basis=orthonormal_basis(directions), means=means)
-    with model.hooks(fwd_hooks=[(name, fn) for name in names]):
+    # Each token's residual is projected on its own: a shared chat prefix may run once.
+    with positionwise_hooks(model, [(name, fn) for name in names]):
         yield
 
 

@@ -2,63 +2,124 @@
 
 A chat template puts the same header before every user message (SmolLM2: a 24-token system
 turn, 57% of an average eval prompt), so a batch's forward repeats that work B times. Here the
-prefix runs once at batch 1 into a KV cache, the cache is expanded to the batch and frozen, and
-only each row's remainder runs, left-padded after the cached prefix. Positions come from the
-attention mask (TransformerLens counts only attended tokens), so every real token's residual is
-the ordinary forward's up to float rounding. The result is re-assembled in the ordinary
-left-padded layout (`[pads][prefix][rest]`), so callers see the same shapes and positions.
+prefix runs once at batch 1 into a KV cache, the cache is expanded to the batch, and only each
+row's remainder runs, left-padded after the cached prefix. Positions come from the attention
+mask (TransformerLens counts only attended tokens), so every real token's residual is the
+ordinary forward's up to float rounding. Three uses:
+- `lower_blocks`: the residual stream after some block, re-assembled in the ordinary
+  left-padded layout (`[pads][prefix][rest]`), so callers see the same shapes and positions;
+- `run_with_cache`: hooked activations at residual-stream sites, re-assembled the same way;
+- `prefill`: the first step of generation; the KV cache it returns holds `[prefix][pads][rest]`
+  (key order is irrelevant under the mask), so decoding continues from it unchanged.
 
-Only for forwards with no hooks on the model: a hook would see a batch of 1 on the prefix pass.
+A hook would see a batch of 1 and the prefix's own positions on the prefix pass, so nothing is
+shared while a hook is attached, unless every attached hook was attached through
+`positionwise_hooks` (it acts on each row and position alone, e.g. a directional ablation).
 Pad positions carry other (never attended) values than in the ordinary forward.
 """
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from transformer_lens import TransformerLensKeyValueCache as _KVCache
 
 from mechrefusal._typing import Float, Int, Tensor
-from mechrefusal.hooks import has_active_hooks
+from mechrefusal.hooks import SITES
 
 MIN_SHARED_PREFIX = 8
 """Shorter shared prefixes are not worth a second forward call."""
 
+_POSITIONWISE: dict[int, int] = {}
+"""id(model) -> how many of its attached hooks came through `positionwise_hooks`."""
+
+_SHAREABLE_SITES = tuple(f".hook_{site}" for site in SITES)
+"""Hooks whose activation is [batch, pos, d_model], one row per token: re-assembled per token."""
+
+
+@contextmanager
+def positionwise_hooks(model, fwd_hooks: Sequence[tuple[str, Callable]]) -> Iterator[None]:
+    """Attach hooks that transform each (row, position) of an activation on its own, whatever
+    the batch and the position index; the shared prefix may then run under them."""
+    with model.hooks(fwd_hooks=list(fwd_hooks)):
+        _POSITIONWISE[id(model)] = _POSITIONWISE.get(id(model), 0) + len(fwd_hooks)
+        try:
+            yield
+        finally:
+            _POSITIONWISE[id(model)] -= len(fwd_hooks)
+            if not _POSITIONWISE[id(model)]:
+                del _POSITIONWISE[id(model)]
+
+
+def _hooks_allow_sharing(model) -> bool:
+    attached = sum(len(point.fwd_hooks) for point in model.hook_dict.values())
+    return attached == _POSITIONWISE.get(id(model), 0)
+
+
+def _real_starts(mask: Int[Tensor, "batch pos"]) -> Int[Tensor, " batch"]:
+    """Each left-padded row's first real column."""
+    return mask.shape[1] - mask.sum(-1)
+
 
 def shared_prefix_length(tokens: Int[Tensor, "batch pos"], mask: Int[Tensor, "batch pos"]) -> int:
     """Tokens every row's real (attended) tokens start with, leaving each row at least one."""
-    lengths = mask.sum(-1)
-    shortest = int(lengths.min())
+    shortest = int(mask.sum(-1).min())
     if shortest < 2:
         return 0
-    starts = tokens.shape[1] - lengths
-    columns = starts[:, None] + torch.arange(shortest - 1)[None]
+    columns = _real_starts(mask)[:, None] + torch.arange(shortest - 1, device=tokens.device)
     aligned = tokens.gather(1, columns)  # row b's first shortest-1 real tokens
     same = (aligned == aligned[:1]).all(0)
     return int(same.long().cumprod(0).sum())
 
 
+def _sharable_prefix(model, tokens, mask) -> int:
+    """The shared prefix's length when sharing pays and is allowed, else 0."""
+    if tokens.shape[0] < 2 or not _hooks_allow_sharing(model):
+        return 0
+    n_prefix = shared_prefix_length(tokens, mask)
+    return n_prefix if n_prefix >= MIN_SHARED_PREFIX else 0
+
+
 def _remainder(tokens, mask, n_prefix: int):
     """Each row without its shared prefix, still left-padded: (tokens, mask, source columns)."""
     width = tokens.shape[1] - n_prefix
-    starts = (tokens.shape[1] - mask.sum(-1))[:, None]
-    cols = torch.arange(width)[None].expand(tokens.shape[0], -1)
-    source = torch.where(cols < starts, cols, cols + n_prefix)
+    cols = torch.arange(width, device=tokens.device)[None].expand(tokens.shape[0], -1)
+    source = torch.where(cols < _real_starts(mask)[:, None], cols, cols + n_prefix)
     return tokens.gather(1, source), mask.gather(1, source), source
 
 
-def _prefix_cache(model, prefix: Int[Tensor, "1 n_prefix"], batch: int, stop_at_layer: int):
-    """KV cache of the prefix for the blocks below `stop_at_layer`, expanded and frozen."""
-    cache = _KVCache.init_cache(model.cfg, prefix.device, 1)
-    residual = model(
-        prefix,
-        attention_mask=torch.ones_like(prefix),
-        past_kv_cache=cache,
-        stop_at_layer=stop_at_layer,
-    )
+def _two_passes(model, tokens, mask, n_prefix: int, forward):
+    """`forward(tokens, mask, cache)` on the shared prefix at batch 1, then, with the prefix's
+    KV cache expanded to the batch, on each row's rest. Returns both outputs, the cache (now
+    holding prefix and rest) and the rest's source columns in `tokens`."""
+    start = int(_real_starts(mask[:1]))
+    prefix = tokens[:1, start : start + n_prefix]
+    cache = _KVCache.init_cache(model.cfg, tokens.device, 1)
+    prefix_out = forward(prefix, torch.ones_like(prefix), cache)
+    batch = tokens.shape[0]
     for entry in cache.entries:
         entry.past_keys = entry.past_keys.expand(batch, -1, -1, -1)
         entry.past_values = entry.past_values.expand(batch, -1, -1, -1)
     cache.previous_attention_mask = cache.previous_attention_mask.expand(batch, -1)
-    cache.freeze()
-    return cache, residual
+    rest, rest_mask, source = _remainder(tokens, mask, n_prefix)
+    return prefix_out, forward(rest, rest_mask, cache), cache, source
+
+
+def _assemble(
+    prefix_part: Float[Tensor, "1 n_prefix ..."],
+    rest_part: Float[Tensor, "batch rest ..."],
+    mask: Int[Tensor, "batch pos"],
+    source: Int[Tensor, "batch rest"],
+) -> Float[Tensor, "batch pos ..."]:
+    """The ordinary left-padded layout `[pads][prefix][rest]` from the two passes' outputs."""
+    batch, pos, n_prefix = mask.shape[0], mask.shape[1], prefix_part.shape[1]
+    rest = rest_part.reshape(batch, rest_part.shape[1], -1)
+    out = rest.new_zeros(batch, pos, rest.shape[-1])
+    out.scatter_(1, source[..., None].expand_as(rest), rest)
+    columns = _real_starts(mask)[:, None] + torch.arange(n_prefix, device=mask.device)
+    prefix = prefix_part.reshape(1, n_prefix, -1).expand(batch, -1, -1)
+    out.scatter_(1, columns[..., None].expand_as(prefix), prefix)
+    return out.reshape(batch, pos, *rest_part.shape[2:])
 
 
 def lower_blocks(
@@ -66,27 +127,62 @@ def lower_blocks(
 ) -> Float[Tensor, "batch pos d_model"]:
     """The residual stream after block `stop_at_layer - 1`, as `model(tokens,
     attention_mask=mask, stop_at_layer=...)` gives it, running a shared prefix once."""
-    n_prefix = shared_prefix_length(tokens.cpu(), mask.cpu())
-    if n_prefix < MIN_SHARED_PREFIX or tokens.shape[0] < 2 or has_active_hooks(model):
+    n_prefix = _sharable_prefix(model, tokens, mask)
+    if not n_prefix:
         return model(tokens, attention_mask=mask, stop_at_layer=stop_at_layer)
-    device = tokens.device
-    start = int(tokens.shape[1] - mask[0].sum())
-    prefix = tokens[:1, start : start + n_prefix]
-    cache, prefix_residual = _prefix_cache(model, prefix, tokens.shape[0], stop_at_layer)
-    rest, rest_mask, source = _remainder(tokens.cpu(), mask.cpu(), n_prefix)
-    rest_residual = model(
-        rest.to(device),
-        attention_mask=rest_mask.to(device),
-        past_kv_cache=cache,
-        stop_at_layer=stop_at_layer,
-    )
-    out = rest_residual.new_zeros(*tokens.shape, rest_residual.shape[-1])
-    out.scatter_(1, source.to(device)[..., None].expand_as(rest_residual), rest_residual)
-    starts = (tokens.shape[1] - mask.sum(-1)).to(device)
-    prefix_cols = starts[:, None] + torch.arange(n_prefix, device=device)[None]
-    out.scatter_(
-        1,
-        prefix_cols[..., None].expand(-1, -1, out.shape[-1]),
-        prefix_residual.expand(tokens.shape[0], -1, -1),
-    )
-    return out
+
+    def forward(t, m, cache):
+        return model(t, attention_mask=m, past_kv_cache=cache, stop_at_layer=stop_at_layer)
+
+    prefix_out, rest_out, _, source = _two_passes(model, tokens, mask, n_prefix, forward)
+    return _assemble(prefix_out, rest_out, mask, source)
+
+
+def run_with_cache(
+    model,
+    tokens: Int[Tensor, "batch pos"],
+    mask: Int[Tensor, "batch pos"],
+    names: Sequence[str],
+    *,
+    stop_at_layer: int | None,
+) -> dict[str, Float[Tensor, "batch ..."]]:
+    """The activations at `names`, as `model.run_with_cache` gives them, running a shared
+    prefix once when every name is a residual-stream site (`hooks.SITES`)."""
+    n_prefix = _sharable_prefix(model, tokens, mask)
+    if not n_prefix or not all(n.endswith(_SHAREABLE_SITES) for n in names):
+        _, cache = model.run_with_cache(
+            tokens, attention_mask=mask, names_filter=list(names), stop_at_layer=stop_at_layer
+        )
+        return {n: cache[n] for n in names}
+
+    def forward(t, m, kv_cache):
+        _, acts = model.run_with_cache(
+            t,
+            attention_mask=m,
+            past_kv_cache=kv_cache,
+            names_filter=list(names),
+            stop_at_layer=stop_at_layer,
+        )
+        return acts
+
+    prefix_acts, rest_acts, _, source = _two_passes(model, tokens, mask, n_prefix, forward)
+    return {n: _assemble(prefix_acts[n], rest_acts[n], mask, source) for n in names}
+
+
+def prefill(
+    model, tokens: Int[Tensor, "batch pos"], mask: Int[Tensor, "batch pos"]
+) -> tuple[Float[Tensor, "batch rest d_model"], _KVCache]:
+    """The first forward of generation: the final residual stream of each row's last columns
+    (the last column is every row's last token) and a KV cache holding the whole prompt."""
+    n_layers = model.cfg.n_layers
+    n_prefix = _sharable_prefix(model, tokens, mask)
+    if not n_prefix:
+        cache = _KVCache.init_cache(model.cfg, tokens.device, tokens.shape[0])
+        residual = model(tokens, attention_mask=mask, past_kv_cache=cache, stop_at_layer=n_layers)
+        return residual, cache
+
+    def forward(t, m, kv_cache):
+        return model(t, attention_mask=m, past_kv_cache=kv_cache, stop_at_layer=n_layers)
+
+    _, rest_out, cache, _ = _two_passes(model, tokens, mask, n_prefix, forward)
+    return rest_out, cache

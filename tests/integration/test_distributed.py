@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from mechrefusal import distributed
 from mechrefusal.activation_store import ActivationStore
-from mechrefusal.activations import cache_activations
+from mechrefusal.activations import POSITIONS, cache_activations
 from mechrefusal.comparison import run_method
 from mechrefusal.directions import compute_directions
 from mechrefusal.evaluation import evaluate, summarize
@@ -96,12 +96,13 @@ def test_two_processes_reproduce_one(micro, two_process_run, tmp_path):
 
 def test_sharded_store_reads_back_as_one_set(micro, two_process_run, monkeypatch):
     entries = [p for p in (two_process_run / "store").iterdir() if p.is_dir()]
-    assert len(entries) == 1
-    shards = sorted(p.name for p in entries[0].glob("shard-*.safetensors"))
-    assert shards == ["shard-00000-of-00002.safetensors", "shard-00001-of-00002.safetensors"]
+    assert len(entries) == len(POSITIONS)  # one forward stores every position
+    for entry in entries:
+        shards = sorted(p.name for p in entry.glob("shard-*.safetensors"))
+        assert shards == ["shard-00000-of-00002.safetensors", "shard-00001-of-00002.safetensors"]
     # Read back in one process: served from disk, never recomputed.
     monkeypatch.setattr(
-        "mechrefusal.activations.activation_shard",
+        "mechrefusal.activations._shard_at_positions",
         lambda *a, **k: pytest.fail("recomputed a cached entry"),
     )
     texts = [p.prompt for p in select(micro.prompts, split="eval")[:44]]

@@ -4,8 +4,15 @@ import pytest
 import torch
 
 from mechrefusal.chat import left_pad
-from mechrefusal.interventions import added_vectors
-from mechrefusal.shared_prefix import MIN_SHARED_PREFIX, lower_blocks, shared_prefix_length
+from mechrefusal.generation import greedy_generate
+from mechrefusal.interventions import ablated_directions, added_vectors
+from mechrefusal.shared_prefix import (
+    MIN_SHARED_PREFIX,
+    lower_blocks,
+    positionwise_hooks,
+    run_with_cache,
+    shared_prefix_length,
+)
 
 PREFIX = [5, 9, 12, 7, 30, 31, 8, 40, 41, 6]
 
@@ -46,3 +53,84 @@ def test_a_hooked_model_runs_the_ordinary_forward(tiny_model):
         ordinary = tiny_model(tokens, attention_mask=mask, stop_at_layer=2)
         shared = lower_blocks(tiny_model, tokens, mask, stop_at_layer=2)
     assert torch.equal(shared, ordinary)
+
+
+SITES = ["blocks.0.hook_resid_post", "blocks.1.hook_attn_out", "blocks.1.hook_mlp_out"]
+
+
+def test_run_with_cache_equals_the_ordinary_cache_at_every_real_token(tiny_model):
+    tokens, mask = _batch(RESTS)
+    with torch.inference_mode():
+        _, ordinary = tiny_model.run_with_cache(tokens, attention_mask=mask, names_filter=SITES)
+        shared = run_with_cache(tiny_model, tokens, mask, SITES, stop_at_layer=None)
+    real = mask.bool()
+    for name in SITES:
+        assert shared[name].shape == ordinary[name].shape
+        torch.testing.assert_close(shared[name][real], ordinary[name][real], atol=1e-4, rtol=1e-4)
+
+
+def test_run_with_cache_does_not_share_for_hooks_that_are_not_per_token(tiny_model):
+    """An attention pattern is [batch head query key]: a prefix pass cannot be re-assembled."""
+    tokens, mask = _batch(RESTS)
+    names = ["blocks.0.attn.hook_pattern", "blocks.0.hook_resid_post"]
+    with torch.inference_mode():
+        _, ordinary = tiny_model.run_with_cache(tokens, attention_mask=mask, names_filter=names)
+        shared = run_with_cache(tiny_model, tokens, mask, names, stop_at_layer=None)
+    for name in names:
+        assert torch.equal(shared[name], ordinary[name])
+
+
+def _one_row_at_a_time(model, tokens, mask, **kwargs):
+    """Reference generations with nothing shared (a batch of one never shares)."""
+    rows = [
+        greedy_generate(model, tokens[i : i + 1], mask[i : i + 1], **kwargs)
+        for i in range(len(tokens))
+    ]
+    return [g.new_tokens[0] for g in rows], torch.cat([g.first_logits for g in rows])
+
+
+def test_generation_from_a_shared_prefix_equals_generation_row_by_row(tiny_model):
+    tokens, mask = _batch(RESTS)
+    kwargs = dict(max_new_tokens=6, stop_ids=set())
+    expected, first = _one_row_at_a_time(tiny_model, tokens, mask, **kwargs)
+    batched = greedy_generate(tiny_model, tokens, mask, **kwargs)
+    assert batched.new_tokens == expected
+    torch.testing.assert_close(batched.first_logits, first, atol=1e-4, rtol=1e-4)
+
+
+def test_positionwise_hooks_still_share_and_give_the_hooked_forward(tiny_model):
+    """A directional ablation acts on each token alone: the prefix runs once under it (a batch
+    of one, then the batch), with the same result as the ordinary forward under the same hooks."""
+    tokens, mask = _batch(RESTS)
+    direction = torch.randn(tiny_model.cfg.d_model)
+    calls = []
+    counter = [("blocks.0.hook_resid_pre", _count_batches(calls))]
+    with torch.inference_mode(), ablated_directions(tiny_model, direction):
+        ordinary = tiny_model(tokens, attention_mask=mask, stop_at_layer=2)
+        with positionwise_hooks(tiny_model, counter):
+            shared = lower_blocks(tiny_model, tokens, mask, stop_at_layer=2)
+        kwargs = dict(max_new_tokens=4, stop_ids=set())
+        expected, _ = _one_row_at_a_time(tiny_model, tokens, mask, **kwargs)
+        assert greedy_generate(tiny_model, tokens, mask, **kwargs).new_tokens == expected
+    real = mask.bool()
+    torch.testing.assert_close(shared[real], ordinary[real], atol=1e-4, rtol=1e-4)
+    assert calls == [1, len(RESTS)]
+
+
+def _count_batches(calls):
+    def hook(activation, hook):
+        calls.append(activation.shape[0])
+
+    return hook
+
+
+def test_an_undeclared_hook_beside_positionwise_ones_stops_sharing(tiny_model):
+    tokens, mask = _batch(RESTS)
+    calls = []
+    with (
+        torch.inference_mode(),
+        ablated_directions(tiny_model, torch.randn(tiny_model.cfg.d_model)),
+        tiny_model.hooks(fwd_hooks=[("blocks.0.hook_resid_pre", _count_batches(calls))]),
+    ):
+        lower_blocks(tiny_model, tokens, mask, stop_at_layer=2)
+    assert calls == [len(RESTS)]  # one ordinary pass over the whole batch, no batch-1 prefix pass

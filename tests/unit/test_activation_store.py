@@ -7,7 +7,7 @@ import torch
 
 from mechrefusal import distributed
 from mechrefusal.activation_store import ActivationStore, weights_digest
-from mechrefusal.activations import cache_activations
+from mechrefusal.activations import POSITIONS, cache_activations
 from mechrefusal.artifacts import ArtifactError
 
 HOOK = "blocks.0.hook_resid_post"
@@ -21,11 +21,29 @@ def _cache(model, store, texts=TEXTS, hook=HOOK):
 def test_second_call_reads_from_disk(tiny_model, tmp_path, monkeypatch):
     store = ActivationStore(tmp_path)
     first = _cache(tiny_model, store)
+    _refuse_forwards(monkeypatch)
+    torch.testing.assert_close(_cache(tiny_model, store), first)
+
+
+def _refuse_forwards(monkeypatch):
     monkeypatch.setattr(
-        "mechrefusal.activations.activation_shard",
+        "mechrefusal.activations._shard_at_positions",
         lambda *a, **k: pytest.fail("recomputed a cached entry"),
     )
-    torch.testing.assert_close(_cache(tiny_model, store), first)
+
+
+def test_one_forward_stores_every_position(tiny_model, tmp_path, monkeypatch):
+    """A router reads `last` and `prompt_end` of the same prompts: the second is on disk."""
+    store = ActivationStore(tmp_path)
+    _cache(tiny_model, store)
+    expected = {
+        p: cache_activations(tiny_model, TEXTS, [HOOK], position=p, store=None, progress=False)
+        for p in POSITIONS
+    }
+    _refuse_forwards(monkeypatch)
+    for p in POSITIONS:
+        got = cache_activations(tiny_model, TEXTS, [HOOK], position=p, batch_size=3, store=store)
+        torch.testing.assert_close(got[HOOK], expected[p][HOOK], atol=1e-5, rtol=1e-5)
 
 
 def test_other_prompts_hooks_or_weights_miss(tiny_model, tmp_path):
@@ -33,14 +51,14 @@ def test_other_prompts_hooks_or_weights_miss(tiny_model, tmp_path):
     _cache(tiny_model, store)
     _cache(tiny_model, store, texts=TEXTS[:3])
     _cache(tiny_model, store, hook="blocks.1.hook_resid_post")
-    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 3
+    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 3 * len(POSITIONS)
     before = weights_digest(tiny_model)
     with torch.no_grad():
         tiny_model.blocks[0].mlp.W_in.mul_(1.01)
     try:
         assert weights_digest(tiny_model) != before
         _cache(tiny_model, store)
-        assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 4
+        assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 4 * len(POSITIONS)
     finally:
         with torch.no_grad():
             tiny_model.blocks[0].mlp.W_in.div_(1.01)
@@ -61,7 +79,11 @@ def test_hooked_model_is_not_served_from_disk(tiny_model, tmp_path):
 def test_incomplete_entry_is_recomputed_and_bad_shard_refused(tiny_model, tmp_path):
     store = ActivationStore(tmp_path)
     first = _cache(tiny_model, store)
-    (entry,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    (entry,) = [
+        p
+        for p in tmp_path.iterdir()
+        if json.loads((p / "index.json").read_text())["identity"]["position"] == "last"
+    ]
     (entry / "index.json").unlink()  # as if the run died before rank 0 wrote the index
     torch.testing.assert_close(_cache(tiny_model, store), first)
     index = json.loads((entry / "index.json").read_text())
