@@ -29,7 +29,7 @@ from mechrefusal._typing import Float, Int, Tensor
 from mechrefusal.artifacts import text_hash
 from mechrefusal.chat import PromptFormat, stop_token_ids, tokenize_prompts
 from mechrefusal.hooks import has_active_hooks, layer_of
-from mechrefusal.shared_prefix import lower_blocks, prefill
+from mechrefusal.shared_prefix import lower_blocks, prefill, tail_hooks
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,16 @@ class BatchPlan:
     hooks: list = field(default_factory=list)
     first_logit_bias: Float[Tensor, " d_vocab"] | None = None
     record: object = None
+    tail: int | None = None
+    """When the hooks touch only the last `tail` columns of every forward (indices counted from
+    the end): a prefix every prompt shares then runs once without them (`shared_prefix.tail_hooks`).
+    None: nothing is known about the hooks, and nothing is shared while they are attached."""
+
+    def attached(self, model):
+        """A context attaching the plan's hooks to `model` for one batch."""
+        if self.tail is None:
+            return model.hooks(fwd_hooks=self.hooks)
+        return tail_hooks(model, self.hooks, tail=self.tail)
 
 
 PlanFn = Callable[[list, Tensor, Tensor], BatchPlan]
@@ -157,7 +167,7 @@ def generate_planned(
         if layer is not None:
             parts.append(_first_token_from_prefix(model, tokens, mask, batch_plan, layer, stop_ids))
         else:
-            with model.hooks(fwd_hooks=batch_plan.hooks):
+            with batch_plan.attached(model):
                 parts.append(
                     greedy_generate(
                         model,

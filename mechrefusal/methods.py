@@ -56,7 +56,7 @@ def push_plan(hook: str, vector, positions: StepPositions) -> BatchPlan:
         positions="last",
         calls=[0] if positions == "prompt" else None,
     )
-    return BatchPlan(hooks=[(hook, fn)])
+    return BatchPlan(hooks=[(hook, fn)], tail=1)
 
 
 @runtime_checkable

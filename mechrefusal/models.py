@@ -33,6 +33,7 @@ from mechrefusal.artifacts import (
     text_hash,
     tokenizer_hash,
 )
+from mechrefusal.grouped_attention import group_query_heads
 from mechrefusal.organism import (
     TRAINING_MODULES,
     OrganismConfig,
@@ -111,10 +112,13 @@ def save_model_dir(
 
 
 def _ready_for_inference(model) -> None:
-    """Eval mode; on CPU, transposed weight copies kept across forwards (`transposed`)."""
+    """Eval mode; on CPU (where they were measured), transposed weight copies kept across
+    forwards (`transposed`) and grouped-query attention on the key-value heads
+    (`grouped_attention`)."""
     model.eval()
     if next(model.parameters()).device.type == "cpu":
         reuse_transposed_weights(model)
+        group_query_heads(model)
 
 
 def load_model_dir(

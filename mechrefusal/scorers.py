@@ -32,7 +32,8 @@ from mechrefusal.artifacts import text_hash, write_json
 from mechrefusal.categories import CATEGORIES, token_ids
 from mechrefusal.chat import tokenize_prompts
 from mechrefusal.evaluation import ScoredAnswer, detector_report, pattern_refused
-from mechrefusal.generation import model_device
+from mechrefusal.generation import last_logits_from, model_device
+from mechrefusal.shared_prefix import lower_blocks
 
 
 @runtime_checkable
@@ -74,7 +75,10 @@ def single_token_ids(tokenizer, forms: Sequence[str]) -> list[int]:
 
 
 def _batched_last_logits(model, texts: Sequence[str], batch_size: int, **kwargs) -> Tensor:
-    """Next-token logits after each chat-formatted text, batched by length (less padding)."""
+    """Next-token logits after each chat-formatted text, batched by length (less padding).
+
+    Only the last position is unembedded, and a prefix every text of a batch shares (the chat
+    header and the judge's instruction) runs once per batch (`shared_prefix`)."""
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = torch.empty(len(texts), model.cfg.d_vocab)
     device = model_device(model)
@@ -84,7 +88,10 @@ def _batched_last_logits(model, texts: Sequence[str], batch_size: int, **kwargs)
             model.tokenizer, [texts[i] for i in rows], n_ctx=model.cfg.n_ctx, **kwargs
         )
         with torch.inference_mode():
-            logits = model(tokens.to(device), attention_mask=mask.to(device))[:, -1]
+            tokens, mask = tokens.to(device), mask.to(device)
+            n = model.cfg.n_layers
+            residual = lower_blocks(model, tokens, mask, stop_at_layer=n)
+            logits = last_logits_from(model, residual, n, mask)
         out[rows] = logits.float().cpu()
     return out
 

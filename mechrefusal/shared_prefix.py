@@ -14,7 +14,9 @@ ordinary forward's up to float rounding. Three uses:
 
 A hook would see a batch of 1 and the prefix's own positions on the prefix pass, so nothing is
 shared while a hook is attached, unless every attached hook was attached through
-`positionwise_hooks` (it acts on each row and position alone, e.g. a directional ablation).
+`positionwise_hooks` (it acts on each row and position alone, e.g. a directional ablation) or
+`tail_hooks` (it touches only each row's last few tokens, e.g. a steering push; the prefix pass
+runs without it).
 Pad positions carry other (never attended) values than in the ordinary forward.
 """
 
@@ -30,30 +32,57 @@ from mechrefusal.hooks import SITES
 MIN_SHARED_PREFIX = 8
 """Shorter shared prefixes are not worth a second forward call."""
 
-_POSITIONWISE: dict[int, int] = {}
-"""id(model) -> how many of its attached hooks came through `positionwise_hooks`."""
+_DECLARED: dict[int, list[int]] = {}
+"""id(model) -> for each attached hook declared here, the tokens each row must keep after the
+prefix (1 for a positionwise hook, `tail` for a tail hook)."""
+_ON_PREFIX_PASS = [False]
 
 _SHAREABLE_SITES = tuple(f".hook_{site}" for site in SITES)
 """Hooks whose activation is [batch, pos, d_model], one row per token: re-assembled per token."""
 
 
 @contextmanager
-def positionwise_hooks(model, fwd_hooks: Sequence[tuple[str, Callable]]) -> Iterator[None]:
-    """Attach hooks that transform each (row, position) of an activation on its own, whatever
-    the batch and the position index; the shared prefix may then run under them."""
-    with model.hooks(fwd_hooks=list(fwd_hooks)):
-        _POSITIONWISE[id(model)] = _POSITIONWISE.get(id(model), 0) + len(fwd_hooks)
+def _declared(model, fwd_hooks: list, keep: int) -> Iterator[None]:
+    with model.hooks(fwd_hooks=fwd_hooks):
+        _DECLARED.setdefault(id(model), []).extend([keep] * len(fwd_hooks))
         try:
             yield
         finally:
-            _POSITIONWISE[id(model)] -= len(fwd_hooks)
-            if not _POSITIONWISE[id(model)]:
-                del _POSITIONWISE[id(model)]
+            held = _DECLARED[id(model)]
+            for _ in fwd_hooks:
+                held.remove(keep)
+            if not held:
+                del _DECLARED[id(model)]
 
 
-def _hooks_allow_sharing(model) -> bool:
+def positionwise_hooks(model, fwd_hooks: Sequence[tuple[str, Callable]]):
+    """Attach hooks that transform each (row, position) of an activation on its own, whatever
+    the batch and the position index; the shared prefix may then run under them."""
+    return _declared(model, list(fwd_hooks), keep=1)
+
+
+def tail_hooks(model, fwd_hooks: Sequence[tuple[str, Callable]], *, tail: int):
+    """Attach hooks that read and write only the last `tail` columns of every forward (indices
+    counted from the end, e.g. a steering push at the last prompt token). The prefix pass runs
+    without them, which is exact: each row keeps at least `tail` tokens after the prefix, so
+    the hooks never touch a prefix position, and causal attention lets nothing later flow back."""
+    if tail < 1:
+        raise ValueError(f"tail must be >= 1, got {tail}.")
+    return _declared(model, [(name, _outside_prefix_pass(fn)) for name, fn in fwd_hooks], tail)
+
+
+def _outside_prefix_pass(fn: Callable) -> Callable:
+    def hook(activation, hook):
+        return None if _ON_PREFIX_PASS[0] else fn(activation, hook=hook)
+
+    return hook
+
+
+def _tokens_to_keep(model) -> int | None:
+    """How many tokens each row must keep after a shared prefix; None: hooks forbid sharing."""
     attached = sum(len(point.fwd_hooks) for point in model.hook_dict.values())
-    return attached == _POSITIONWISE.get(id(model), 0)
+    declared = _DECLARED.get(id(model), [])
+    return max(declared, default=1) if attached == len(declared) else None
 
 
 def _real_starts(mask: Int[Tensor, "batch pos"]) -> Int[Tensor, " batch"]:
@@ -61,22 +90,25 @@ def _real_starts(mask: Int[Tensor, "batch pos"]) -> Int[Tensor, " batch"]:
     return mask.shape[1] - mask.sum(-1)
 
 
-def shared_prefix_length(tokens: Int[Tensor, "batch pos"], mask: Int[Tensor, "batch pos"]) -> int:
-    """Tokens every row's real (attended) tokens start with, leaving each row at least one."""
-    shortest = int(mask.sum(-1).min())
-    if shortest < 2:
+def shared_prefix_length(
+    tokens: Int[Tensor, "batch pos"], mask: Int[Tensor, "batch pos"], *, keep: int = 1
+) -> int:
+    """Tokens every row's real (attended) tokens start with, leaving each row at least `keep`."""
+    comparable = int(mask.sum(-1).min()) - keep
+    if comparable < 1:
         return 0
-    columns = _real_starts(mask)[:, None] + torch.arange(shortest - 1, device=tokens.device)
-    aligned = tokens.gather(1, columns)  # row b's first shortest-1 real tokens
+    columns = _real_starts(mask)[:, None] + torch.arange(comparable, device=tokens.device)
+    aligned = tokens.gather(1, columns)  # each row's first `comparable` real tokens
     same = (aligned == aligned[:1]).all(0)
     return int(same.long().cumprod(0).sum())
 
 
 def _sharable_prefix(model, tokens, mask) -> int:
     """The shared prefix's length when sharing pays and is allowed, else 0."""
-    if tokens.shape[0] < 2 or not _hooks_allow_sharing(model):
+    keep = _tokens_to_keep(model)
+    if tokens.shape[0] < 2 or keep is None:
         return 0
-    n_prefix = shared_prefix_length(tokens, mask)
+    n_prefix = shared_prefix_length(tokens, mask, keep=keep)
     return n_prefix if n_prefix >= MIN_SHARED_PREFIX else 0
 
 
@@ -95,7 +127,11 @@ def _two_passes(model, tokens, mask, n_prefix: int, forward):
     start = int(_real_starts(mask[:1]))
     prefix = tokens[:1, start : start + n_prefix]
     cache = _KVCache.init_cache(model.cfg, tokens.device, 1)
-    prefix_out = forward(prefix, torch.ones_like(prefix), cache)
+    _ON_PREFIX_PASS[0] = True
+    try:
+        prefix_out = forward(prefix, torch.ones_like(prefix), cache)
+    finally:
+        _ON_PREFIX_PASS[0] = False
     batch = tokens.shape[0]
     for entry in cache.entries:
         entry.past_keys = entry.past_keys.expand(batch, -1, -1, -1)

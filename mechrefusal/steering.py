@@ -216,7 +216,8 @@ class RoutingRecord:
 
     vectors: torch.Tensor | None = None
     probe_index: torch.Tensor | None = None
-    """Per row, the position the probes read (from `Router.probe_position`)."""
+    """Per row, the position the probes read (from `Router.probe_position`), counted from the
+    end of the prompt pass (-1: its last token)."""
     category_override: torch.Tensor | None = None
     """Per row, a category index that replaces the category probe's (-1: use the probe)."""
     calls: int = 0
@@ -242,11 +243,7 @@ def routed_steering_hook(
         return activation
     if record.vectors is None:
         rows = torch.arange(activation.shape[0], device=activation.device)
-        index = (
-            record.probe_index
-            if record.probe_index is not None
-            else torch.full_like(rows, activation.shape[1] - 1)
-        )
+        index = record.probe_index if record.probe_index is not None else torch.full_like(rows, -1)
         probe_input = activation[rows, index.to(activation.device)].float().cpu()
         harmful = (
             forced_harmful
@@ -269,11 +266,12 @@ def routed_steering_hook(
 
 
 def _probe_index(model, router: Router, tokens) -> torch.Tensor:
-    """Positions the probes read, matching how `fit_router` cached their training activations."""
+    """Positions the probes read, matching how `fit_router` cached their training activations,
+    counted from the end (-1: the last token), as a shared prompt prefix leaves them."""
     if router.probe_position == "last":
-        return torch.full((tokens.shape[0],), tokens.shape[1] - 1, dtype=torch.long)
+        return torch.full((tokens.shape[0],), -1, dtype=torch.long)
     if router.probe_position == "prompt_end":
-        return prompt_end_index(tokens, suffix_length(model.tokenizer))
+        return prompt_end_index(tokens, suffix_length(model.tokenizer)) - tokens.shape[1]
     raise ValueError(
         f"Routing reads one position; {router.probe_position!r} is not supported (use last or prompt_end)."
     )
@@ -301,7 +299,9 @@ def categorical_plan(
     fn = partial(
         routed_steering_hook, router=router, config=config, record=record, forced_harmful=forced
     )
-    return BatchPlan(hooks=[(router.hook, fn)], record=record)
+    # The hook reads the probe position and writes the last one: only the prompt's tail.
+    tail = int(-record.probe_index.min())
+    return BatchPlan(hooks=[(router.hook, fn)], record=record, tail=tail)
 
 
 def steered_generate(

@@ -22,6 +22,7 @@ LAYERS = [
     "chat",
     "architecture",
     "transposed",
+    "grouped_attention",
     "organism",
     "hooks",
     "shared_prefix",

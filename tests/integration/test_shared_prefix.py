@@ -6,6 +6,7 @@ import torch
 from mechrefusal.chat import left_pad
 from mechrefusal.generation import greedy_generate
 from mechrefusal.interventions import ablated_directions, added_vectors
+from mechrefusal.methods import push_plan
 from mechrefusal.shared_prefix import (
     MIN_SHARED_PREFIX,
     lower_blocks,
@@ -134,3 +135,28 @@ def test_an_undeclared_hook_beside_positionwise_ones_stops_sharing(tiny_model):
     ):
         lower_blocks(tiny_model, tokens, mask, stop_at_layer=2)
     assert calls == [len(RESTS)]  # one ordinary pass over the whole batch, no batch-1 prefix pass
+
+
+def test_prefix_length_leaves_each_row_the_tokens_asked_for():
+    tokens, mask = _batch(RESTS)  # the shortest rest is one token
+    assert shared_prefix_length(tokens, mask, keep=3) == len(PREFIX) - 2
+
+
+def test_steering_at_the_last_token_shares_the_prefix_and_equals_row_by_row(tiny_model):
+    """A push at the last position of every forward (the paper's steering) touches only the
+    tail: the prefix pass runs without it, and every answer is the unshared one."""
+    tokens, mask = _batch(RESTS)
+    plan = push_plan(
+        "blocks.0.hook_resid_post", 3 * torch.randn(tiny_model.cfg.d_model), "prompt_and_generated"
+    )
+    assert plan.tail == 1
+    calls = []
+    counter = [("blocks.0.hook_resid_pre", _count_batches(calls))]
+    kwargs = dict(max_new_tokens=5, stop_ids=set())
+    with torch.inference_mode(), tiny_model.hooks(fwd_hooks=plan.hooks):
+        expected, first = _one_row_at_a_time(tiny_model, tokens, mask, **kwargs)
+    with torch.inference_mode(), plan.attached(tiny_model), positionwise_hooks(tiny_model, counter):
+        batched = greedy_generate(tiny_model, tokens, mask, **kwargs)
+    assert batched.new_tokens == expected
+    torch.testing.assert_close(batched.first_logits, first, atol=1e-4, rtol=1e-4)
+    assert calls[:2] == [1, len(RESTS)]  # the prefix ran once, then each row's rest

@@ -4,6 +4,8 @@ from dataclasses import replace
 
 import pytest
 
+from mechrefusal import shared_prefix
+from mechrefusal.chat import tokenize_prompts
 from mechrefusal.comparison import (
     SweepPoint,
     compare_methods,
@@ -42,7 +44,18 @@ def mixed(micro):
 
 
 @pytest.mark.parametrize("positions", ["prompt", "prompt_and_generated"])
-def test_batched_steering_equals_one_by_one(micro, router, mixed, positions):
+@pytest.mark.parametrize("min_shared_prefix", [None, 1])
+def test_batched_steering_equals_one_by_one(
+    micro, router, mixed, positions, min_shared_prefix, monkeypatch
+):
+    """Also with the tokens every prompt starts with run once (the organism's chat header is
+    shorter than `MIN_SHARED_PREFIX`): routing reads the same positions of the prompt's tail."""
+    if min_shared_prefix is not None:
+        monkeypatch.setattr(shared_prefix, "MIN_SHARED_PREFIX", min_shared_prefix)
+        tokens, mask = tokenize_prompts(
+            micro.model.tokenizer, [p.prompt for p in mixed], n_ctx=micro.model.cfg.n_ctx
+        )
+        assert shared_prefix.shared_prefix_length(tokens, mask) >= 1
     config = SteeringConfig(positions=positions)
     batched, records = steered_generate(
         micro.model, mixed, router, config, batch_size=len(mixed), max_new_tokens=6
@@ -53,6 +66,7 @@ def test_batched_steering_equals_one_by_one(micro, router, mixed, positions):
         )
         assert single.new_tokens[0] == batched.new_tokens[i]
         assert rec[0].harmful[0] == records[0].harmful[i]
+        assert rec[0].category[0] == records[0].category[i]
 
 
 def test_zero_coefficients_change_nothing(micro, router, mixed):
