@@ -7,7 +7,11 @@
    `generate` unsteered on the same batch (greedy, 12 tokens). Target: <= 1.2x;
 3. a figure's sweeps (three methods at three strengths, first answer token) each in its own
    `reused_prefix` vs all inside one, as figures 07, 08, 13, 14 and 15 run them: how much the
-   figure-wide memo saves when every sweep reads the same batches.
+   figure-wide memo saves when every sweep reads the same batches;
+4. what each CPU speed-up buys on its own, the other left on: the chat header run once per
+   batch (`shared_prefix`) off vs on, for caching and for steered generation; TransformerLens's
+   own grouped-query attention (K and V repeated to every query head) vs `grouped_attention`,
+   for steered generation.
 Both models hold the same weights (the fine-tune's checkpoint). Merges its numbers into
 benchmarks/results.json ("real_model"); run it alone (other processes skew the timings).
 """
@@ -15,14 +19,17 @@ benchmarks/results.json ("real_model"); run it alone (other processes skew the t
 import argparse
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from transformer_lens.components import GroupedQueryAttention
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import merge_results, timed  # noqa: E402
+from mechrefusal import shared_prefix  # noqa: E402
 from mechrefusal.activations import cache_activations  # noqa: E402
 from mechrefusal.chat import stop_token_ids, tokenize_prompts  # noqa: E402
 from mechrefusal.comparison import sweep_method  # noqa: E402
@@ -50,6 +57,35 @@ def figure_sweeps(model, router, prompts, *, shared: bool, batch_size: int) -> l
         return [sweep(m) for m in methods]
     with reused_prefix(model):
         return [sweep(m) for m in methods]
+
+
+@contextmanager
+def prefix_not_shared():
+    """Every forward runs each row's whole prompt, as before `shared_prefix`."""
+    saved = shared_prefix.MIN_SHARED_PREFIX
+    shared_prefix.MIN_SHARED_PREFIX = sys.maxsize
+    try:
+        yield
+    finally:
+        shared_prefix.MIN_SHARED_PREFIX = saved
+
+
+@contextmanager
+def repeated_kv_heads(model):
+    """TransformerLens's own grouped-query attention, undoing `group_query_heads` for the block."""
+    patched = [
+        m
+        for m in model.modules()
+        if isinstance(m, GroupedQueryAttention) and "calculate_attention_scores" in vars(m)
+    ]
+    saved = [(m.calculate_attention_scores, m.calculate_z_scores) for m in patched]
+    for m in patched:
+        del m.calculate_attention_scores, m.calculate_z_scores
+    try:
+        yield
+    finally:
+        for m, (scores, z) in zip(patched, saved, strict=True):
+            m.calculate_attention_scores, m.calculate_z_scores = scores, z
 
 
 def hf_truncated(hf, layer: int):
@@ -95,17 +131,29 @@ def main() -> None:
     direction = select(loaded.prompts, split="direction")[::4]
     router = fit_router(model, direction, layer=args.layer, progress=False)
     stop = sorted(stop_token_ids(tokenizer))
-    ours_gen = timed(
-        lambda: steered_generate(
+
+    def steer():
+        return steered_generate(
             model,
             prompts,
             router,
             SteeringConfig(),
             batch_size=args.batch,
             max_new_tokens=NEW_TOKENS,
-        ),
-        args.repeats,
-    )
+        )
+
+    ours_gen = timed(steer, args.repeats)
+    with prefix_not_shared():
+        unshared_gen = timed(steer, args.repeats)
+        with torch.inference_mode():
+            unshared_cache = timed(
+                lambda: cache_activations(
+                    model, texts, [hook], batch_size=args.batch, store=None, progress=False
+                ),
+                args.repeats,
+            )
+    with repeated_kv_heads(model):
+        repeated_gen = timed(steer, args.repeats)
     with torch.inference_mode():
         hf_gen = timed(
             lambda: hf.generate(
@@ -151,6 +199,12 @@ def main() -> None:
         "sweeps_own_memo_s": sweeps[False],
         "sweeps_one_memo_s": sweeps[True],
         "ratio_own_vs_one_memo": sweeps[False] / sweeps[True],
+        "cache_prefix_not_shared_s": unshared_cache,
+        "ratio_cache_prefix_not_shared_vs_shared": unshared_cache / ours_cache,
+        "steered_generate_prefix_not_shared_s": unshared_gen,
+        "ratio_generate_prefix_not_shared_vs_shared": unshared_gen / ours_gen,
+        "steered_generate_repeated_kv_s": repeated_gen,
+        "ratio_generate_repeated_kv_vs_grouped": repeated_gen / ours_gen,
     }
     print(json.dumps(result, indent=2))
     merge_results(args.out, {"real_model": result})

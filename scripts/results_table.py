@@ -802,6 +802,21 @@ def real_model_rows(d: dict | None) -> list[str]:
             if "ratio_own_vs_one_memo" in d
             else []
         ),
+        *(
+            [
+                f"| {setup}: caching layer {d['layer']}, chat header run per row vs once per batch "
+                f"(`shared_prefix` off / on) | {d['ratio_cache_prefix_not_shared_vs_shared']:.2f}x "
+                f"({d['cache_prefix_not_shared_s']:.2f}s vs {d['cache_one_layer_s']:.2f}s) | (reported) |",
+                f"| {setup}: steered generation, chat header run per row vs once per batch | "
+                f"{d['ratio_generate_prefix_not_shared_vs_shared']:.2f}x "
+                f"({d['steered_generate_prefix_not_shared_s']:.2f}s vs {d['steered_generate_s']:.2f}s) | (reported) |",
+                f"| {setup}: steered generation, TL's grouped-query attention (K, V repeated per "
+                f"query head) vs `grouped_attention` | {d['ratio_generate_repeated_kv_vs_grouped']:.2f}x "
+                f"({d['steered_generate_repeated_kv_s']:.2f}s vs {d['steered_generate_s']:.2f}s) | (reported) |",
+            ]
+            if "ratio_generate_repeated_kv_vs_grouped" in d
+            else []
+        ),
     ]
 
 
