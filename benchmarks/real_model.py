@@ -117,13 +117,14 @@ def main() -> None:
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     hook = hook_name("resid_post", args.layer)
     short = hf_truncated(hf, args.layer)
-    with torch.inference_mode():
-        ours_cache = timed(
-            lambda: cache_activations(
-                model, texts, [hook], batch_size=args.batch, store=None, progress=False
-            ),
-            args.repeats,
+
+    def cache():
+        return cache_activations(
+            model, texts, [hook], batch_size=args.batch, store=None, progress=False
         )
+
+    with torch.inference_mode():
+        ours_cache = timed(cache, args.repeats)
         hf_cache = timed(
             lambda: short(input_ids=tokens, attention_mask=mask, position_ids=positions),
             args.repeats,
@@ -146,12 +147,7 @@ def main() -> None:
     with prefix_not_shared():
         unshared_gen = timed(steer, args.repeats)
         with torch.inference_mode():
-            unshared_cache = timed(
-                lambda: cache_activations(
-                    model, texts, [hook], batch_size=args.batch, store=None, progress=False
-                ),
-                args.repeats,
-            )
+            unshared_cache = timed(cache, args.repeats)
     with repeated_kv_heads(model):
         repeated_gen = timed(steer, args.repeats)
     with torch.inference_mode():
