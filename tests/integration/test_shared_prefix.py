@@ -34,6 +34,11 @@ def test_prefix_length_counts_real_tokens_and_leaves_one_per_row():
     assert shared_prefix_length(tokens, mask) == 0
 
 
+def test_prefix_length_leaves_each_row_the_tokens_asked_for():
+    tokens, mask = _batch(RESTS)  # the shortest rest is one token
+    assert shared_prefix_length(tokens, mask, keep=3) == len(PREFIX) - 2
+
+
 @pytest.mark.parametrize("stop", [1, 2])
 def test_lower_blocks_equal_the_ordinary_forward_at_every_real_token(tiny_model, stop):
     assert len(PREFIX) >= MIN_SHARED_PREFIX
@@ -81,6 +86,13 @@ def test_run_with_cache_does_not_share_for_hooks_that_are_not_per_token(tiny_mod
         assert torch.equal(shared[name], ordinary[name])
 
 
+def _count_batches(calls):
+    def hook(activation, hook):
+        calls.append(activation.shape[0])
+
+    return hook
+
+
 def _one_row_at_a_time(model, tokens, mask, **kwargs):
     """Reference generations with nothing shared (a batch of one never shares)."""
     rows = [
@@ -118,13 +130,6 @@ def test_positionwise_hooks_still_share_and_give_the_hooked_forward(tiny_model):
     assert calls == [1, len(RESTS)]
 
 
-def _count_batches(calls):
-    def hook(activation, hook):
-        calls.append(activation.shape[0])
-
-    return hook
-
-
 def test_an_undeclared_hook_beside_positionwise_ones_stops_sharing(tiny_model):
     tokens, mask = _batch(RESTS)
     calls = []
@@ -135,11 +140,6 @@ def test_an_undeclared_hook_beside_positionwise_ones_stops_sharing(tiny_model):
     ):
         lower_blocks(tiny_model, tokens, mask, stop_at_layer=2)
     assert calls == [len(RESTS)]  # one ordinary pass over the whole batch, no batch-1 prefix pass
-
-
-def test_prefix_length_leaves_each_row_the_tokens_asked_for():
-    tokens, mask = _batch(RESTS)  # the shortest rest is one token
-    assert shared_prefix_length(tokens, mask, keep=3) == len(PREFIX) - 2
 
 
 def test_steering_at_the_last_token_shares_the_prefix_and_equals_row_by_row(tiny_model):
