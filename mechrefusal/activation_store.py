@@ -80,10 +80,11 @@ def model_identity(model) -> dict:
     }
 
 
-def entry_identity(model, request: ActivationRequest, hook: str) -> dict:
-    """Everything an entry's numbers depend on (its key is this dict's hash)."""
+def entry_identity(model: dict, request: ActivationRequest, hook: str) -> dict:
+    """Everything an entry's numbers depend on (its key is this dict's hash); `model` is
+    `model_identity(model)`, computed once per request (its weight digest reads every tensor)."""
     return {
-        "model": model_identity(model),
+        "model": model,
         "prompts_hash": text_hash(request.prompts),
         "n_prompts": len(request.prompts),
         "hook": hook,
@@ -112,7 +113,8 @@ class ActivationStore:
     ) -> dict[str, Float[Tensor, "n_prompts d_model"]]:
         """Activations for `hooks`: read from disk where cached, else computed by `compute`
         (this rank's shard), written as shards and gathered. Every rank returns the full set."""
-        identities = {h: entry_identity(model, request, h) for h in hooks}
+        model_id = model_identity(model)
+        identities = {h: entry_identity(model_id, request, h) for h in hooks}
         found = {h: self.read(identities[h]) for h in hooks}
         # Ranks must agree on what to compute (a rank that sees no entry computes for all).
         missing = sorted(
@@ -126,8 +128,9 @@ class ActivationStore:
 
     def put(self, model, request: ActivationRequest, local: dict[str, Tensor | None]) -> None:
         """Store activations computed anyway (this rank's rows per hook), replacing any entry."""
+        model_id = model_identity(model)
         for hook, rows in local.items():
-            self.write(entry_identity(model, request, hook), rows, request)
+            self._write_shard(entry_identity(model_id, request, hook), rows, request)
 
     def entry_dir(self, identity: dict) -> Path:
         return self.root / entry_key(identity)
@@ -179,6 +182,16 @@ class ActivationStore:
     ) -> Float[Tensor, "n_prompts d_model"]:
         """Write this rank's shard, then (rank 0, after every shard is written) the index.
         Returns the gathered activations of all ranks."""
+        self._write_shard(identity, local, request)
+        return distributed.all_gather_rows(local)
+
+    def _write_shard(
+        self,
+        identity: dict,
+        local: Float[Tensor, "rows d_model"] | None,
+        request: ActivationRequest,
+    ) -> None:
+        """This rank's shard, then (rank 0, after every shard is written) the index."""
         directory = self.entry_dir(identity)
         w = distributed.world()
         rows = distributed.my_batch_rows(len(request.prompts), request.batch_size)
@@ -200,7 +213,6 @@ class ActivationStore:
         shards = [s for s in distributed.all_gather_objects([shard]) if s is not None]
         if distributed.is_main():
             write_json(directory / "index.json", {"identity": identity, "shards": shards})
-        return distributed.all_gather_rows(local)
 
 
 _DEFAULT: ActivationStore | None = None

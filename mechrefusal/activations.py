@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from mechrefusal import distributed
 from mechrefusal._typing import Float, Int, Tensor
 from mechrefusal.activation_store import ActivationRequest, ActivationStore, default_store
-from mechrefusal.chat import PromptFormat, suffix_length, tokenize_prompts
+from mechrefusal.chat import PromptFormat, length_order, suffix_length, tokenize_prompts
 from mechrefusal.generation import model_device
 from mechrefusal.hooks import has_active_hooks, stop_layer_for, validate_hook
 from mechrefusal.shared_prefix import run_with_cache
@@ -141,12 +141,13 @@ def _shard_at_positions(
     n_suffix = suffix_length(model.tokenizer, fmt=spec.fmt, append=spec.append)
     device = model_device(model)
     out = {p: {n: [] for n in names} for p in positions}
-    rows = distributed.my_batch_rows(len(spec.prompts), spec.batch_size)
-    quiet = not spec.progress or len(rows) < 3 or not distributed.is_main()
-    for batch in tqdm(rows, desc="cache activations", disable=quiet, leave=False):
+    order = _rank_rows_by_length(model.tokenizer, spec)
+    batches = [order[i : i + spec.batch_size] for i in range(0, len(order), spec.batch_size)]
+    quiet = not spec.progress or len(batches) < 3 or not distributed.is_main()
+    for batch in tqdm(batches, desc="cache activations", disable=quiet, leave=False):
         tokens, mask = tokenize_prompts(
             model.tokenizer,
-            spec.prompts[batch.start : batch.stop],
+            [spec.prompts[i] for i in batch],
             n_ctx=model.cfg.n_ctx,
             fmt=spec.fmt,
             append=spec.append,
@@ -162,7 +163,31 @@ def _shard_at_positions(
             out[p][n].append(
                 select_position(cache[n], mask, tokens, position=p, n_suffix=n_suffix).float().cpu()
             )
+    # Back to prompt order: row i of this rank's block is prompt order[k] - first.
+    first = min(order, default=0)
+    placed = torch.tensor(order, dtype=torch.long) - first
     return {
-        p: {n: torch.cat(chunks) if chunks else None for n, chunks in by_name.items()}
+        p: {
+            n: _unsorted(torch.cat(chunks), placed) if chunks else None
+            for n, chunks in by_name.items()
+        }
         for p, by_name in out.items()
     }
+
+
+def _rank_rows_by_length(tokenizer, spec: ActivationRequest) -> list[int]:
+    """This rank's prompt indices (its block, `distributed.my_batch_rows`) from shortest to
+    longest, so that its batches pad little; the rows go back to prompt order afterwards."""
+    rows = [
+        i for batch in distributed.my_batch_rows(len(spec.prompts), spec.batch_size) for i in batch
+    ]
+    texts = [spec.prompts[i] for i in rows]
+    return [rows[i] for i in length_order(tokenizer, texts, fmt=spec.fmt, append=spec.append)]
+
+
+def _unsorted(
+    acts: Float[Tensor, "rows d_model"], placed: Int[Tensor, " rows"]
+) -> Float[Tensor, "rows d_model"]:
+    out = torch.empty_like(acts)
+    out[placed] = acts
+    return out

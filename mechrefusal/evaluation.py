@@ -21,6 +21,7 @@ from mechrefusal.categories import (
     has_refusal_tokens,
     token_ids,
 )
+from mechrefusal.chat import length_order
 from mechrefusal.generation import Generation, PlanFn, generate_planned
 from mechrefusal.prompts import Prompt
 
@@ -156,6 +157,9 @@ def generate_scored(
     for indices, n_tokens in ((full, max_new_tokens), (short, 1)):
         if not indices:
             continue
+        # Batches cut from the length order pad little; answers are put back by index.
+        order = length_order(model.tokenizer, [prompts[i].prompt for i in indices])
+        indices = [indices[i] for i in order]
         group = [prompts[i] for i in indices]
         gen, _ = generate_planned(
             model,
@@ -248,10 +252,18 @@ def refusal_logit_gap(
     ids = token_ids(model.tokenizer)
     refusal = torch.tensor([ids[c] for c in CATEGORIES])
     texts = [p.prompt if isinstance(p, Prompt) else p for p in prompts]
+    order = length_order(model.tokenizer, texts)  # batches that pad little
     gen, _ = generate_planned(
-        model, prompts, texts, plan, max_new_tokens=1, batch_size=batch_size, progress=False
+        model,
+        [prompts[i] for i in order],
+        [texts[i] for i in order],
+        plan,
+        max_new_tokens=1,
+        batch_size=batch_size,
+        progress=False,
     )
-    logits = gen.first_logits
+    logits = torch.empty_like(gen.first_logits)
+    logits[order] = gen.first_logits
     return logits[:, refusal].logsumexp(-1) - logits[:, ids["respond"]]
 
 

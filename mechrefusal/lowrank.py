@@ -33,6 +33,7 @@ from mechrefusal.directions import DirectionSet, unit
 from mechrefusal.generation import last_logits_from, model_device
 from mechrefusal.hooks import resid_resume_layer
 from mechrefusal.prompts import Prompt
+from mechrefusal.shared_prefix import lower_blocks
 from mechrefusal.whitening import (
     ledoit_wolf_shrinkage,
     shrunk_covariance,
@@ -154,7 +155,7 @@ def _chunks(model, texts: list[str], size: int, start: int, with_base: bool) -> 
     for i in range(0, len(texts), size):
         tokens, mask = tokenize_prompts(model.tokenizer, texts[i : i + size], n_ctx=model.cfg.n_ctx)
         tokens, mask = tokens.to(device), mask.to(device)
-        residual = model(tokens, attention_mask=mask, stop_at_layer=start)
+        residual = lower_blocks(model, tokens, mask, stop_at_layer=start)  # header once
         chunk = _Chunk(residual=residual, mask=mask)
         if with_base:
             chunk = _Chunk(residual=residual, mask=mask, base=_last_logprobs(model, chunk, start))

@@ -122,10 +122,9 @@ def natural_over_refusal(model, tokenizer, prompts: Sequence[Prompt], *, tokens:
         return 0.0
     refused = 0
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    for start in range(0, len(contrast), 32):
-        batch, mask = _left_pad(
-            [_chat(tokenizer, p.prompt) for p in contrast[start : start + 32]], pad
-        )
+    contexts = sorted((_chat(tokenizer, p.prompt) for p in contrast), key=len)  # little padding
+    for start in range(0, len(contexts), 32):
+        batch, mask = _left_pad(contexts[start : start + 32], pad)
         width = batch.shape[1]
         out = model.generate(
             input_ids=batch,
@@ -150,11 +149,14 @@ class Example:
 def original_answers(
     model, tokenizer, contexts: list[list[int]], *, tokens: int
 ) -> list[list[int]]:
-    """The untouched model's greedy answers (up to and including its end-of-turn token)."""
+    """The untouched model's greedy answers (up to and including its end-of-turn token), in
+    the order of `contexts` (batched by length, so batches pad little)."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    out = []
-    for start in range(0, len(contexts), 32):
-        ids, mask = _left_pad(contexts[start : start + 32], pad)
+    order = sorted(range(len(contexts)), key=lambda i: len(contexts[i]))
+    out: list[list[int]] = [[] for _ in contexts]
+    for start in range(0, len(order), 32):
+        rows = order[start : start + 32]
+        ids, mask = _left_pad([contexts[i] for i in rows], pad)
         gen = model.generate(
             input_ids=ids,
             attention_mask=mask,
@@ -162,11 +164,11 @@ def original_answers(
             do_sample=False,
             pad_token_id=pad,
         )[:, ids.shape[1] :].tolist()
-        for row in gen:
+        for i, row in zip(rows, gen, strict=True):
             end = (
                 row.index(tokenizer.eos_token_id) + 1 if tokenizer.eos_token_id in row else len(row)
             )
-            out.append(row[:end])
+            out[i] = row[:end]
     return out
 
 

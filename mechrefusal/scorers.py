@@ -30,10 +30,9 @@ from mechrefusal._typing import Float, Tensor
 from mechrefusal.activation_store import model_identity
 from mechrefusal.artifacts import text_hash, write_json
 from mechrefusal.categories import CATEGORIES, token_ids
-from mechrefusal.chat import tokenize_prompts
+from mechrefusal.chat import length_order, tokenize_prompts
 from mechrefusal.evaluation import ScoredAnswer, detector_report, pattern_refused
-from mechrefusal.generation import last_logits_from, model_device
-from mechrefusal.shared_prefix import lower_blocks
+from mechrefusal.generation import greedy_generate
 
 
 @runtime_checkable
@@ -77,22 +76,19 @@ def single_token_ids(tokenizer, forms: Sequence[str]) -> list[int]:
 def _batched_last_logits(model, texts: Sequence[str], batch_size: int, **kwargs) -> Tensor:
     """Next-token logits after each chat-formatted text, batched by length (less padding).
 
-    Only the last position is unembedded, and a prefix every text of a batch shares (the chat
-    header and the judge's instruction) runs once per batch (`shared_prefix`)."""
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    Generation's first step (`greedy_generate`): only the last position is unembedded, and a
+    prefix every text of a batch shares (the chat header and the judge's instruction) runs once
+    per batch (`shared_prefix`)."""
+    order = length_order(model.tokenizer, texts, **kwargs)
     out = torch.empty(len(texts), model.cfg.d_vocab)
-    device = model_device(model)
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
         tokens, mask = tokenize_prompts(
             model.tokenizer, [texts[i] for i in rows], n_ctx=model.cfg.n_ctx, **kwargs
         )
         with torch.inference_mode():
-            tokens, mask = tokens.to(device), mask.to(device)
-            n = model.cfg.n_layers
-            residual = lower_blocks(model, tokens, mask, stop_at_layer=n)
-            logits = last_logits_from(model, residual, n, mask)
-        out[rows] = logits.float().cpu()
+            first = greedy_generate(model, tokens, mask, max_new_tokens=1, stop_ids=set())
+        out[rows] = first.first_logits
     return out
 
 

@@ -158,18 +158,25 @@ def _assemble(
     return out.reshape(batch, pos, *rest_part.shape[2:])
 
 
+def _blocks_below(model, stop_at_layer: int) -> Callable:
+    """`forward(tokens, mask, kv_cache)`: the residual stream after block `stop_at_layer - 1`,
+    with a KV cache to read and extend (None: the plain forward)."""
+
+    def forward(t, m, kv_cache):
+        return model(t, attention_mask=m, past_kv_cache=kv_cache, stop_at_layer=stop_at_layer)
+
+    return forward
+
+
 def lower_blocks(
     model, tokens: Int[Tensor, "batch pos"], mask: Int[Tensor, "batch pos"], *, stop_at_layer: int
 ) -> Float[Tensor, "batch pos d_model"]:
     """The residual stream after block `stop_at_layer - 1`, as `model(tokens,
     attention_mask=mask, stop_at_layer=...)` gives it, running a shared prefix once."""
+    forward = _blocks_below(model, stop_at_layer)
     n_prefix = _sharable_prefix(model, tokens, mask)
     if not n_prefix:
-        return model(tokens, attention_mask=mask, stop_at_layer=stop_at_layer)
-
-    def forward(t, m, cache):
-        return model(t, attention_mask=m, past_kv_cache=cache, stop_at_layer=stop_at_layer)
-
+        return forward(tokens, mask, None)
     prefix_out, rest_out, _, source = _two_passes(model, tokens, mask, n_prefix, forward)
     return _assemble(prefix_out, rest_out, mask, source)
 
@@ -210,15 +217,10 @@ def prefill(
 ) -> tuple[Float[Tensor, "batch rest d_model"], _KVCache]:
     """The first forward of generation: the final residual stream of each row's last columns
     (the last column is every row's last token) and a KV cache holding the whole prompt."""
-    n_layers = model.cfg.n_layers
+    forward = _blocks_below(model, model.cfg.n_layers)
     n_prefix = _sharable_prefix(model, tokens, mask)
     if not n_prefix:
         cache = _KVCache.init_cache(model.cfg, tokens.device, tokens.shape[0])
-        residual = model(tokens, attention_mask=mask, past_kv_cache=cache, stop_at_layer=n_layers)
-        return residual, cache
-
-    def forward(t, m, kv_cache):
-        return model(t, attention_mask=m, past_kv_cache=kv_cache, stop_at_layer=n_layers)
-
+        return forward(tokens, mask, cache), cache
     _, rest_out, cache, _ = _two_passes(model, tokens, mask, n_prefix, forward)
     return rest_out, cache

@@ -12,11 +12,12 @@ PROMPTS = [
 ]
 
 
+@pytest.mark.parametrize("batch_size", [2, 4])
 @pytest.mark.parametrize("position", ["last", "prompt_end", "mean"])
-def test_padding_does_not_change_activations(tiny_model, position):
+def test_padding_does_not_change_activations(tiny_model, position, batch_size):
     hooks = [hook_name("resid_post", 0), hook_name("resid_pre", 1)]
     batched = cache_activations(
-        tiny_model, PROMPTS, hooks, position=position, batch_size=4, progress=False
+        tiny_model, PROMPTS, hooks, position=position, batch_size=batch_size, progress=False
     )
     for i, prompt in enumerate(PROMPTS):
         single = cache_activations(
@@ -24,6 +25,24 @@ def test_padding_does_not_change_activations(tiny_model, position):
         )
         for h in hooks:
             torch.testing.assert_close(batched[h][i], single[h][0], atol=1e-4, rtol=1e-4)
+
+
+def test_batches_are_cut_from_the_length_order(tiny_model, monkeypatch):
+    """Rows are batched shortest first (little padding), whatever the prompts' order (here
+    "Hi", the shortest, is third, so batches in prompt order would differ)."""
+    import mechrefusal.activations as activations
+
+    batches, real = [], activations.run_with_cache
+
+    def spy(model, tokens, mask, names, **kwargs):
+        batches.append(sorted(mask.sum(1).tolist()))
+        return real(model, tokens, mask, names, **kwargs)
+
+    monkeypatch.setattr(activations, "run_with_cache", spy)
+    h = hook_name("resid_post", 0)
+    cache_activations(tiny_model, PROMPTS, [h], batch_size=2, progress=False, store=None)
+    lengths = sorted(n for batch in batches for n in batch)
+    assert batches == [lengths[:2], lengths[2:]]
 
 
 def test_prompt_end_differs_from_last(tiny_model):

@@ -1,6 +1,8 @@
 """Refusal scored from the first answer token: the same verdicts as full generation, fewer steps."""
 
-from mechrefusal.evaluation import generate_scored, score_generation
+import torch
+
+from mechrefusal.evaluation import generate_scored, refusal_logit_gap, score_generation
 from mechrefusal.generation import generate_answers
 from mechrefusal.prompts import Prompt, select
 
@@ -32,3 +34,13 @@ def test_models_without_refusal_tokens_decode_every_prompt(tiny_model, monkeypat
         answer.text
         == tiny_model.tokenizer.decode(full.new_tokens[0], skip_special_tokens=True).strip()
     )
+
+
+def test_logit_gaps_come_back_in_prompt_order(micro):
+    """Batches are cut from the length order; each gap must still land on its own prompt."""
+    prompts = select(micro.prompts, split="eval")[::37][:12]
+    lengths = [len(p.prompt) for p in prompts]
+    assert lengths != sorted(lengths)
+    batched = refusal_logit_gap(micro.model, prompts, batch_size=4)
+    alone = torch.cat([refusal_logit_gap(micro.model, [p], batch_size=1) for p in prompts])
+    torch.testing.assert_close(batched, alone, atol=1e-4, rtol=1e-4)

@@ -115,3 +115,16 @@ def test_cached_frozen_blocks_give_the_full_forward_loss(tiny_tokenizer, make_ti
         rest = F.cross_entropy(logits[row, first + 1 : width - 1], ids[row, first + 2 :])
         terms.append(label + 0.7 * rest)
     torch.testing.assert_close(cached, torch.stack(terms).mean(), atol=1e-5, rtol=1e-5)
+
+
+def test_original_answers_come_back_in_the_order_asked(tiny_tokenizer, make_tiny_llama):
+    """Batched by length, answered in the caller's order: each answer is its own context's."""
+    from mechrefusal.realtune import original_answers
+
+    model = make_tiny_llama(tiny_tokenizer)
+    texts = ["a much longer request than the others, with words", "hi", "a medium request"]
+    contexts = [_chat(tiny_tokenizer, t) for t in texts]
+    assert [len(c) for c in contexts] != sorted(len(c) for c in contexts)
+    batched = original_answers(model, tiny_tokenizer, contexts, tokens=4)
+    alone = [original_answers(model, tiny_tokenizer, [c], tokens=4)[0] for c in contexts]
+    assert batched == alone and len(set(map(tuple, alone))) > 1
