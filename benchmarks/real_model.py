@@ -11,7 +11,8 @@
 4. what each CPU speed-up buys on its own, the other left on: the chat header run once per
    batch (`shared_prefix`) off vs on, for caching and for steered generation; TransformerLens's
    own grouped-query attention (K and V repeated to every query head) vs `grouped_attention`,
-   for steered generation.
+   for steered generation; batches cut from the length order (`chat.length_order`) vs in
+   prompt order, for first-token scoring of direction-split prompts.
 Both models hold the same weights (the fine-tune's checkpoint). Merges its numbers into
 benchmarks/results.json ("real_model"); run it alone (other processes skew the timings).
 """
@@ -29,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import merge_results, timed  # noqa: E402
-from mechrefusal import shared_prefix  # noqa: E402
+from mechrefusal import evaluation, shared_prefix  # noqa: E402
 from mechrefusal.activations import cache_activations  # noqa: E402
 from mechrefusal.chat import stop_token_ids, tokenize_prompts  # noqa: E402
 from mechrefusal.comparison import sweep_method  # noqa: E402
@@ -68,6 +69,17 @@ def prefix_not_shared():
         yield
     finally:
         shared_prefix.MIN_SHARED_PREFIX = saved
+
+
+@contextmanager
+def batches_in_prompt_order():
+    """Scoring batches cut from the prompts as given, as before `chat.length_order`."""
+    saved = evaluation.length_order
+    evaluation.length_order = lambda tokenizer, prompts, **_: list(range(len(prompts)))
+    try:
+        yield
+    finally:
+        evaluation.length_order = saved
 
 
 @contextmanager
@@ -176,6 +188,14 @@ def main() -> None:
         )
         for shared in (False, True)
     }
+    scored = select(loaded.prompts, split="direction")[: 8 * args.batch]
+
+    def score():
+        return evaluation.refusal_logit_gap(model, scored, batch_size=args.batch)
+
+    by_length = timed(score, args.repeats)
+    with batches_in_prompt_order():
+        in_prompt_order = timed(score, args.repeats)
     result = {
         "model": loaded.spec,
         "layer": args.layer,
@@ -201,6 +221,10 @@ def main() -> None:
         "ratio_generate_prefix_not_shared_vs_shared": unshared_gen / ours_gen,
         "steered_generate_repeated_kv_s": repeated_gen,
         "ratio_generate_repeated_kv_vs_grouped": repeated_gen / ours_gen,
+        "scored_prompts": len(scored),
+        "score_by_length_s": by_length,
+        "score_in_prompt_order_s": in_prompt_order,
+        "ratio_score_prompt_order_vs_length_order": in_prompt_order / by_length,
     }
     print(json.dumps(result, indent=2))
     merge_results(args.out, {"real_model": result})

@@ -817,6 +817,16 @@ def real_model_rows(d: dict | None) -> list[str]:
             if "ratio_generate_repeated_kv_vs_grouped" in d
             else []
         ),
+        *(
+            [
+                f"| SmolLM2 fine-tune, {d['scored_prompts']} direction prompts: first-token scoring, "
+                f"batches in prompt order vs cut from the length order (`chat.length_order`) | "
+                f"{d['ratio_score_prompt_order_vs_length_order']:.2f}x "
+                f"({d['score_in_prompt_order_s']:.2f}s vs {d['score_by_length_s']:.2f}s) | (reported) |"
+            ]
+            if "ratio_score_prompt_order_vs_length_order" in d
+            else []
+        ),
     ]
 
 
