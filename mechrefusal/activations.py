@@ -163,7 +163,7 @@ def _shard_at_positions(
             out[p][n].append(
                 select_position(cache[n], mask, tokens, position=p, n_suffix=n_suffix).float().cpu()
             )
-    # Back to prompt order: row i of this rank's block is prompt order[k] - first.
+    # Back to prompt order: chunk row k holds prompt order[k], row order[k] - first of this block.
     first = min(order, default=0)
     placed = torch.tensor(order, dtype=torch.long) - first
     return {

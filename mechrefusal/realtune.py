@@ -22,11 +22,13 @@ import copy
 import random
 import time
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
+from transformers import DynamicCache
 
 from mechrefusal.categories import (
     CATEGORIES,
@@ -247,20 +249,78 @@ def frozen_states(lower, examples: list[Example], pad: int, *, batch_size: int =
     return states
 
 
-def _loss(upper, head, batch: list[Example], states: list, answer_weight: float) -> torch.Tensor:
+def shared_header_length(examples: list[Example]) -> int:
+    """Tokens every example starts with (the chat header), short of every label's context:
+    their states through the trainable blocks are the same in every row, so a step runs them
+    once (`_loss`)."""
+    n = min(e.prompt_len for e in examples) - 1  # the label is predicted from the rest
+    first = examples[0].ids
+    for i in range(n):
+        if any(e.ids[i] != first[i] for e in examples):
+            return i
+    return max(n, 0)
+
+
+@contextmanager
+def _numbered_from_zero(layers):
+    """HF's KV cache and its mask sizes are indexed by `self_attn.layer_idx` and read layer 0:
+    a slice of the top blocks (`decoder_slice`) must number its layers from 0 while it caches."""
+    saved = [layer.self_attn.layer_idx for layer in layers]
+    for i, layer in enumerate(layers):
+        layer.self_attn.layer_idx = i
+    try:
+        yield
+    finally:
+        for layer, i in zip(layers, saved, strict=True):
+            layer.self_attn.layer_idx = i
+
+
+def _header_cache(upper, header: torch.Tensor, batch: int) -> DynamicCache:
+    """The trainable blocks' keys and values of the shared header, run once at batch 1 and
+    expanded (a view: gradients of every row flow back into the one pass)."""
+    cache = DynamicCache()
+    n = header.shape[0]
+    upper(
+        inputs_embeds=header[None],
+        attention_mask=torch.ones(1, n, dtype=torch.long),
+        position_ids=torch.arange(n)[None],
+        past_key_values=cache,
+        use_cache=True,
+    )
+    for layer in cache.layers[: len(upper.layers)]:
+        layer.keys = layer.keys.expand(batch, -1, -1, -1)
+        layer.values = layer.values.expand(batch, -1, -1, -1)
+    return cache
+
+
+def _loss(
+    upper,
+    head,
+    batch: list[Example],
+    states: list,
+    answer_weight: float,
+    n_header: int = 0,
+) -> torch.Tensor:
     """Cross-entropy on the label token, plus `answer_weight` x the mean over what follows it.
 
     `states` are the examples' residuals after the frozen blocks; only the trainable blocks run,
-    and only the positions that predict the label and its continuation are unembedded."""
-    width = max(len(e.ids) for e in batch)
-    hidden = torch.zeros(len(batch), width, states[0].shape[-1], dtype=states[0].dtype)
-    mask = torch.zeros(len(batch), width, dtype=torch.long)
-    for row, (e, state) in enumerate(zip(batch, states, strict=True)):
-        hidden[row, width - len(e.ids) :] = state
-        mask[row, width - len(e.ids) :] = 1
-    out = upper(
-        inputs_embeds=hidden, attention_mask=mask, position_ids=_positions(mask), use_cache=False
-    )
+    the first `n_header` positions (shared by every example) once per step, and only the
+    positions that predict the label and its continuation are unembedded."""
+    with _numbered_from_zero(upper.layers):
+        cache = _header_cache(upper, states[0][:n_header], len(batch)) if n_header else None
+        width = max(len(e.ids) for e in batch) - n_header
+        hidden = torch.zeros(len(batch), width, states[0].shape[-1], dtype=states[0].dtype)
+        mask = torch.zeros(len(batch), width, dtype=torch.long)
+        for row, (e, state) in enumerate(zip(batch, states, strict=True)):
+            hidden[row, width - len(e.ids) + n_header :] = state[n_header:]
+            mask[row, width - len(e.ids) + n_header :] = 1
+        out = upper(
+            inputs_embeds=hidden,
+            attention_mask=torch.cat([torch.ones(len(batch), n_header, dtype=torch.long), mask], 1),
+            position_ids=n_header + _positions(mask),
+            past_key_values=cache,
+            use_cache=cache is not None,
+        )
     terms = []
     for row, e in enumerate(batch):
         first = width - len(e.ids) + e.prompt_len - 1  # predicts the label token
@@ -297,6 +357,7 @@ def refusal_token_finetune(
     for p in params:
         p.requires_grad_(True)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
+    n_header = shared_header_length(examples)
     rng = random.Random(cfg.seed)
     model.train()
     losses = []
@@ -304,7 +365,12 @@ def refusal_token_finetune(
     for _ in bar:
         rows = rng.sample(range(len(examples)), min(cfg.batch_size, len(examples)))
         loss = _loss(
-            upper, head, [examples[i] for i in rows], [states[i] for i in rows], cfg.answer_weight
+            upper,
+            head,
+            [examples[i] for i in rows],
+            [states[i] for i in rows],
+            cfg.answer_weight,
+            n_header,
         )
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -128,3 +128,47 @@ def test_original_answers_come_back_in_the_order_asked(tiny_tokenizer, make_tiny
     batched = original_answers(model, tiny_tokenizer, contexts, tokens=4)
     alone = [original_answers(model, tiny_tokenizer, [c], tokens=4)[0] for c in contexts]
     assert batched == alone and len(set(map(tuple, alone))) > 1
+
+
+def test_a_shared_header_run_once_gives_the_same_loss_and_gradients(
+    tiny_tokenizer, make_tiny_llama
+):
+    """The header every example starts with runs once per step through the trainable blocks
+    (a KV cache expanded to the batch): loss and gradients equal the per-row forward's."""
+    from mechrefusal.realtune import (
+        Example,
+        _loss,
+        decoder_slice,
+        frozen_states,
+        shared_header_length,
+    )
+
+    model = make_tiny_llama(tiny_tokenizer, num_hidden_layers=3)
+    gen = torch.Generator().manual_seed(1)
+    header = torch.randint(3, len(tiny_tokenizer), (5,), generator=gen).tolist()
+    examples = [
+        Example(
+            ids=header + torch.randint(3, len(tiny_tokenizer), (n,), generator=gen).tolist(),
+            prompt_len=5 + k,
+        )
+        for n, k in [(9, 4), (4, 1), (7, 3)]
+    ]
+    assert shared_header_length(examples) == 5
+    lower = decoder_slice(model.model, 0, 1, norm=False)
+    upper = decoder_slice(model.model, 1, 3)
+    head = model.get_output_embeddings()
+    states = frozen_states(lower, examples, tiny_tokenizer.pad_token_id)
+    params = [p for m in (*upper.layers, upper.norm, head) for p in m.parameters()]
+
+    def loss_and_grads(n_header):
+        for p in params:
+            p.grad = None
+        loss = _loss(upper, head, examples, states, 0.5, n_header)
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in params]
+
+    per_row, shared = loss_and_grads(0), loss_and_grads(5)
+    torch.testing.assert_close(shared[0], per_row[0], atol=1e-5, rtol=1e-5)
+    for a, b in zip(shared[1], per_row[1], strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    assert [layer.self_attn.layer_idx for layer in upper.layers] == [1, 2]
