@@ -36,7 +36,7 @@ from mechrefusal.categories import (
     RESPOND_TOKEN,
     all_special_token_strings,
 )
-from mechrefusal.chat import format_prompt
+from mechrefusal.chat import format_prompt, pad_id
 from mechrefusal.prompts import REFUSAL_TEXTS, Prompt
 
 
@@ -114,30 +114,16 @@ def _chat(tokenizer, text: str) -> list[int]:
     return tokenizer.encode(format_prompt(tokenizer, text), add_special_tokens=False)
 
 
-@torch.inference_mode()
 def natural_over_refusal(model, tokenizer, prompts: Sequence[Prompt], *, tokens: int) -> float:
     """Share of contrast prompts the untouched model refuses (string patterns, greedy answer)."""
     from mechrefusal.evaluation import pattern_refused
 
-    contrast = [p for p in prompts if p.kind == "contrast"]
-    if not contrast:
+    contexts = [_chat(tokenizer, p.prompt) for p in prompts if p.kind == "contrast"]
+    if not contexts:
         return 0.0
-    refused = 0
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    contexts = sorted((_chat(tokenizer, p.prompt) for p in contrast), key=len)  # little padding
-    for start in range(0, len(contexts), 32):
-        batch, mask = _left_pad(contexts[start : start + 32], pad)
-        width = batch.shape[1]
-        out = model.generate(
-            input_ids=batch,
-            attention_mask=mask,
-            max_new_tokens=tokens,
-            do_sample=False,
-            pad_token_id=pad,
-        )
-        texts = tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
-        refused += sum(pattern_refused(t) for t in texts)
-    return refused / len(contrast)
+    answers = original_answers(model, tokenizer, contexts, tokens=tokens)
+    texts = tokenizer.batch_decode(answers, skip_special_tokens=True)
+    return sum(pattern_refused(t) for t in texts) / len(contexts)
 
 
 @dataclass
@@ -153,8 +139,8 @@ def original_answers(
 ) -> list[list[int]]:
     """The untouched model's greedy answers (up to and including its end-of-turn token), in
     the order of `contexts` (batched by length, so batches pad little)."""
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    order = sorted(range(len(contexts)), key=lambda i: len(contexts[i]))
+    pad = pad_id(tokenizer)
+    order = _by_length(contexts)
     out: list[list[int]] = [[] for _ in contexts]
     for start in range(0, len(order), 32):
         rows = order[start : start + 32]
@@ -172,6 +158,11 @@ def original_answers(
             )
             out[i] = row[:end]
     return out
+
+
+def _by_length(seqs: Sequence[Sequence[int]]) -> list[int]:
+    """Indices of `seqs`, shortest first: batches cut from this order carry little padding."""
+    return sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
 
 
 def _left_pad(seqs: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -232,27 +223,12 @@ def _positions(mask: torch.Tensor) -> torch.Tensor:
     return (mask.cumsum(-1) - 1).clamp(min=0)
 
 
-@torch.no_grad()
-def frozen_states(lower, examples: list[Example], pad: int, *, batch_size: int = 32) -> list:
-    """Each example's residual stream after the frozen blocks, computed once (by length, so
-    batches carry little padding); ordinary tensors, so training may backpropagate into them."""
-    order = sorted(range(len(examples)), key=lambda i: len(examples[i].ids))
-    states: list = [None] * len(examples)
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        ids, mask = _left_pad([examples[i].ids for i in rows], pad)
-        hidden = lower(
-            input_ids=ids, attention_mask=mask, position_ids=_positions(mask), use_cache=False
-        )
-        for row, i in enumerate(rows):
-            states[i] = hidden.last_hidden_state[row, ids.shape[1] - len(examples[i].ids) :].clone()
-    return states
-
-
 def shared_header_length(examples: list[Example]) -> int:
     """Tokens every example starts with (the chat header), short of every label's context:
-    their states through the trainable blocks are the same in every row, so a step runs them
-    once (`_loss`)."""
+    their states are the same in every row, so they run once per batch
+    (`_forward_after_header`)."""
+    if not examples:
+        raise ValueError("No examples to fine-tune on: the training split has no prompts.")
     n = min(e.prompt_len for e in examples) - 1  # the label is predicted from the rest
     first = examples[0].ids
     for i in range(n):
@@ -275,22 +251,60 @@ def _numbered_from_zero(layers):
             layer.self_attn.layer_idx = i
 
 
-def _header_cache(upper, header: torch.Tensor, batch: int) -> DynamicCache:
-    """The trainable blocks' keys and values of the shared header, run once at batch 1 and
-    expanded (a view: gradients of every row flow back into the one pass)."""
-    cache = DynamicCache()
-    n = header.shape[0]
-    upper(
-        inputs_embeds=header[None],
-        attention_mask=torch.ones(1, n, dtype=torch.long),
-        position_ids=torch.arange(n)[None],
-        past_key_values=cache,
-        use_cache=True,
-    )
-    for layer in cache.layers[: len(upper.layers)]:
-        layer.keys = layer.keys.expand(batch, -1, -1, -1)
-        layer.values = layer.values.expand(batch, -1, -1, -1)
-    return cache
+def _forward_after_header(
+    blocks, header: torch.Tensor, rows: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run `blocks` (a `decoder_slice`) on left-padded rows that all start with `header`:
+    (header output [n d], rows output [batch width d]).
+
+    The header runs once at batch 1; its keys and values are expanded to the batch (a view:
+    the gradients of every row flow back into the one pass)."""
+    n, batch = header.shape[0], rows.shape[0]
+    if n == 0:
+        out = blocks(
+            inputs_embeds=rows, attention_mask=mask, position_ids=_positions(mask), use_cache=False
+        )
+        return header, out.last_hidden_state
+    with _numbered_from_zero(blocks.layers):
+        cache = DynamicCache()
+        head = blocks(
+            inputs_embeds=header[None],
+            attention_mask=torch.ones(1, n, dtype=torch.long),
+            position_ids=torch.arange(n)[None],
+            past_key_values=cache,
+            use_cache=True,
+        ).last_hidden_state[0]
+        for layer in cache.layers[: len(blocks.layers)]:
+            layer.keys = layer.keys.expand(batch, -1, -1, -1)
+            layer.values = layer.values.expand(batch, -1, -1, -1)
+        out = blocks(
+            inputs_embeds=rows,
+            attention_mask=torch.cat([torch.ones(batch, n, dtype=torch.long), mask], 1),
+            position_ids=n + _positions(mask),
+            past_key_values=cache,
+            use_cache=True,
+        )
+    return head, out.last_hidden_state
+
+
+@torch.no_grad()
+def frozen_states(
+    lower, examples: list[Example], pad: int, *, n_header: int = 0, batch_size: int = 32
+) -> list:
+    """Each example's residual stream after the frozen blocks, computed once (by length, so
+    batches carry little padding; the shared `n_header` tokens once per batch); ordinary
+    tensors, so training may backpropagate into them."""
+    header = lower.embed_tokens(torch.tensor(examples[0].ids[:n_header], dtype=torch.long))
+    order = _by_length([e.ids for e in examples])
+    states: list = [None] * len(examples)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        ids, mask = _left_pad([examples[i].ids[n_header:] for i in rows], pad)
+        head, hidden = _forward_after_header(lower, header, lower.embed_tokens(ids), mask)
+        for row, i in enumerate(rows):
+            rest = hidden[row, ids.shape[1] - (len(examples[i].ids) - n_header) :]
+            states[i] = torch.cat([head, rest])
+    return states
 
 
 def _loss(
@@ -306,25 +320,17 @@ def _loss(
     `states` are the examples' residuals after the frozen blocks; only the trainable blocks run,
     the first `n_header` positions (shared by every example) once per step, and only the
     positions that predict the label and its continuation are unembedded."""
-    with _numbered_from_zero(upper.layers):
-        cache = _header_cache(upper, states[0][:n_header], len(batch)) if n_header else None
-        width = max(len(e.ids) for e in batch) - n_header
-        hidden = torch.zeros(len(batch), width, states[0].shape[-1], dtype=states[0].dtype)
-        mask = torch.zeros(len(batch), width, dtype=torch.long)
-        for row, (e, state) in enumerate(zip(batch, states, strict=True)):
-            hidden[row, width - len(e.ids) + n_header :] = state[n_header:]
-            mask[row, width - len(e.ids) + n_header :] = 1
-        out = upper(
-            inputs_embeds=hidden,
-            attention_mask=torch.cat([torch.ones(len(batch), n_header, dtype=torch.long), mask], 1),
-            position_ids=n_header + _positions(mask),
-            past_key_values=cache,
-            use_cache=cache is not None,
-        )
+    width = max(len(e.ids) for e in batch) - n_header
+    hidden = torch.zeros(len(batch), width, states[0].shape[-1], dtype=states[0].dtype)
+    mask = torch.zeros(len(batch), width, dtype=torch.long)
+    for row, (e, state) in enumerate(zip(batch, states, strict=True)):
+        hidden[row, width - len(e.ids) + n_header :] = state[n_header:]
+        mask[row, width - len(e.ids) + n_header :] = 1
+    _, out = _forward_after_header(upper, states[0][:n_header], hidden, mask)
     terms = []
     for row, e in enumerate(batch):
         first = width - len(e.ids) + e.prompt_len - 1  # predicts the label token
-        logits = head(out.last_hidden_state[row, first : width - 1]).float()
+        logits = head(out[row, first : width - 1]).float()
         targets = torch.tensor(e.ids[e.prompt_len :])
         label = F.cross_entropy(logits[:1], targets[:1])
         rest = F.cross_entropy(logits[1:], targets[1:])
@@ -350,14 +356,13 @@ def refusal_token_finetune(
     lower = decoder_slice(model.model, 0, split, norm=False)
     upper = decoder_slice(model.model, split, len(model.model.layers))
     head = model.get_output_embeddings()
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    states = frozen_states(lower, examples, pad)
+    n_header = shared_header_length(examples)
+    states = frozen_states(lower, examples, pad_id(tokenizer), n_header=n_header)
     trainable = [*upper.layers, upper.norm, head]
     params = [p for module in trainable for p in module.parameters()]
     for p in params:
         p.requires_grad_(True)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
-    n_header = shared_header_length(examples)
     rng = random.Random(cfg.seed)
     model.train()
     losses = []

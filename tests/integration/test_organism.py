@@ -160,3 +160,31 @@ def test_organism_trains_on_the_cpu_even_where_a_gpu_is_visible(monkeypatch):
     trained = train_organism(replace(MICRO, pretrain_steps=2, sft_steps=2))
     for model in (trained.base, trained.refusal, trained.control):
         assert {p.device.type for p in model.parameters()} == {"cpu"}
+
+
+def test_length_groups_give_the_whole_batch_gradient(micro):
+    # Training runs a batch as length-sorted groups to pad less: the loss and every gradient
+    # must be those of the one right-padded batch.
+    import torch.nn.functional as F
+
+    from mechrefusal.organism import _batch, _batch_loss_backward, _length_groups
+
+    model, tok = micro.model, micro.tokenizer
+    texts = [p.prompt for p in select(micro.prompts, split="train")[:9]]
+    examples = [(tok.encode(t, add_special_tokens=False), 3) for t in texts]
+    assert len({len(ids) for ids, _ in examples}) > 2  # the groups really differ in width
+    groups = _length_groups(examples, 2)
+    assert [len(g) for g in groups] == [5, 4]
+    assert max(len(ids) for ids, _ in groups[0]) <= min(len(ids) for ids, _ in groups[1])
+
+    model.zero_grad()
+    tokens, mask = _batch(examples, tok.pad_token_id)
+    whole = F.cross_entropy(model(tokens)[:, :-1][mask], tokens[:, 1:][mask])
+    whole.backward()
+    expected = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    grouped = _batch_loss_backward(model, examples, tok.pad_token_id)
+    assert grouped == pytest.approx(whole.item(), rel=1e-5)
+    for name, param in model.named_parameters():
+        torch.testing.assert_close(param.grad, expected[name], rtol=1e-4, atol=1e-6)
+    model.zero_grad()

@@ -172,3 +172,11 @@ def test_a_shared_header_run_once_gives_the_same_loss_and_gradients(
     for a, b in zip(shared[1], per_row[1], strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
     assert [layer.self_attn.layer_idx for layer in upper.layers] == [1, 2]
+    # The frozen blocks share the header too (once per batch of states).
+    shared_states = frozen_states(
+        lower, examples, tiny_tokenizer.pad_token_id, n_header=5, batch_size=2
+    )
+    for a, b in zip(shared_states, states, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="No examples"):
+        shared_header_length([])
