@@ -34,4 +34,5 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run_benchmarks.py
 	$(BIN)/python benchmarks/data_parallel.py
 	$(BIN)/python benchmarks/real_model.py
+	$(BIN)/python benchmarks/training.py
 	$(BIN)/python scripts/results_table.py

@@ -775,6 +775,7 @@ def bench_table(path: Path) -> str:
             f"| SAE encode vs model forward to its layer (same tokens) | {e['ratio_encode_vs_forward_to_layer']:.3f}x | (reported) |",
             *data_parallel_row(r.get("data_parallel")),
             *real_model_rows(r.get("real_model")),
+            *training_rows(r.get("training")),
             f"\nOrganism rows: measured on {r['setup']['model']} (d_model {r['setup']['d_model']}, {r['setup']['n_layers']} layers), batch "
             f"{r['setup']['batch']}, median of {r['setup']['repeats']}, {r['setup']['threads']} threads.",
         ]
@@ -827,6 +828,28 @@ def real_model_rows(d: dict | None) -> list[str]:
             if "ratio_score_prompt_order_vs_length_order" in d
             else []
         ),
+    ]
+
+
+def training_rows(d: dict | None) -> list[str]:
+    """benchmarks/training.py: padding and header savings of the two fine-tunes."""
+    if d is None:
+        return []
+    o, f = d["organism_sft_step"], d["smollm2_fine_tune"]
+    return [
+        f"| organism SFT step (forward + backward, batch {o['batch']}, {o['padding_share_one_batch']:.0%} "
+        f"padding as one batch): one right-padded batch vs {o['length_groups']} length-sorted groups | "
+        f"{o['ratio_one_batch_vs_groups']:.2f}x ({o['step_one_batch_s']:.3f}s vs "
+        f"{o['step_length_groups_s']:.3f}s; by groups: "
+        + ", ".join(f"{k}: {v:.3f}s" for k, v in o["step_by_groups_s"].items())
+        + ") | (reported) |",
+        f"| SmolLM2 fine-tune, frozen blocks' states of {f['examples']} examples ({f['mean_tokens']:.0f} "
+        f"tokens on average): the {f['header_tokens']}-token chat header per row vs once per batch | "
+        f"{f['ratio_frozen_states']:.2f}x ({f['frozen_states_header_per_row_s']:.2f}s vs "
+        f"{f['frozen_states_header_once_s']:.2f}s) | (reported) |",
+        f"| SmolLM2 fine-tune step (4 trainable blocks, batch 16), chat header per row vs once | "
+        f"{f['ratio_step']:.2f}x ({f['step_header_per_row_s']:.2f}s vs {f['step_header_once_s']:.2f}s) "
+        "| (reported) |",
     ]
 
 
