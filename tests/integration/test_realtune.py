@@ -180,3 +180,35 @@ def test_a_shared_header_run_once_gives_the_same_loss_and_gradients(
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
     with pytest.raises(ValueError, match="No examples"):
         shared_header_length([])
+
+
+def test_natural_over_refusal_reads_each_contrast_answer_once(
+    tiny_tokenizer, make_tiny_llama, monkeypatch
+):
+    """The probe scores the contrast prompts only, each on the greedy answer it gets alone
+    (batched by length, cut at the end-of-turn token), and divides by their number."""
+    from mechrefusal import evaluation
+    from mechrefusal.prompts import Prompt
+    from mechrefusal.realtune import natural_over_refusal
+
+    model = make_tiny_llama(tiny_tokenizer)
+    texts = ["a much longer request than the others, with words", "hi", "a medium request"]
+    prompts = [Prompt(prompt=t, kind="contrast", category="safety") for t in texts]
+    prompts.insert(1, Prompt(prompt="a harmful one", kind="harmful", category="safety"))
+    alone = []
+    for t in texts:
+        ids = torch.tensor([_chat(tiny_tokenizer, t)])
+        out = model.generate(
+            input_ids=ids,
+            max_new_tokens=3,
+            do_sample=False,
+            pad_token_id=tiny_tokenizer.pad_token_id,
+        )
+        alone.append(tiny_tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True))
+    assert len(set(alone)) > 1
+    seen = []
+    refuse = alone[0]
+    monkeypatch.setattr(evaluation, "pattern_refused", lambda t: seen.append(t) or t == refuse)
+    rate = natural_over_refusal(model, tiny_tokenizer, prompts, tokens=3)
+    assert sorted(seen) == sorted(alone)
+    assert rate == pytest.approx(alone.count(refuse) / 3)
