@@ -179,9 +179,11 @@ def _batch(examples: list[tuple[list[int], int]], pad: int) -> tuple[torch.Tenso
     return tokens, loss_mask
 
 
-LENGTH_GROUPS = 2
+LENGTH_GROUPS = 4
 """Each batch runs as this many forwards of length-sorted rows: the padding of a random batch
-(35-50% of its tokens) shrinks by a third or more, and the gradient is the batch's own."""
+(35-51% of its tokens) falls to 13-18%, and the gradient is the batch's own. Measured on
+the default organism's batches: pretraining steps 0.61 s as one batch, 0.42 s in two groups,
+0.37 s in three or four; fine-tuning steps 0.49, 0.41, 0.40 and 0.40 s."""
 
 
 def _length_groups(examples: list[tuple[list[int], int]], groups: int) -> list[list]:
