@@ -27,8 +27,8 @@ from mechrefusal import organism, realtune  # noqa: E402
 from mechrefusal.categories import REFUSAL_TOKENS  # noqa: E402
 from mechrefusal.chat import pad_id  # noqa: E402
 from mechrefusal.models import load_model  # noqa: E402
-from mechrefusal.prompts import REFUSAL_TEXTS, select  # noqa: E402
-from mechrefusal.smollm2 import refusal_dir  # noqa: E402
+from mechrefusal.prompts import REFUSAL_TEXTS, load_jsonl, select  # noqa: E402
+from mechrefusal.smollm2 import ensure_smollm2_refusal  # noqa: E402
 
 
 def organism_steps(artifacts: str, repeats: int) -> dict:
@@ -75,11 +75,10 @@ def organism_steps(artifacts: str, repeats: int) -> dict:
 def smollm2_fine_tune(artifacts: str, repeats: int) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    loaded = load_model("smollm2", root=artifacts)  # trains and caches the fine-tune if missing
-    prompts = select(loaded.prompts, split="train")
-    del loaded
-    hf = AutoModelForCausalLM.from_pretrained(refusal_dir(artifacts), dtype=torch.float32)
-    tok = AutoTokenizer.from_pretrained(refusal_dir(artifacts))
+    checkpoint = ensure_smollm2_refusal(artifacts)  # trains and caches the fine-tune if missing
+    prompts = select(load_jsonl(checkpoint / "prompts.jsonl"), split="train")
+    hf = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(checkpoint)
     prompts = prompts[:: max(1, len(prompts) // 96)][:96]
     label = tok.convert_tokens_to_ids(REFUSAL_TOKENS["safety"])
     text = tok.encode(f" {REFUSAL_TEXTS['safety']}", add_special_tokens=False)
