@@ -42,13 +42,9 @@ def organism_steps(artifacts: str, repeats: int) -> dict:
 
     def steps(groups: int):
         def run():
-            saved, organism.LENGTH_GROUPS = organism.LENGTH_GROUPS, groups
-            try:
-                for batch in batches:
-                    model.zero_grad(set_to_none=True)
-                    organism._batch_loss_backward(model, batch, tok.pad_token_id)
-            finally:
-                organism.LENGTH_GROUPS = saved
+            for batch in batches:
+                model.zero_grad(set_to_none=True)
+                organism._batch_loss_backward(model, batch, tok.pad_token_id, groups=groups)
 
         return run
 

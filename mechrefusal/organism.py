@@ -193,13 +193,15 @@ def _length_groups(examples: list[tuple[list[int], int]], groups: int) -> list[l
     return [ordered[i : i + size] for i in range(0, len(ordered), size)]
 
 
-def _batch_loss_backward(model: HookedTransformer, examples, pad: int) -> float:
+def _batch_loss_backward(
+    model: HookedTransformer, examples, pad: int, *, groups: int = LENGTH_GROUPS
+) -> float:
     """Backpropagate the batch's mean next-token loss, one length group at a time (the sum of
     each group's token losses over the batch's count: the gradient of the whole batch)."""
-    groups = [_batch(group, pad) for group in _length_groups(examples, LENGTH_GROUPS)]
-    count = sum(int(loss_mask.sum()) for _, loss_mask in groups)
+    batches = [_batch(group, pad) for group in _length_groups(examples, groups)]
+    count = sum(int(loss_mask.sum()) for _, loss_mask in batches)
     total = 0.0
-    for tokens, loss_mask in groups:
+    for tokens, loss_mask in batches:
         logits = model(tokens)[:, :-1]
         loss = F.cross_entropy(logits[loss_mask], tokens[:, 1:][loss_mask], reduction="sum") / count
         loss.backward()

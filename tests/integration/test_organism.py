@@ -183,7 +183,7 @@ def test_length_groups_give_the_whole_batch_gradient(micro):
     whole.backward()
     expected = {n: p.grad.clone() for n, p in model.named_parameters()}
     model.zero_grad()
-    grouped = _batch_loss_backward(model, examples, tok.pad_token_id)
+    grouped = _batch_loss_backward(model, examples, tok.pad_token_id, groups=2)
     assert grouped == pytest.approx(whole.item(), rel=1e-5)
     for name, param in model.named_parameters():
         torch.testing.assert_close(param.grad, expected[name], rtol=1e-4, atol=1e-6)
