@@ -114,16 +114,32 @@ def _chat(tokenizer, text: str) -> list[int]:
     return tokenizer.encode(format_prompt(tokenizer, text), add_special_tokens=False)
 
 
-def natural_over_refusal(model, tokenizer, prompts: Sequence[Prompt], *, tokens: int) -> float:
-    """Share of contrast prompts the untouched model refuses (string patterns, greedy answer)."""
+def untouched_answers(
+    model, tokenizer, prompts: Sequence[Prompt], *, tokens: int
+) -> dict[str, list[int]]:
+    """The untouched model's greedy answers (by prompt text) to every prompt that is not
+    harmful: the contrast prompts the over-refusal probe reads and every prompt a `[respond]`
+    example may need. Generated once, up to `tokens`; a greedy answer's first n tokens are the
+    n-token answer, so the examples take a prefix (`build_examples`)."""
+    texts = list(dict.fromkeys(p.prompt for p in prompts if p.kind != "harmful"))
+    answers = original_answers(
+        model, tokenizer, [_chat(tokenizer, t) for t in texts], tokens=tokens
+    )
+    return dict(zip(texts, answers, strict=True))
+
+
+def natural_over_refusal(
+    tokenizer, prompts: Sequence[Prompt], answers: dict[str, list[int]], *, tokens: int
+) -> float:
+    """Share of contrast prompts the untouched model refuses (string patterns on the first
+    `tokens` of its greedy answer, from `untouched_answers`)."""
     from mechrefusal.evaluation import pattern_refused
 
-    contexts = [_chat(tokenizer, p.prompt) for p in prompts if p.kind == "contrast"]
-    if not contexts:
+    contrast = [answers[p.prompt][:tokens] for p in prompts if p.kind == "contrast"]
+    if not contrast:
         return 0.0
-    answers = original_answers(model, tokenizer, contexts, tokens=tokens)
-    texts = tokenizer.batch_decode(answers, skip_special_tokens=True)
-    return sum(pattern_refused(t) for t in texts) / len(contexts)
+    texts = tokenizer.batch_decode(contrast, skip_special_tokens=True)
+    return sum(pattern_refused(t) for t in texts) / len(contrast)
 
 
 @dataclass
@@ -173,29 +189,22 @@ def _left_pad(seqs: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tens
 
 
 def build_examples(
-    model, tokenizer, prompts: Sequence[Prompt], hot, *, answer_tokens: int
+    model,
+    tokenizer,
+    prompts: Sequence[Prompt],
+    hot,
+    answers: dict[str, list[int]],
+    *,
+    answer_tokens: int,
 ) -> list[Example]:
-    """Label token + short refusal text, or `[respond]` + the model's own original answer
-    (generated here, before any weight changes)."""
-    contexts = [_chat(tokenizer, p.prompt) for p in prompts]
-    labels = [label_of(p, hot) for p in prompts]
-    respond = [i for i, label in enumerate(labels) if label == RESPOND_TOKEN]
-    answers = dict(
-        zip(
-            respond,
-            original_answers(
-                model, tokenizer, [contexts[i] for i in respond], tokens=answer_tokens
-            ),
-            strict=True,
-        )
-    )
-    add_refusal_tokens(
-        model, tokenizer
-    )  # after the original answers: they are the untouched model's
+    """Label token + short refusal text, or `[respond]` + the first `answer_tokens` of the
+    model's own original answer (`untouched_answers`, generated before any weight changes)."""
+    add_refusal_tokens(model, tokenizer)
     examples = []
-    for i, (context, label) in enumerate(zip(contexts, labels, strict=True)):
-        if i in answers:
-            continuation = answers[i]
+    for p in prompts:
+        context, label = _chat(tokenizer, p.prompt), label_of(p, hot)
+        if label == RESPOND_TOKEN:
+            continuation = answers[p.prompt][:answer_tokens]
         else:
             category = next(c for c in CATEGORIES if REFUSAL_TOKENS[c] == label)
             continuation = tokenizer.encode(f" {REFUSAL_TEXTS[category]}", add_special_tokens=False)
@@ -345,11 +354,16 @@ def refusal_token_finetune(
     torch.manual_seed(cfg.seed)
     started = time.perf_counter()
     model.eval()
-    natural = natural_over_refusal(model, tokenizer, prompts, tokens=cfg.probe_tokens)
+    answers = untouched_answers(
+        model, tokenizer, prompts, tokens=max(cfg.probe_tokens, cfg.answer_tokens)
+    )
+    natural = natural_over_refusal(tokenizer, prompts, answers, tokens=cfg.probe_tokens)
     fraction = cfg.over_refusal_fraction if natural < cfg.min_natural_over_refusal else 0.0
     hot = hot_phrases(prompts, fraction)
     measured = time.perf_counter() - started
-    examples = build_examples(model, tokenizer, prompts, hot, answer_tokens=cfg.answer_tokens)
+    examples = build_examples(
+        model, tokenizer, prompts, hot, answers, answer_tokens=cfg.answer_tokens
+    )
     for param in model.parameters():
         param.requires_grad_(False)
     split = len(model.model.layers) - cfg.trainable_blocks

@@ -189,7 +189,7 @@ def test_natural_over_refusal_reads_each_contrast_answer_once(
     (batched by length, cut at the end-of-turn token), and divides by their number."""
     from mechrefusal import evaluation
     from mechrefusal.prompts import Prompt
-    from mechrefusal.realtune import natural_over_refusal
+    from mechrefusal.realtune import natural_over_refusal, untouched_answers
 
     model = make_tiny_llama(tiny_tokenizer)
     texts = ["a much longer request than the others, with words", "hi", "a medium request"]
@@ -209,6 +209,22 @@ def test_natural_over_refusal_reads_each_contrast_answer_once(
     seen = []
     refuse = alone[0]
     monkeypatch.setattr(evaluation, "pattern_refused", lambda t: seen.append(t) or t == refuse)
-    rate = natural_over_refusal(model, tiny_tokenizer, prompts, tokens=3)
+    # Generated longer (as for the examples' answers) and read to the probe's length.
+    answers = untouched_answers(model, tiny_tokenizer, prompts, tokens=5)
+    assert "a harmful one" not in answers
+    rate = natural_over_refusal(tiny_tokenizer, prompts, answers, tokens=3)
     assert sorted(seen) == sorted(alone)
     assert rate == pytest.approx(alone.count(refuse) / 3)
+
+
+def test_a_greedy_answer_cut_short_is_the_shorter_answer(tiny_tokenizer, make_tiny_llama):
+    """The fine-tune generates each untouched answer once, at the longer of the probe's and the
+    examples' lengths, and cuts it: the cut must be what the shorter generation gives."""
+    from mechrefusal.realtune import original_answers
+
+    model = make_tiny_llama(tiny_tokenizer)
+    contexts = [_chat(tiny_tokenizer, t) for t in ["hi", "a medium request", "one more, longer"]]
+    long = original_answers(model, tiny_tokenizer, contexts, tokens=6)
+    short = original_answers(model, tiny_tokenizer, contexts, tokens=3)
+    assert any(len(a) > 3 for a in long)
+    assert [a[:3] for a in long] == short
