@@ -53,7 +53,10 @@ def wilson(successes: int, n: int, z: float = 1.96) -> Rate:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return Rate(value=p, low=max(0.0, centre - half), high=min(1.0, centre + half), n=n)
+    # At 0% and 100% a bound equals the rate in exact arithmetic; rounding may put it a hair
+    # past the rate (30 of 30 gave a high of 1 - 1e-16), which plots as a negative error bar.
+    low, high = min(max(0.0, centre - half), p), max(min(1.0, centre + half), p)
+    return Rate(value=p, low=low, high=high, n=n)
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,14 @@ def _label(key: str) -> str:
 
 def _err(rates: list[dict]) -> np.ndarray:
     values = np.array([r["value"] for r in rates])
-    return (
-        np.array(
-            [values - [r["low"] for r in rates], np.array([r["high"] for r in rates]) - values]
-        )
-        * 100
-    )
+    lows, highs = np.array([r["low"] for r in rates]), np.array([r["high"] for r in rates])
+    return _bar_errors(values, lows, highs) * 100
+
+
+def _bar_errors(values, lows, highs) -> np.ndarray:
+    """Error-bar lengths below and above each value; an interval that does not contain its
+    value (a percentile bootstrap may not) gets no bar on that side instead of a crash."""
+    return np.clip(np.array([values - lows, highs - values]), 0.0, None)
 
 
 def organism_baseline(result: dict, title: str) -> Figure:
@@ -227,7 +229,7 @@ def _diffing_panel(ax, result: dict, subtitle: str | None) -> None:
         cos,
         0.55,
         color=[GROUP_COLOURS[c] for c in cats],
-        yerr=[cos - np.array(result["ci_low"]), np.array(result["ci_high"]) - cos],
+        yerr=_bar_errors(cos, np.array(result["ci_low"]), np.array(result["ci_high"])),
         capsize=4,
         label="cosine (sparse directions), 95% bootstrap CI",
     )

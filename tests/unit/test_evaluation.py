@@ -15,6 +15,14 @@ def test_wilson_bounds():
         wilson(0, 0)
 
 
+def test_wilson_interval_always_holds_its_rate():
+    # Rounding once put the high bound of 30/30 below 1: a negative error bar, a crashed figure.
+    for n in range(1, 120):
+        for k in range(n + 1):
+            r = wilson(k, n)
+            assert 0.0 <= r.low <= r.value <= r.high <= 1.0, (k, n)
+
+
 def _ans(kind, category=None, refused=False, first="[respond]", correct=None, answer=None):
     return ScoredAnswer(
         prompt=Prompt(prompt="p", kind=kind, category=category, answer=answer),
@@ -41,3 +49,13 @@ def test_summarize_counts():
     assert r.over_refusal["contrast"].value == 0.5
     assert r.over_refusal["benign"].value == 0
     assert r.capability.value == 0.5
+
+
+def test_error_bars_never_go_negative():
+    # A percentile bootstrap interval need not contain its estimate (figure 06's cosines).
+    import numpy as np
+
+    from mechrefusal.plotting import _bar_errors
+
+    bars = _bar_errors(np.array([0.5, 0.2]), np.array([0.4, 0.25]), np.array([0.6, 0.3]))
+    np.testing.assert_allclose(bars, [[0.1, 0.0], [0.1, 0.1]])

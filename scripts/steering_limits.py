@@ -1,0 +1,121 @@
+"""What limits categorical steering on a model? (the README's SmolLM2 analysis, issue 10)
+
+Routing is taken out of the question: every prompt is routed by its label (the oracle policy),
+so what is left is what the vectors themselves do. On the split's prompts, at the layer and
+with the router the figures use (chosen by the layer sweep; vectors from the direction split),
+this prints one JSON object with:
+
+- `harmful_push`: first-token harmful refusal at each harmful coefficient (x the mean
+  activation norm), and random vectors of the same norms at the paper's +0.8;
+- `benign_push`: first-token contrast over-refusal at each benign coefficient;
+- `capability`: exact match on the benign tasks (decoded, `--tokens`) at each benign
+  coefficient, pushed at the prompt pass only and at every generated token (the paper's mode),
+  with the first benign answer at the strongest push as an example of what the text becomes.
+
+    python scripts/steering_limits.py --model smollm2
+"""
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from mechrefusal import experiment  # noqa: E402
+from mechrefusal.comparison import run_method, sweep_method  # noqa: E402
+from mechrefusal.generation import reused_prefix  # noqa: E402
+from mechrefusal.methods import PAPER_POSITIONS, Categorical, RandomControl  # noqa: E402
+from mechrefusal.steering import SteeringConfig  # noqa: E402
+
+HARMFUL_COEFS = (0.0, 0.1, 0.2, 0.4, 0.8)
+BENIGN_COEFS = (0.0, -0.2, -0.4, -0.8, -1.0, -1.2)
+
+
+def _refusal(answers) -> float:
+    return sum(a.refused for a in answers) / len(answers)
+
+
+def harmful_push(run, router) -> dict:
+    model, batch = run.loaded.model, run.args.batch_size
+    harmful = [p for p in run.splits.eval if p.kind == "harmful"]
+    oracle = Categorical(steering=SteeringConfig(policy="oracle", benign_coef=0.0))
+    out = {
+        str(c): _refusal(
+            run_method(
+                model,
+                router,
+                harmful,
+                oracle.at_harmful_coef(c),
+                batch_size=batch,
+                max_new_tokens=1,
+            )
+        )
+        for c in HARMFUL_COEFS
+    }
+    control = RandomControl(steering=oracle.steering, seed=run.args.seed)
+    out["random vectors at 0.8"] = _refusal(
+        run_method(
+            model, router, harmful, control.at_harmful_coef(0.8), batch_size=batch, max_new_tokens=1
+        )
+    )
+    return out
+
+
+def benign_push(run, router) -> dict:
+    steering = SteeringConfig(policy="oracle")
+    points = sweep_method(
+        run.loaded.model,
+        router,
+        run.splits.eval,
+        Categorical(steering=steering),
+        BENIGN_COEFS,
+        batch_size=run.args.batch_size,
+    )
+    return {str(p.strength): p.over_refusal for p in points}
+
+
+def capability(run, router, tokens: int) -> dict:
+    model, batch = run.loaded.model, run.args.batch_size
+    benign = [p for p in run.splits.eval if p.kind == "benign"]
+    out = {}
+    for mode in ("prompt", PAPER_POSITIONS):
+        method = Categorical(steering=SteeringConfig(policy="oracle", positions=mode))
+        rates, example = {}, None
+        for c in BENIGN_COEFS:
+            answers = run_method(
+                model,
+                router,
+                benign,
+                method.at_strength(c),
+                batch_size=batch,
+                max_new_tokens=tokens,
+            )
+            rates[str(c)] = sum(bool(a.correct) for a in answers) / len(answers)
+            example = f"{answers[0].first_token}{answers[0].text}"
+        out[mode] = {"exact_match": rates, f"example at {BENIGN_COEFS[-1]}": example}
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    def extra(parser):
+        parser.add_argument("--tokens", type=int, default=12, help="benign answer length")
+
+    run = experiment.start(__doc__, argv, needs=("harmful", "benign|contrast"), extra=extra)
+    router = run.router()
+    with reused_prefix(run.loaded.model):
+        result = {
+            "model": run.args.model,
+            "hook": router.hook,
+            "act_norm": router.act_norm,
+            "harmful_push": harmful_push(run, router),
+            "benign_push": benign_push(run, router),
+            "capability": capability(run, router, run.args.tokens),
+        }
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
