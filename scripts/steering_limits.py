@@ -25,6 +25,7 @@ if str(ROOT) not in sys.path:
 
 from mechrefusal import experiment  # noqa: E402
 from mechrefusal.comparison import run_method, sweep_method  # noqa: E402
+from mechrefusal.evaluation import summarize  # noqa: E402
 from mechrefusal.generation import reused_prefix  # noqa: E402
 from mechrefusal.methods import PAPER_POSITIONS, Categorical, RandomControl  # noqa: E402
 from mechrefusal.steering import SteeringConfig  # noqa: E402
@@ -33,34 +34,28 @@ HARMFUL_COEFS = (0.0, 0.1, 0.2, 0.4, 0.8)
 BENIGN_COEFS = (0.0, -0.2, -0.4, -0.8, -1.0, -1.2)
 
 
-def _refusal(answers) -> float:
-    return sum(a.refused for a in answers) / len(answers)
+def _answers(run, router, prompts, method, tokens: int = 1):
+    """Scored answers of `prompts` under `method` (first token only unless `tokens` > 1)."""
+    return run_method(
+        run.loaded.model,
+        router,
+        prompts,
+        method,
+        batch_size=run.args.batch_size,
+        max_new_tokens=tokens,
+    )
 
 
 def harmful_push(run, router) -> dict:
-    model, batch = run.loaded.model, run.args.batch_size
     harmful = [p for p in run.splits.eval if p.kind == "harmful"]
     oracle = Categorical(steering=SteeringConfig(policy="oracle", benign_coef=0.0))
-    out = {
-        str(c): _refusal(
-            run_method(
-                model,
-                router,
-                harmful,
-                oracle.at_harmful_coef(c),
-                batch_size=batch,
-                max_new_tokens=1,
-            )
-        )
-        for c in HARMFUL_COEFS
-    }
     control = RandomControl(steering=oracle.steering, seed=run.args.seed)
-    out["random vectors at 0.8"] = _refusal(
-        run_method(
-            model, router, harmful, control.at_harmful_coef(0.8), batch_size=batch, max_new_tokens=1
-        )
-    )
-    return out
+    methods = {str(c): oracle.at_harmful_coef(c) for c in HARMFUL_COEFS}
+    methods["random vectors at 0.8"] = control.at_harmful_coef(0.8)
+    return {
+        name: summarize(_answers(run, router, harmful, method)).harmful_refusal["all"].value
+        for name, method in methods.items()
+    }
 
 
 def benign_push(run, router) -> dict:
@@ -77,22 +72,14 @@ def benign_push(run, router) -> dict:
 
 
 def capability(run, router, tokens: int) -> dict:
-    model, batch = run.loaded.model, run.args.batch_size
     benign = [p for p in run.splits.eval if p.kind == "benign"]
     out = {}
     for mode in ("prompt", PAPER_POSITIONS):
         method = Categorical(steering=SteeringConfig(policy="oracle", positions=mode))
         rates, example = {}, None
         for c in BENIGN_COEFS:
-            answers = run_method(
-                model,
-                router,
-                benign,
-                method.at_strength(c),
-                batch_size=batch,
-                max_new_tokens=tokens,
-            )
-            rates[str(c)] = sum(bool(a.correct) for a in answers) / len(answers)
+            answers = _answers(run, router, benign, method.at_strength(c), tokens)
+            rates[str(c)] = summarize(answers).capability.value
             example = f"{answers[0].first_token}{answers[0].text}"
         out[mode] = {"exact_match": rates, f"example at {BENIGN_COEFS[-1]}": example}
     return out
