@@ -9,10 +9,14 @@ Comparing methods asks for the first answer token of the same prompts under many
 hooks all sit at one residual hook (`blocks.L.hook_resid_post`). Inside `reused_prefix(model)`
 the blocks up to L run once per batch and are reused: each plan's hooks are applied to the
 cached residual and only the blocks after L run (on SmolLM2 with L = 28 of 30, ~15x less
-work per plan). A plan without hooks (unsteered, a logit bias) reuses the last block's
-residual. Outside it, or when anything else is hooked on the model, nothing is reused. The
-memo's blocks, and the prompt pass of generation, run a prefix that every prompt shares (a chat
-template's header) once per batch (`shared_prefix`).
+work per plan). When a plan's hooks touch only the last few columns (`BatchPlan.tail`: a
+steering push), the blocks after L run the other columns once per batch into a KV cache, and
+each plan runs only its tail (a layer sweep: one column per push instead of ~50). A plan
+without hooks (unsteered, a logit bias) reuses the last block's residual. Outside it, or when
+anything else is hooked on the model, nothing is reused. The memo's blocks, and the prompt
+pass of generation, run a prefix that every prompt shares (a chat template's header) once per
+batch (`shared_prefix`). With an activation store set, residuals computed from the embedding
+up are also kept on disk, so later figures skip those blocks (`residual_store`).
 Every forward here unembeds the last position only.
 """
 
@@ -22,14 +26,17 @@ from dataclasses import dataclass, field
 
 import torch
 from tqdm.auto import tqdm
+from transformer_lens import TransformerLensKeyValueCache as _KVCache
 from transformer_lens.utilities import apply_softcap
 
 from mechrefusal import distributed
 from mechrefusal._typing import Float, Int, Tensor
+from mechrefusal.activation_store import model_identity
 from mechrefusal.artifacts import text_hash
 from mechrefusal.chat import PromptFormat, stop_token_ids, tokenize_prompts
 from mechrefusal.hooks import has_active_hooks, layer_of
-from mechrefusal.shared_prefix import lower_blocks, prefill, tail_hooks
+from mechrefusal.residual_store import stored_lower_blocks
+from mechrefusal.shared_prefix import prefill, tail_hooks
 
 
 @dataclass(frozen=True)
@@ -184,6 +191,11 @@ def generate_planned(
 
 _PREFIXES: dict[int, dict[str, dict[int, Tensor]]] = {}
 """id(model) -> {batch key: {layer L: residual after block L}}, while `reused_prefix` is open."""
+_MODEL_IDS: dict[int, dict] = {}
+"""id(model) -> `model_identity(model)`, for the on-disk residuals (`residual_store`)."""
+_UPPER_KV: dict[int, dict[tuple[str, int], tuple[int, _KVCache]]] = {}
+"""id(model) -> {(batch key, tail): (first block S, the unsteered keys and values of blocks
+S.. over every column but the last `tail`)}, while `reused_prefix` is open."""
 
 
 @contextmanager
@@ -194,12 +206,13 @@ def reused_prefix(model) -> Iterator[None]:
     """
     opened = id(model) not in _PREFIXES
     if opened:
-        _PREFIXES[id(model)] = {}
+        _PREFIXES[id(model)], _UPPER_KV[id(model)] = {}, {}
     try:
         yield
     finally:
         if opened:
-            del _PREFIXES[id(model)]
+            del _PREFIXES[id(model)], _UPPER_KV[id(model)]
+            _MODEL_IDS.pop(id(model), None)
 
 
 def _memo_layer(model, hooks: list) -> int | None:
@@ -221,12 +234,14 @@ _MEMO_LAYERS = 3
 and the last block; a layer sweep walks up one layer at a time from the previous one."""
 
 
+def _batch_key(tokens, mask) -> str:
+    return text_hash([str(tokens.tolist()), str(mask.tolist())])
+
+
 def _memo_residual(model, tokens, mask, layer: int) -> Float[Tensor, "batch pos d_model"]:
     """The residual after block `layer` for this batch, computed once per open memo (from the
     highest memoised layer below it when there is one)."""
-    entry = _PREFIXES[id(model)].setdefault(
-        text_hash([str(tokens.tolist()), str(mask.tolist())]), {}
-    )
+    entry = _PREFIXES[id(model)].setdefault(_batch_key(tokens, mask), {})
     if layer in entry:
         entry[layer] = entry.pop(layer)  # most recently used last
         return entry[layer]
@@ -238,7 +253,11 @@ def _memo_residual(model, tokens, mask, layer: int) -> Float[Tensor, "batch pos 
             entry[start], start_at_layer=start + 1, stop_at_layer=layer + 1, attention_mask=mask
         )
     else:
-        entry[layer] = lower_blocks(model, tokens, mask, stop_at_layer=layer + 1)
+        if id(model) not in _MODEL_IDS:  # reads a sample of every weight: once per memo
+            _MODEL_IDS[id(model)] = model_identity(model)
+        entry[layer] = stored_lower_blocks(
+            model, tokens, mask, stop_at_layer=layer + 1, model_id=_MODEL_IDS[id(model)]
+        )
     while len(entry) > _MEMO_LAYERS:
         del entry[next(iter(entry))]
     return entry[layer]
@@ -274,10 +293,55 @@ def _first_token_from_prefix(
         for name, fn in plan.hooks:
             out = fn(residual, hook=model.hook_dict[name])
             residual = residual if out is None else out
-    logits = last_logits_from(model, residual, layer + 1, mask)
+    if plan.hooks and plan.tail is not None and plan.tail < tokens.shape[1]:
+        logits = _last_logits_over_tail(model, tokens, mask, residual, layer, plan.tail)
+    else:
+        logits = last_logits_from(model, residual, layer + 1, mask)
     first_logits, next_ids, done = _first_step(logits, plan.first_logit_bias, stop_ids)
     new_tokens = [[] if d else [int(t)] for t, d in zip(next_ids, done, strict=True)]
     return Generation(new_tokens=new_tokens, first_logits=first_logits)
+
+
+def _last_logits_over_tail(
+    model, tokens, mask, residual: Float[Tensor, "batch pos d_model"], layer: int, tail: int
+) -> Float[Tensor, "batch d_vocab"]:
+    """`last_logits_from(model, residual, layer + 1, mask)` for a residual that the plan's hooks
+    changed in its last `tail` columns only: the columns before are the unsteered ones, so the
+    blocks after `layer` run on those once per batch into a KV cache (`_upper_kv`), and each
+    plan runs only its `tail` columns against it (a steering push: 1 of ~50 columns)."""
+    n = model.cfg.n_layers
+    if layer + 1 >= n:
+        return last_logits_from(model, residual, n, mask)
+    cache = _upper_kv(model, tokens, mask, layer, tail)
+    out = model(
+        residual[:, -tail:],
+        start_at_layer=layer + 1,
+        stop_at_layer=n,
+        attention_mask=mask,
+        past_kv_cache=cache,
+    )
+    return last_logits_from(model, out, n, mask)
+
+
+def _upper_kv(model, tokens, mask, layer: int, tail: int) -> _KVCache:
+    """Frozen unsteered keys and values of blocks `layer + 1`.. over the columns before the last
+    `tail`, computed once per batch and tail. They do not depend on the layer, so a cache that
+    starts lower serves every layer above (a layer sweep walking up builds it once)."""
+    held, key = _UPPER_KV[id(model)], (_batch_key(tokens, mask), tail)
+    if key in held and held[key][0] <= layer + 1:
+        return held[key][1]
+    residual = _memo_residual(model, tokens, mask, layer)
+    cache = _KVCache.init_cache(model.cfg, residual.device, residual.shape[0])
+    model(
+        residual[:, :-tail],
+        start_at_layer=layer + 1,
+        stop_at_layer=model.cfg.n_layers,
+        attention_mask=mask[:, :-tail],
+        past_kv_cache=cache,
+    )
+    cache.freeze()
+    held[key] = (layer + 1, cache)
+    return cache
 
 
 @torch.inference_mode()

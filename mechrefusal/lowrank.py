@@ -17,23 +17,29 @@ direction split, like every other fitted estimator. The trained vector steers th
 probe routing as categorical steering (`as_directions`).
 """
 
+import hashlib
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from mechrefusal import distributed
 from mechrefusal._typing import Float, Tensor
+from mechrefusal.activation_store import default_store, model_identity
 from mechrefusal.activations import cache_activations
+from mechrefusal.artifacts import load_artifact, save_artifact, source_hash, text_hash
 from mechrefusal.categories import CATEGORIES, token_ids
 from mechrefusal.chat import tokenize_prompts
 from mechrefusal.directions import DirectionSet, unit
 from mechrefusal.generation import last_logits_from, model_device
 from mechrefusal.hooks import resid_resume_layer
 from mechrefusal.prompts import Prompt
-from mechrefusal.shared_prefix import lower_blocks
+from mechrefusal.residual_store import stored_lower_blocks
 from mechrefusal.whitening import (
     ledoit_wolf_shrinkage,
     shrunk_covariance,
@@ -150,12 +156,12 @@ def _last_logprobs(model, chunk: _Chunk, start: int, vector: Tensor | None = Non
 
 @torch.no_grad()
 def _chunks(model, texts: list[str], size: int, start: int, with_base: bool) -> list[_Chunk]:
-    device = model_device(model)
+    device, model_id = model_device(model), model_identity(model)
     out = []
     for i in range(0, len(texts), size):
         tokens, mask = tokenize_prompts(model.tokenizer, texts[i : i + size], n_ctx=model.cfg.n_ctx)
         tokens, mask = tokens.to(device), mask.to(device)
-        residual = lower_blocks(model, tokens, mask, stop_at_layer=start)  # header once
+        residual = stored_lower_blocks(model, tokens, mask, stop_at_layer=start, model_id=model_id)
         chunk = _Chunk(residual=residual, mask=mask)
         if with_base:
             chunk = _Chunk(residual=residual, mask=mask, base=_last_logprobs(model, chunk, start))
@@ -178,7 +184,69 @@ def train_low_rank(
     `train_prompts` (never eval; not prompts the model was fine-tuned on, where the refusal
     term is saturated) give harmful (refusal term) and benign/contrast (KL term) prompts.
     Coefficients start at zero, so the first step follows the refusal gradient.
+    With the default activation store set (experiment scripts set it), the result is kept
+    there and read back by later figures (SmolLM2: ~1.5 minutes of training each).
     """
+    stem = _stored_stem(model, directions, covariance_prompts, train_prompts, config)
+    if stem is not None and stem.with_suffix(".json").exists():
+        return _read_trained(stem, directions.hook, config)
+    trained = _train(model, directions, covariance_prompts, train_prompts, config, progress)
+    if stem is not None and distributed.is_main():
+        save_artifact(
+            stem,
+            {"vector": trained.vector, "coefficients": trained.coefficients},
+            kind="low_rank_steering",
+            metadata={
+                "losses": trained.losses,
+                "start_loss": trained.start_loss,
+                "final_loss": trained.final_loss,
+                "shrinkage": trained.shrinkage,
+            },
+        )
+    return trained
+
+
+def _stored_stem(model, directions, covariance_prompts, train_prompts, config) -> Path | None:
+    """Where this training's result is kept: its key hashes the model (weight digest), the
+    direction vectors, both prompt sets, the config and the package source. None: no store."""
+    store = default_store()
+    if store is None:
+        return None
+    identity = [
+        model_identity(model),
+        directions.hook,
+        hashlib.sha256(directions.sparse.float().cpu().numpy().tobytes()).hexdigest(),
+        text_hash([p.prompt for p in covariance_prompts]),
+        text_hash([f"{p.kind}\x1f{p.prompt}" for p in train_prompts]),
+        asdict(config),
+        source_hash(),
+    ]
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
+    return store.root / "lowrank" / key
+
+
+def _read_trained(stem: Path, hook: str, config: LowRankConfig) -> LowRankSteering:
+    tensors, meta = load_artifact(stem, kind="low_rank_steering")
+    return LowRankSteering(
+        vector=tensors["vector"],
+        coefficients=tensors["coefficients"],
+        hook=hook,
+        config=config,
+        losses=meta["losses"],
+        start_loss=meta["start_loss"],
+        final_loss=meta["final_loss"],
+        shrinkage=meta["shrinkage"],
+    )
+
+
+def _train(
+    model,
+    directions: DirectionSet,
+    covariance_prompts: Sequence[Prompt],
+    train_prompts: Sequence[Prompt],
+    config: LowRankConfig,
+    progress: bool,
+) -> LowRankSteering:
     harmful = [p.prompt for p in train_prompts if p.kind == "harmful"]
     benign = [p.prompt for p in train_prompts if p.kind in ("benign", "contrast")]
     if not harmful or not benign:

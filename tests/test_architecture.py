@@ -26,6 +26,7 @@ LAYERS = [
     "organism",
     "hooks",
     "shared_prefix",
+    "residual_store",
     "generation",
     "evaluation",
     "scorers",

@@ -58,6 +58,31 @@ def test_unwhitened_low_rank_vector_is_a_combination_of_the_category_vectors(
     assert torch.equal(right.vector, again.vector)  # seeded, deterministic
 
 
+def test_a_trained_low_rank_vector_is_read_back_from_the_store(
+    micro, router, direction, tmp_path, monkeypatch
+):
+    """Figures 08 and 13 train the same vector: the second reads what the first stored."""
+    from mechrefusal import lowrank
+    from mechrefusal.activation_store import ActivationStore, set_default_store
+
+    set_default_store(ActivationStore(tmp_path))
+    config = LowRankConfig(steps=3, batch_size=16)
+    first = train_low_rank(micro.model, router.directions, direction, direction, config)
+    trainings = []
+    real_train = lowrank._train
+    monkeypatch.setattr(
+        lowrank, "_train", lambda *args: trainings.append(args) or real_train(*args)
+    )
+    again = train_low_rank(micro.model, router.directions, direction, direction, config)
+    assert trainings == []
+    assert torch.equal(again.vector, first.vector) and again.losses == first.losses
+    assert again.summary() == first.summary()
+    # Another config or other training prompts are another training.
+    train_low_rank(micro.model, router.directions, direction, direction, replace(config, lr=0.1))
+    train_low_rank(micro.model, router.directions, direction, direction[1:], config)
+    assert len(trainings) == 2
+
+
 def test_estimators_plug_into_the_same_routing(micro, router, direction):
     e = select(micro.prompts, split="eval")
     prompts = [p for p in e if p.kind == "harmful"][:6] + [p for p in e if p.kind == "contrast"][:6]

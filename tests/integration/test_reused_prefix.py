@@ -186,3 +186,77 @@ def test_an_outer_memo_is_shared_by_every_sweep_inside_it(micro, router, prompts
         shared = [sweep(Categorical()), sweep(GlobalDirection())]
     assert per_sweep > 0 and len(lower_passes) == per_sweep
     assert shared == separate
+
+
+def _count_lower_passes(model, monkeypatch) -> list[int]:
+    """Batch sizes of every forward from the embedding up (token ids in, not a residual)."""
+    passes, forward = [], type(model).forward
+
+    def counting(self, input, *args, **kwargs):
+        if not torch.is_floating_point(input):
+            passes.append(input.shape[0])
+        return forward(self, input, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "forward", counting)
+    return passes
+
+
+def test_a_later_memo_reads_the_residuals_an_earlier_one_stored(
+    micro, router, prompts, tmp_path, monkeypatch
+):
+    """Figures share lower blocks through the activation store: the second `reused_prefix`
+    runs no forward from the embedding and answers exactly as the first."""
+    from mechrefusal.activation_store import ActivationStore, set_default_store
+
+    model, method = micro.model, GlobalDirection(strength=-2.0)
+    set_default_store(ActivationStore(tmp_path))
+    passes = _count_lower_passes(model, monkeypatch)
+    with reused_prefix(model):
+        first = _first_logits(model, router, prompts, method)
+    stored = sorted((tmp_path / "residuals").glob("*.safetensors"))
+    assert passes and stored
+    passes.clear()
+    with reused_prefix(model):
+        second = _first_logits(model, router, prompts, method)
+    assert passes == [] and torch.equal(first, second)
+
+
+def test_a_stored_residual_of_another_batch_is_refused(micro, router, prompts, tmp_path):
+    import json
+
+    from mechrefusal.activation_store import ActivationStore, set_default_store
+    from mechrefusal.artifacts import ArtifactError
+
+    model, method = micro.model, GlobalDirection(strength=-2.0)
+    set_default_store(ActivationStore(tmp_path))
+    with reused_prefix(model):
+        _first_logits(model, router, prompts, method)
+    meta_path = sorted((tmp_path / "residuals").glob("*.json"))[0]
+    meta = json.loads(meta_path.read_text())
+    meta["identity"]["layer"] += 1
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match="another batch or model"), reused_prefix(model):
+        _first_logits(model, router, prompts, method)
+
+
+def test_a_tail_plan_runs_only_its_tail_after_the_steering_layer(
+    micro, router, prompts, monkeypatch
+):
+    """A push at the last token leaves every earlier column unsteered: after the memoised
+    layer, each further plan runs one column per row against the batch's cached keys."""
+    model = micro.model
+    widths, forward = [], type(model).forward
+
+    def recording(self, input, *args, **kwargs):
+        if torch.is_floating_point(input) and kwargs.get("past_kv_cache") is not None:
+            widths.append(input.shape[1])
+        return forward(self, input, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "forward", recording)
+    strengths = (-1.0, -2.0, -3.0)
+    with reused_prefix(model):
+        for s in strengths:
+            _first_logits(model, router, prompts, GlobalDirection(strength=s))
+    n_batches = -(-len(prompts) // 8)
+    assert widths.count(1) == len(strengths) * n_batches  # each plan: the last column only
+    assert len(widths) == (len(strengths) + 1) * n_batches  # + one cache build per batch

@@ -1,0 +1,100 @@
+"""On-disk residuals after a block, per prompt batch, so that figures share their lower blocks.
+
+Inside `generation.reused_prefix` every batch's residual stream after the steering layer is
+computed once per figure; figures 07, 08, 13, 14 and 15 ask for the same batches of the same
+splits at the same layer, so on a real model each would repeat the same lower-block forwards
+(SmolLM2: ~1.5 minutes per figure), and low-rank training runs its own. With the default
+activation store set (`--activation-cache`, which every experiment script sets),
+`stored_lower_blocks` writes what it computes under `<store>/residuals/` and later figures
+read it.
+
+A file's key hashes everything that fixes its numbers: the model (`model_identity`: shape,
+tokenizer and a digest of its weights), the batch's tokens and attention mask, the block, and
+the source of the modules that compute it. Reading checks the stored identity against the
+request, so a hash collision or an edited file raises instead of steering the wrong residual.
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+from mechrefusal._typing import Float, Int, Tensor
+from mechrefusal.activation_store import default_store, model_identity
+from mechrefusal.artifacts import ArtifactError, load_artifact, save_artifact, source_hash
+from mechrefusal.shared_prefix import lower_blocks
+
+RESIDUAL_MODULES = ("generation", "shared_prefix", "residual_store")
+"""Modules whose code decides what a memoised residual is: part of every key."""
+
+
+def store_root() -> Path | None:
+    """Where residuals are kept: `<default activation store>/residuals`, or None (no store)."""
+    store = default_store()
+    return None if store is None else store.root / "residuals"
+
+
+def residual_identity(
+    model_id: dict, tokens: Int[Tensor, "batch pos"], mask: Int[Tensor, "batch pos"], layer: int
+) -> dict:
+    """Everything a stored residual depends on; `model_id` is `activation_store.model_identity`."""
+    batch = hashlib.sha256(f"{tokens.tolist()}|{mask.tolist()}".encode()).hexdigest()[:20]
+    return {
+        "model": model_id,
+        "batch": batch,
+        "shape": list(tokens.shape),
+        "layer": layer,
+        "code": source_hash(*RESIDUAL_MODULES),
+    }
+
+
+def _stem(root: Path, identity: dict) -> Path:
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
+    return root / key
+
+
+def read_residual(root: Path, identity: dict) -> Float[Tensor, "batch pos d_model"] | None:
+    """The stored residual of this identity, or None when none was written."""
+    stem = _stem(root, identity)
+    if not stem.with_suffix(".json").exists():
+        return None
+    tensors, meta = load_artifact(stem, kind="residual")
+    if meta.get("identity") != identity:
+        raise ArtifactError(
+            f"Stored residual {stem} was written for another batch or model (hash collision or "
+            "edited file). Delete it to recompute."
+        )
+    return tensors["residual"]
+
+
+def write_residual(
+    root: Path, identity: dict, residual: Float[Tensor, "batch pos d_model"]
+) -> None:
+    save_artifact(
+        _stem(root, identity),
+        {"residual": residual.detach().cpu().contiguous()},
+        kind="residual",
+        metadata={"identity": identity},
+    )
+
+
+def stored_lower_blocks(
+    model,
+    tokens: Int[Tensor, "batch pos"],
+    mask: Int[Tensor, "batch pos"],
+    *,
+    stop_at_layer: int,
+    model_id: dict | None = None,
+) -> Float[Tensor, "batch pos d_model"]:
+    """`shared_prefix.lower_blocks`, read from the store when a figure computed it before and
+    written there otherwise. `model_id` (`activation_store.model_identity(model)`) may be
+    passed by callers that ask for many batches of one model."""
+    root = store_root()
+    if root is None:
+        return lower_blocks(model, tokens, mask, stop_at_layer=stop_at_layer)
+    identity = residual_identity(model_id or model_identity(model), tokens, mask, stop_at_layer - 1)
+    stored = read_residual(root, identity)
+    if stored is not None:
+        return stored.to(tokens.device)
+    residual = lower_blocks(model, tokens, mask, stop_at_layer=stop_at_layer)
+    write_residual(root, identity, residual)
+    return residual
