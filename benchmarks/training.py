@@ -3,11 +3,12 @@
 1. organism training step (forward + backward of a batch of 64 refusal-token SFT examples of
    the default organism): the batch as one right-padded forward vs `organism.LENGTH_GROUPS`
    length-sorted groups (the gradient is the same; tested);
-2. SmolLM2 fine-tune: the frozen blocks' states (`realtune.frozen_states`, 26 of 30 blocks)
-   with the shared chat header run once per batch vs in every row, and one training step
-   (`_loss` + backward through the 4 trainable blocks, batch 16) the same two ways. Examples
-   are the training prompts with their label and the refusal text (no generated answers, so
-   the benchmark needs no generation).
+2. SmolLM2 fine-tune: the frozen blocks' states (`realtune.frozen_states`, every block below
+   the trainable ones) with the shared chat header run once per batch vs in every row, and
+   one training step (`_loss` + backward through the trainable blocks, at the fine-tune's
+   batch size; both recorded) the same two ways. Examples are the training prompts with
+   their label and the refusal text (no generated answers, so the benchmark needs no
+   generation).
 Merges its numbers into benchmarks/results.json ("training"); run it alone.
 """
 
@@ -84,7 +85,8 @@ def smollm2_fine_tune(artifacts: str, repeats: int) -> dict:
         ids = context + [label] + text + [tok.eos_token_id]
         examples.append(realtune.Example(ids=ids, prompt_len=len(context)))
     n_header = realtune.shared_header_length(examples)
-    split = len(hf.model.layers) - realtune.TuneConfig().trainable_blocks
+    config = realtune.TuneConfig()
+    split = len(hf.model.layers) - config.trainable_blocks
     lower = realtune.decoder_slice(hf.model, 0, split, norm=False)
     upper = realtune.decoder_slice(hf.model, split, len(hf.model.layers))
     head = hf.get_output_embeddings()
@@ -96,7 +98,7 @@ def smollm2_fine_tune(artifacts: str, repeats: int) -> dict:
     states = realtune.frozen_states(lower, examples, pad, n_header=n_header)
     for p in [*upper.parameters(), *head.parameters()]:
         p.requires_grad_(True)
-    batch = list(range(16))
+    batch = list(range(config.batch_size))  # the fine-tune's own step
 
     def step(n: int):
         loss = realtune._loss(
@@ -108,6 +110,8 @@ def smollm2_fine_tune(artifacts: str, repeats: int) -> dict:
     steps = {n: timed(lambda n=n: step(n), repeats) for n in (0, n_header)}
     return {
         "examples": len(examples),
+        "trainable_blocks": config.trainable_blocks,
+        "step_batch": len(batch),
         "header_tokens": n_header,
         "mean_tokens": sum(len(e.ids) for e in examples) / len(examples),
         "frozen_states_header_per_row_s": frozen[0],

@@ -847,7 +847,8 @@ def training_rows(d: dict | None) -> list[str]:
         f"tokens on average): the {f['header_tokens']}-token chat header per row vs once per batch | "
         f"{f['ratio_frozen_states']:.2f}x ({f['frozen_states_header_per_row_s']:.2f}s vs "
         f"{f['frozen_states_header_once_s']:.2f}s) | (reported) |",
-        f"| SmolLM2 fine-tune step (4 trainable blocks, batch 16), chat header per row vs once | "
+        f"| SmolLM2 fine-tune step ({f['trainable_blocks']} trainable blocks, batch "
+        f"{f['step_batch']}), chat header per row vs once | "
         f"{f['ratio_step']:.2f}x ({f['step_header_per_row_s']:.2f}s vs {f['step_header_once_s']:.2f}s) "
         "| (reported) |",
     ]
