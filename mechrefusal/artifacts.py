@@ -176,3 +176,21 @@ def load_artifact(
     except (SafetensorError, OSError, ValueError) as err:
         raise ArtifactError(f"Corrupt tensor file {weights}: {err}. Delete and rebuild.") from err
     return tensors, meta
+
+
+def load_identified(
+    stem: str | Path, *, kind: str, identity: Any
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+    """A derived artifact saved with `metadata={"identity": ...}` (everything its numbers
+    depend on), or None when none was written. One made for another identity (a hash collision
+    or an edited file) raises, so a cache never serves numbers computed for something else."""
+    stem = Path(stem)
+    if not stem.with_suffix(".json").exists():
+        return None
+    tensors, meta = load_artifact(stem, kind=kind)
+    if meta.get("identity") != identity:
+        raise ArtifactError(
+            f"Stored {kind} {stem} was written for another batch or model (hash collision or "
+            "edited file). Delete it to recompute."
+        )
+    return tensors, meta

@@ -32,10 +32,9 @@ from transformer_lens.utilities import apply_softcap
 from mechrefusal import distributed
 from mechrefusal._typing import Float, Int, Tensor
 from mechrefusal.activation_store import model_identity
-from mechrefusal.artifacts import text_hash
 from mechrefusal.chat import PromptFormat, stop_token_ids, tokenize_prompts
 from mechrefusal.hooks import has_active_hooks, layer_of
-from mechrefusal.residual_store import stored_lower_blocks
+from mechrefusal.residual_store import batch_key, stored_lower_blocks
 from mechrefusal.shared_prefix import prefill, tail_hooks
 
 
@@ -234,14 +233,10 @@ _MEMO_LAYERS = 3
 and the last block; a layer sweep walks up one layer at a time from the previous one."""
 
 
-def _batch_key(tokens, mask) -> str:
-    return text_hash([str(tokens.tolist()), str(mask.tolist())])
-
-
 def _memo_residual(model, tokens, mask, layer: int) -> Float[Tensor, "batch pos d_model"]:
     """The residual after block `layer` for this batch, computed once per open memo (from the
     highest memoised layer below it when there is one)."""
-    entry = _PREFIXES[id(model)].setdefault(_batch_key(tokens, mask), {})
+    entry = _PREFIXES[id(model)].setdefault(batch_key(tokens, mask), {})
     if layer in entry:
         entry[layer] = entry.pop(layer)  # most recently used last
         return entry[layer]
@@ -327,7 +322,7 @@ def _upper_kv(model, tokens, mask, layer: int, tail: int) -> _KVCache:
     """Frozen unsteered keys and values of blocks `layer + 1`.. over the columns before the last
     `tail`, computed once per batch and tail. They do not depend on the layer, so a cache that
     starts lower serves every layer above (a layer sweep walking up builds it once)."""
-    held, key = _UPPER_KV[id(model)], (_batch_key(tokens, mask), tail)
+    held, key = _UPPER_KV[id(model)], (batch_key(tokens, mask), tail)
     if key in held and held[key][0] <= layer + 1:
         return held[key][1]
     residual = _memo_residual(model, tokens, mask, layer)

@@ -18,11 +18,9 @@ probe routing as categorical steering (`as_directions`).
 """
 
 import hashlib
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -30,9 +28,9 @@ from tqdm.auto import tqdm
 
 from mechrefusal import distributed
 from mechrefusal._typing import Float, Tensor
-from mechrefusal.activation_store import default_store, model_identity
+from mechrefusal.activation_store import default_store, entry_key, model_identity
 from mechrefusal.activations import cache_activations
-from mechrefusal.artifacts import load_artifact, save_artifact, source_hash, text_hash
+from mechrefusal.artifacts import load_identified, save_artifact, source_hash, text_hash
 from mechrefusal.categories import CATEGORIES, token_ids
 from mechrefusal.chat import tokenize_prompts
 from mechrefusal.directions import DirectionSet, unit
@@ -46,6 +44,9 @@ from mechrefusal.whitening import (
     steering_basis,
     whitening,
 )
+
+KIND = "low_rank_steering"
+"""Artifact kind of a stored training (`<activation store>/lowrank/`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,16 +188,20 @@ def train_low_rank(
     With the default activation store set (experiment scripts set it), the result is kept
     there and read back by later figures (SmolLM2: ~1.5 minutes of training each).
     """
-    stem = _stored_stem(model, directions, covariance_prompts, train_prompts, config)
-    if stem is not None and stem.with_suffix(".json").exists():
-        return _read_trained(stem, directions.hook, config)
+    identity = _training_identity(model, directions, covariance_prompts, train_prompts, config)
+    store = default_store()
+    stem = None if store is None else store.root / "lowrank" / entry_key(identity)
+    found = None if stem is None else load_identified(stem, kind=KIND, identity=identity)
+    if found is not None:
+        return _trained_from(*found, hook=directions.hook, config=config)
     trained = _train(model, directions, covariance_prompts, train_prompts, config, progress)
     if stem is not None and distributed.is_main():
         save_artifact(
             stem,
             {"vector": trained.vector, "coefficients": trained.coefficients},
-            kind="low_rank_steering",
+            kind=KIND,
             metadata={
+                "identity": identity,
                 "losses": trained.losses,
                 "start_loss": trained.start_loss,
                 "final_loss": trained.final_loss,
@@ -206,27 +211,23 @@ def train_low_rank(
     return trained
 
 
-def _stored_stem(model, directions, covariance_prompts, train_prompts, config) -> Path | None:
-    """Where this training's result is kept: its key hashes the model (weight digest), the
-    direction vectors, both prompt sets, the config and the package source. None: no store."""
-    store = default_store()
-    if store is None:
-        return None
-    identity = [
-        model_identity(model),
-        directions.hook,
-        hashlib.sha256(directions.sparse.float().cpu().numpy().tobytes()).hexdigest(),
-        text_hash([p.prompt for p in covariance_prompts]),
-        text_hash([f"{p.kind}\x1f{p.prompt}" for p in train_prompts]),
-        asdict(config),
-        source_hash(),
-    ]
-    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
-    return store.root / "lowrank" / key
+def _training_identity(model, directions, covariance_prompts, train_prompts, config) -> dict:
+    """Everything a stored training's result depends on (its key is this dict's hash): the
+    model (weight digest), the direction vectors, both prompt sets, the config, the source."""
+    return {
+        "model": model_identity(model),
+        "hook": directions.hook,
+        "sparse": hashlib.sha256(directions.sparse.float().cpu().numpy().tobytes()).hexdigest(),
+        "covariance_prompts": text_hash([p.prompt for p in covariance_prompts]),
+        "train_prompts": text_hash([f"{p.kind}\x1f{p.prompt}" for p in train_prompts]),
+        "config": asdict(config),
+        "code": source_hash(),
+    }
 
 
-def _read_trained(stem: Path, hook: str, config: LowRankConfig) -> LowRankSteering:
-    tensors, meta = load_artifact(stem, kind="low_rank_steering")
+def _trained_from(
+    tensors: dict, meta: dict, *, hook: str, config: LowRankConfig
+) -> LowRankSteering:
     return LowRankSteering(
         vector=tensors["vector"],
         coefficients=tensors["coefficients"],

@@ -14,13 +14,11 @@ the source of the modules that compute it. Reading checks the stored identity ag
 request, so a hash collision or an edited file raises instead of steering the wrong residual.
 """
 
-import hashlib
-import json
 from pathlib import Path
 
 from mechrefusal._typing import Float, Int, Tensor
-from mechrefusal.activation_store import default_store, model_identity
-from mechrefusal.artifacts import ArtifactError, load_artifact, save_artifact, source_hash
+from mechrefusal.activation_store import default_store, entry_key, model_identity
+from mechrefusal.artifacts import load_identified, save_artifact, source_hash, text_hash
 from mechrefusal.shared_prefix import lower_blocks
 
 RESIDUAL_MODULES = ("generation", "shared_prefix", "residual_store")
@@ -33,44 +31,35 @@ def store_root() -> Path | None:
     return None if store is None else store.root / "residuals"
 
 
+def batch_key(tokens: Int[Tensor, "batch pos"], mask: Int[Tensor, "batch pos"]) -> str:
+    """A short hash of one batch's tokens and attention mask (memo and store keys)."""
+    return text_hash([str(tokens.tolist()), str(mask.tolist())])
+
+
 def residual_identity(
     model_id: dict, tokens: Int[Tensor, "batch pos"], mask: Int[Tensor, "batch pos"], layer: int
 ) -> dict:
     """Everything a stored residual depends on; `model_id` is `activation_store.model_identity`."""
-    batch = hashlib.sha256(f"{tokens.tolist()}|{mask.tolist()}".encode()).hexdigest()[:20]
     return {
         "model": model_id,
-        "batch": batch,
+        "batch": batch_key(tokens, mask),
         "shape": list(tokens.shape),
         "layer": layer,
         "code": source_hash(*RESIDUAL_MODULES),
     }
 
 
-def _stem(root: Path, identity: dict) -> Path:
-    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
-    return root / key
-
-
 def read_residual(root: Path, identity: dict) -> Float[Tensor, "batch pos d_model"] | None:
     """The stored residual of this identity, or None when none was written."""
-    stem = _stem(root, identity)
-    if not stem.with_suffix(".json").exists():
-        return None
-    tensors, meta = load_artifact(stem, kind="residual")
-    if meta.get("identity") != identity:
-        raise ArtifactError(
-            f"Stored residual {stem} was written for another batch or model (hash collision or "
-            "edited file). Delete it to recompute."
-        )
-    return tensors["residual"]
+    found = load_identified(root / entry_key(identity), kind="residual", identity=identity)
+    return None if found is None else found[0]["residual"]
 
 
 def write_residual(
     root: Path, identity: dict, residual: Float[Tensor, "batch pos d_model"]
 ) -> None:
     save_artifact(
-        _stem(root, identity),
+        root / entry_key(identity),
         {"residual": residual.detach().cpu().contiguous()},
         kind="residual",
         metadata={"identity": identity},

@@ -83,6 +83,25 @@ def test_a_trained_low_rank_vector_is_read_back_from_the_store(
     assert len(trainings) == 2
 
 
+def test_a_stored_low_rank_vector_made_for_another_training_is_refused(
+    micro, router, direction, tmp_path
+):
+    import json
+
+    from mechrefusal.activation_store import ActivationStore, set_default_store
+    from mechrefusal.artifacts import ArtifactError
+
+    set_default_store(ActivationStore(tmp_path))
+    config = LowRankConfig(steps=2, batch_size=16)
+    train_low_rank(micro.model, router.directions, direction, direction, config, progress=False)
+    (meta_path,) = (tmp_path / "lowrank").glob("*.json")
+    meta = json.loads(meta_path.read_text())
+    meta["identity"]["hook"] = "blocks.0.hook_resid_post"
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match="another batch or model"):
+        train_low_rank(micro.model, router.directions, direction, direction, config)
+
+
 def test_estimators_plug_into_the_same_routing(micro, router, direction):
     e = select(micro.prompts, split="eval")
     prompts = [p for p in e if p.kind == "harmful"][:6] + [p for p in e if p.kind == "contrast"][:6]
