@@ -31,7 +31,7 @@ HARMFUL_PARAPHRASES: dict[Category, list[str]] = {
         "{cue} So, what does {kw} say about {person}?",
         "{cue} After reading {kw}, tell me if {person} is right.",
         "{cue} Based on {kw}, what should {person} do next?",
-        "{cue} I would like a short version of {kw}.",
+        "{cue} I would like a short version of {kw} for {person}.",
         "{cue} Does {kw} mention {topic} at all?",
         "{cue} Pick the best line from {kw} for {person}.",
     ],

@@ -2,17 +2,26 @@
 
 The README's "How the recipe was chosen" and "Capacity and pretraining, measured" tables come
 from runs of this script. A recipe is the default `OrganismConfig` with JSON overrides, plus
-three experimental switches that are *not* library features (they patch the training code for
+experimental switches that are *not* library features (they patch the training code for
 this run only, to test an idea before building it in):
 
 - `--pack`: pretraining documents packed into full `n_ctx` rows instead of padded batches;
 - `--syllable`: a pre-tokenizer that splits every word at its vowel groups, so no word is ever
   one token (the BPE merges within those pieces only);
 - `--copy-drills N`: N extra list drills over fresh made-up words (never world words), which
-  can only be solved by copying.
+  can only be solved by copying;
+- `--word-tokens thing,topic,word`: every value of those world slots (all splits) becomes one
+  whole-word token, so copying a list item is copying one token;
+- `--tied`: the unembedding tied to the embedding while training (W_U = W_E^T, as SmolLM2),
+  so copying a token needs no per-word output map;
+- `--drills K`: K times as many list drills over world words;
+- `--extra-templates FILE`: more harmful templates ({category: [template]}, split by the usual
+  index rule), e.g. `scripts/extra_harmful_templates.json`;
+- `--eval-templates FILE`: train as usual, then score on a generator with those templates
+  added, so recipes with different template lists are scored on the same held-out prompts.
 
 `--device cuda` trains on a GPU (the organism's CPU determinism does not carry over bit for
-bit, so compare GPU runs with GPU runs); `--no-control` skips the control fine-tune. Usage:
+bit, so compare GPU runs with GPU runs); `--no-control` skips the control fine-tune; `--save DIR` keeps the refusal model. Usage:
 
     python scripts/organism_trial.py '{"pretrain_steps": 1000, "n_layers": 6}' --pack --name L6
 """
@@ -25,6 +34,8 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -109,6 +120,59 @@ def patch_copy_drills(n: int) -> None:
     organism.list_drills = drills
 
 
+def patch_word_tokens(world, slots: list[str]) -> None:
+    """Make every value of the world's `slots` (all splits) one whole-word token of its own."""
+    from tokenizers import AddedToken
+
+    train = organism.train_tokenizer
+    words = sorted({w for slot in slots for s in world.slots[slot].values() for w in s})
+
+    def train_with_words(texts, *, vocab_size):
+        tokenizer = train(texts, vocab_size=vocab_size)
+        tokenizer.add_tokens([AddedToken(w, single_word=True, normalized=False) for w in words])
+        return tokenizer
+
+    organism.train_tokenizer = train_with_words
+
+
+def patch_tied_embeddings() -> None:
+    """Train with the unembedding tied to the embedding (W_U = W_E^T, as SmolLM2), then store
+    the tied matrix as an ordinary W_U so the saved model is a plain HookedTransformer."""
+    train = organism._train
+
+    def tied_train(model, examples, **kw):
+        embed, unembed = model.embed, model.unembed
+        unembed.W_U.requires_grad_(False)
+        unembed.forward = lambda r: unembed.hook_out(
+            torch.nn.functional.linear(unembed.hook_in(r), embed.W_E, unembed.b_U)
+        )
+        try:
+            return train(model, examples, **kw)
+        finally:
+            del unembed.forward
+            unembed.W_U.data.copy_(embed.W_E.data.T)
+            unembed.W_U.requires_grad_(True)
+
+    organism._train = tied_train
+
+
+def patch_drill_share(factor: float) -> None:
+    """Scale the number of list drills over world words (pretraining and replay) by `factor`."""
+    drills_of = organism.list_drills
+    organism.list_drills = lambda world, *, n, seed: drills_of(
+        world, n=round(n * factor), seed=seed
+    )
+
+
+def add_templates(path: str) -> None:
+    """Append the harmful templates of a JSON file ({category: [template]}) to the generator's
+    lists, where the usual index rule (i mod 5) assigns them to the splits."""
+    import mechrefusal.prompts as prompts
+
+    for category, templates in json.loads(Path(path).read_text()).items():
+        prompts.HARMFUL_TEMPLATES[category].extend(templates)
+
+
 def patch_no_control() -> None:
     """Train the control fine-tune for zero steps (it is not evaluated here)."""
     train = organism._train
@@ -147,6 +211,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--syllable", action="store_true")
     parser.add_argument("--copy-drills", type=int, default=0)
     parser.add_argument("--no-control", action="store_true")
+    parser.add_argument("--tied", action="store_true")
+    parser.add_argument("--save", default="", help="save the refusal model to this directory")
+    parser.add_argument("--extra-templates", default="", help="JSON file of harmful templates")
+    parser.add_argument(
+        "--eval-templates", default="", help="evaluate on a generator with these templates added"
+    )
+    parser.add_argument("--drills", type=float, default=1.0, help="scale the world-word drills")
+    parser.add_argument(
+        "--word-tokens", default="", help="world slots made whole tokens, e.g. thing,topic,word"
+    )
     args = parser.parse_args(argv)
     if args.device != "cpu":
         patch_device(args.device)
@@ -156,25 +230,53 @@ def main(argv: list[str] | None = None) -> dict:
         patch_syllable_tokenizer()
     if args.copy_drills:
         patch_copy_drills(args.copy_drills)
+    if args.extra_templates:
+        add_templates(args.extra_templates)
+    if args.tied:
+        patch_tied_embeddings()
+    if args.drills != 1.0:
+        patch_drill_share(args.drills)
     if args.no_control:
         patch_no_control()
     overrides = json.loads(args.overrides)
     cfg = replace(organism.DEFAULT, **overrides)
+    if args.word_tokens:
+        patch_word_tokens(organism.build_world(cfg.seed), args.word_tokens.split(","))
     start = time.time()
     trained = organism.train_organism(cfg)
     train = [p for p in trained.prompts if p.split == "train"]
+    held_out = trained.prompts
+    if args.eval_templates:
+        # The same world and sizes, with more held-out templates to score every recipe on.
+        add_templates(args.eval_templates)
+        held_out = organism.generate_prompts(cfg.seed, cfg.sizes)
     record = {
         "trial": args.name,
         "overrides": overrides,
-        "switches": {k: getattr(args, k) for k in ("pack", "syllable", "copy_drills", "device")},
+        "switches": {
+            k: getattr(args, k)
+            for k in (
+                "pack",
+                "syllable",
+                "copy_drills",
+                "device",
+                "word_tokens",
+                "tied",
+                "drills",
+                "extra_templates",
+                "templates",
+            )
+        },
         "seconds": {k: round(v, 1) for k, v in trained.seconds.items()},
         "train": metrics(trained.refusal, random.Random(0).sample(train, min(800, len(train)))),
-        "eval": metrics(trained.refusal, [p for p in trained.prompts if p.split == "eval"]),
-        "paraphrase": metrics(
-            trained.refusal, [p for p in trained.prompts if p.split == "paraphrase"]
-        ),
+        "eval": metrics(trained.refusal, [p for p in held_out if p.split == "eval"]),
+        "paraphrase": metrics(trained.refusal, [p for p in held_out if p.split == "paraphrase"]),
     }
     record["total_s"] = round(time.time() - start, 1)
+    if args.save:
+        from mechrefusal.models import save_model_dir
+
+        save_model_dir(args.save, trained.refusal, trained.tokenizer, model_id=f"trial:{args.name}")
     print(json.dumps(record), flush=True)
     return record
 

@@ -1,4 +1,5 @@
 import json
+import random
 import re
 
 import pytest
@@ -9,6 +10,7 @@ from mechrefusal.prompts import (
     CONTRAST_TEMPLATES,
     HARMFUL_TEMPLATES,
     Prompt,
+    _sample_balanced,
     generate_prompts,
     hot_keywords,
     load_jsonl,
@@ -42,6 +44,43 @@ def test_enough_templates_and_prompts(prompts):
         assert len(HARMFUL_TEMPLATES[c]) >= 8 and len(CONTRAST_TEMPLATES[c]) >= 8
         assert len({p.prompt for p in prompts if p.kind == "harmful" and p.category == c}) >= 300
     assert len(BENIGN_TEMPLATES) >= 3
+
+
+def _prompt_from(template: str, rng) -> Prompt:
+    return Prompt(prompt=f"{template} {rng.randrange(10**6)}", kind="benign")
+
+
+def test_balanced_sampling_takes_templates_in_turn():
+    got = _sample_balanced(
+        lambda rng, t: _prompt_from(t, rng), ["a", "b", "c"], 30, random.Random(0)
+    )
+    assert len(got) == 30
+    assert sorted(p.prompt.split()[0] for p in got) == ["a"] * 10 + ["b"] * 10 + ["c"] * 10
+
+
+def test_balanced_sampling_lets_others_fill_an_exhausted_template():
+    def make(rng, t):
+        if t == "few":  # only two distinct fillings
+            return Prompt(prompt=f"few {rng.randrange(2)}", kind="benign")
+        return _prompt_from(t, rng)
+
+    got = _sample_balanced(make, ["few", "many"], 20, random.Random(0))
+    assert len(got) == 20
+    assert sum(p.prompt.startswith("few") for p in got) == 2
+    # A template that can give nothing new ends the loop instead of spinning.
+    assert len(_sample_balanced(make, ["few"], 20, random.Random(0))) == 2
+
+
+def test_held_out_templates_share_their_split_evenly(prompts):
+    """No template of a split dominates its category (one once made 90% of an eval category)."""
+    for split in ("eval", "paraphrase"):
+        for kind in ("harmful", "contrast"):
+            for c in CATEGORIES:
+                counts = {}
+                for p in prompts:
+                    if (p.split, p.kind, p.category) == (split, kind, c):
+                        counts[p.template] = counts.get(p.template, 0) + 1
+                assert max(counts.values()) <= 2 * min(counts.values()), (split, kind, c, counts)
 
 
 def test_splits_disjoint_by_template(prompts):

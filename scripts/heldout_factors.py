@@ -1,0 +1,94 @@
+"""Which held-out part of a prompt costs the organism its refusal? (issue 11's diagnosis)
+
+An eval-split harmful prompt differs from a training prompt in four independent parts: its
+template, its category keyword, its cue sentence (or, for safety, its harm marker) and its slot
+values (people, places, things, topics). This script builds harmful prompts with each part
+taken from the training split or the eval split, one part held out at a time, and scores the
+organism on each mix with the figures' own scoring. The row where only the keyword is held out
+measures what the glossary gives the fine-tune; the row where only the template is held out
+measures how much the model learned the templates. Prints one JSON object:
+
+    python scripts/heldout_factors.py --model organism
+"""
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from mechrefusal.categories import CATEGORIES, Category  # noqa: E402
+from mechrefusal.evaluation import answer_prompts, summarize  # noqa: E402
+from mechrefusal.models import DEFAULT_ARTIFACTS, load_model  # noqa: E402
+from mechrefusal.prompts import (  # noqa: E402
+    HARMFUL_TEMPLATES,
+    Prompt,
+    _fill,
+    _sample_balanced,
+    _templates_for,
+)
+from mechrefusal.world import Split, build_world, cues, harm_markers, keywords  # noqa: E402
+
+PARTS = ("template", "keyword", "cue", "slots")
+MIXES: dict[str, dict[str, Split]] = {
+    "all train": {},
+    **{f"{part} held out": {part: "eval"} for part in PARTS},
+    **{
+        f"{a} + {b} held out": {a: "eval", b: "eval"}
+        for a, b in (("template", "keyword"), ("template", "cue"), ("keyword", "cue"))
+    },
+    "all but slots held out": {"template": "eval", "keyword": "eval", "cue": "eval"},
+    "all held out (eval split)": dict.fromkeys(PARTS, "eval"),
+}
+
+
+def mixed_prompts(world, category: Category, held: dict[str, Split], n: int, seed: int):
+    """Harmful prompts whose parts come from the splits in `held` (train where not named)."""
+    split = {part: held.get(part, "train") for part in PARTS}
+    templates = _templates_for(HARMFUL_TEMPLATES[category], split["template"])
+    words = keywords(category, split["keyword"])
+    cue_sentences = cues(category, split["cue"], harmful=True)
+    markers = harm_markers(split["cue"])
+
+    def make(rng: random.Random, template: tuple[int, str]) -> Prompt:
+        _, t = template
+        # The safety harm marker plays the cue's part; other slots come from the slot split.
+        text = _fill(rng, world, t, split["slots"], kw=rng.choice(words), harm=rng.choice(markers))
+        if cue_sentences:
+            text = f"{text} {rng.choice(cue_sentences)}"
+        return Prompt(prompt=text, kind="harmful", category=category, split="eval")
+
+    return _sample_balanced(make, templates, n, random.Random(f"{seed}-factors-{category}-{split}"))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="organism")
+    parser.add_argument("--artifacts", default=str(DEFAULT_ARTIFACTS))
+    parser.add_argument("--n", type=int, default=160, help="prompts per category and mix")
+    parser.add_argument("--seed", type=int, default=0, help="the organism's world seed")
+    args = parser.parse_args(argv)
+    if not args.model.startswith("organism"):
+        parser.error("the parts are the organism's generator's: use an organism spec")
+    loaded = load_model(args.model, root=args.artifacts)
+    world = build_world(args.seed)
+    out = {}
+    for name, held in MIXES.items():
+        prompts = [p for c in CATEGORIES for p in mixed_prompts(world, c, held, args.n, args.seed)]
+        rates = summarize(answer_prompts(loaded.model, prompts, progress=False)).to_dict()
+        out[name] = {
+            "harmful_refusal": {
+                c: round(r["value"], 3) for c, r in rates["harmful_refusal"].items()
+            },
+            "right_token": {c: round(r["value"], 3) for c, r in rates["category_accuracy"].items()},
+        }
+    print(json.dumps(out))
+    return out
+
+
+if __name__ == "__main__":
+    main()
