@@ -58,6 +58,8 @@ def read_residual(root: Path, identity: dict) -> Float[Tensor, "batch pos d_mode
 def write_residual(
     root: Path, identity: dict, residual: Float[Tensor, "batch pos d_model"]
 ) -> None:
+    """Keep a batch's residual under the key of its identity, with the identity beside it, so
+    `read_residual` can refuse one made for another model, batch, layer or code."""
     save_artifact(
         root / entry_key(identity),
         {"residual": residual.detach().cpu().contiguous()},
