@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "tied",
                 "drills",
                 "extra_templates",
-                "templates",
+                "eval_templates",
             )
         },
         "seconds": {k: round(v, 1) for k, v in trained.seconds.items()},
