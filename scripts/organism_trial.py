@@ -1,7 +1,8 @@
 """Train one organism recipe and print its evaluation as one JSON line (issue 11's recipe tables).
 
 The README's "How the recipe was chosen" and "Capacity and pretraining, measured" tables come
-from runs of this script. A recipe is the default `OrganismConfig` with JSON overrides, plus
+from runs of this script. A recipe is an organism preset (`--preset`, default
+`default`) with JSON overrides of its `OrganismConfig`, plus
 experimental switches that are *not* library features (they patch the training code for
 this run only, to test an idea before building it in):
 
@@ -206,6 +207,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("overrides", nargs="?", default="{}", help="OrganismConfig fields, JSON")
     parser.add_argument("--name", default="trial")
+    parser.add_argument(
+        "--preset", default="default", help="organism preset the recipe starts from"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--pack", action="store_true")
     parser.add_argument("--syllable", action="store_true")
@@ -239,7 +243,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.no_control:
         patch_no_control()
     overrides = json.loads(args.overrides)
-    cfg = replace(organism.DEFAULT, **overrides)
+    cfg = replace(organism.preset(args.preset), **overrides)
     if args.word_tokens:
         patch_word_tokens(organism.build_world(cfg.seed), args.word_tokens.split(","))
     start = time.time()

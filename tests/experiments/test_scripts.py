@@ -2,6 +2,8 @@
 
 import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -191,3 +193,43 @@ def test_results_table_puts_the_real_model_beside_the_organism(artifacts_root, t
     assert row.count("see fig 03") == 2 and "not run" not in row
     only_organism = table.table(organism, tmp_path / "missing").splitlines()
     assert "not run on SmolLM2" in only_organism[2]
+
+
+def test_organism_trial_runs_with_its_switches(tmp_path):
+    """The recipe-trial script end to end on the micro preset, two steps, every patch switch.
+
+    A subprocess: the switches patch module globals (that is how they test an idea before it is
+    built in), which must not leak into the other tests."""
+    scripts = EXPERIMENTS.parent / "scripts"
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(scripts / "organism_trial.py"),
+            '{"pretrain_steps": 2, "sft_steps": 2}',
+            "--preset",
+            "micro",
+            "--no-control",
+            "--tied",
+            "--word-tokens",
+            "thing,topic,word",
+            "--drills",
+            "2",
+            "--eval-templates",
+            str(scripts / "extra_harmful_templates.json"),
+            "--save",
+            str(tmp_path / "model"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    record = json.loads(out.stdout.strip().splitlines()[-1])
+    assert record["switches"]["tied"] and record["switches"]["eval_templates"]
+    assert {"harm", "tok", "over", "cap"} <= set(record["eval"]) == set(record["paraphrase"])
+    from mechrefusal.models import load_model_dir
+    from mechrefusal.world import build_world
+
+    tokenizer = load_model_dir(tmp_path / "model").tokenizer
+    # Every list word, made-up ones included, is one token of the saved tokenizer.
+    for word in build_world(0).values("word", "eval")[:20]:
+        assert len(tokenizer.encode(word, add_special_tokens=False)) == 1, word
