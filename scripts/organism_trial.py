@@ -167,11 +167,13 @@ def patch_drill_share(factor: float) -> None:
 
 def add_templates(path: str) -> None:
     """Append the harmful templates of a JSON file ({category: [template]}) to the generator's
-    lists, where the usual index rule (i mod 5) assigns them to the splits."""
+    lists, where the usual index rule (i mod 5) assigns them to the splits. A template already
+    there is not added again (`--extra-templates F --eval-templates F` scores on F once)."""
     import mechrefusal.prompts as prompts
 
     for category, templates in json.loads(Path(path).read_text()).items():
-        prompts.HARMFUL_TEMPLATES[category].extend(templates)
+        have = prompts.HARMFUL_TEMPLATES[category]
+        have.extend(t for t in templates if t not in have)
 
 
 def patch_no_control() -> None:

@@ -233,3 +233,25 @@ def test_organism_trial_runs_with_its_switches(tmp_path):
     # Every list word, made-up ones included, is one token of the saved tokenizer.
     for word in build_world(0).values("word", "eval")[:20]:
         assert len(tokenizer.encode(word, add_special_tokens=False)) == 1, word
+
+
+def test_organism_trial_adds_a_template_file_once(monkeypatch):
+    """Training with extra templates and scoring on the same file must not list them twice
+    (a repeated template would shift every later template's split by the index rule)."""
+    import copy
+
+    import mechrefusal.prompts as prompts
+
+    path = EXPERIMENTS.parent / "scripts" / "organism_trial.py"
+    spec = importlib.util.spec_from_file_location("organism_trial", path)
+    trial = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(trial)
+    monkeypatch.setattr(prompts, "HARMFUL_TEMPLATES", copy.deepcopy(prompts.HARMFUL_TEMPLATES))
+    extra = EXPERIMENTS.parent / "scripts" / "extra_harmful_templates.json"
+    before = {c: len(t) for c, t in prompts.HARMFUL_TEMPLATES.items()}
+    added = {c: len(t) for c, t in json.loads(extra.read_text()).items()}
+    trial.add_templates(str(extra))
+    trial.add_templates(str(extra))
+    assert {c: len(t) for c, t in prompts.HARMFUL_TEMPLATES.items()} == {
+        c: before[c] + added[c] for c in before
+    }
