@@ -309,13 +309,22 @@ def template_split(index: int) -> Split:
     return split_of_index(index)
 
 
-def _fill(rng: random.Random, world: World, template: str, split: Split, **fixed: str) -> str:
+def _fill(
+    rng: random.Random,
+    world: World,
+    template: str,
+    split: Split,
+    *,
+    marker_split: Split | None = None,
+    **fixed: str,
+) -> str:
+    """Fill a template's slots with `split` values (harm / benign markers: `marker_split`'s)."""
     slots = {
         name: rng.choice(world.values(name, split))
         for name in ("person", "place", "thing", "topic")
     }
-    slots["harm"] = rng.choice(harm_markers(split))
-    slots["benign"] = rng.choice(benign_markers(split))
+    slots["harm"] = rng.choice(harm_markers(marker_split or split))
+    slots["benign"] = rng.choice(benign_markers(marker_split or split))
     slots.update(fixed)
     text = template.format(**slots)
     return text[0].upper() + text[1:]
@@ -333,6 +342,10 @@ def _sample_unique(make, n: int, rng: random.Random) -> list[Prompt]:
         p = make(rng)
         seen.setdefault(p.prompt, p)
     return list(seen.values())
+
+
+_PATIENCE = 40
+"""Repeats in a row after which `_sample_balanced` stops asking a template for new prompts."""
 
 
 def _sample_balanced(make, choices: Sequence, n: int, rng: random.Random) -> list[Prompt]:
@@ -361,23 +374,40 @@ def _sample_balanced(make, choices: Sequence, n: int, rng: random.Random) -> lis
     return list(seen.values())
 
 
-_PATIENCE = 40
+PARTS: tuple[str, ...] = ("template", "keyword", "cue", "slots")
+"""The independent parts of a harmful or contrast prompt, each drawn from one split's lists
+(the cue part is the cue sentence, or for safety the harm / benign marker)."""
 
 
 def _keyword_prompts(
-    world: World, category: Category, split: Split, n: int, seed: int, *, kind: Kind
+    world: World,
+    category: Category,
+    split: Split,
+    n: int,
+    seed: int,
+    *,
+    kind: Kind,
+    parts: dict[str, Split] | None = None,
 ) -> list[Prompt]:
-    """Harmful or contrast prompts: a template of the split, a category keyword, the kind's cue."""
+    """Harmful or contrast prompts: a template of the split, a category keyword, the kind's cue.
+
+    `parts` draws single parts (`PARTS`) from another split than `split`, so
+    `scripts/heldout_factors.py` can hold out one part at a time.
+    """
+    if unknown := set(parts or {}) - set(PARTS):
+        raise ValueError(f"Unknown prompt parts {sorted(unknown)}; valid: {', '.join(PARTS)}.")
+    source = {part: (parts or {}).get(part, split) for part in PARTS}
     templates = _templates_for(
-        (HARMFUL_TEMPLATES if kind == "harmful" else CONTRAST_TEMPLATES)[category], split
+        (HARMFUL_TEMPLATES if kind == "harmful" else CONTRAST_TEMPLATES)[category],
+        source["template"],
     )
-    cue_sentences = cues(category, split, harmful=kind == "harmful")
-    words = keywords(category, split)
+    cue_sentences = cues(category, source["cue"], harmful=kind == "harmful")
+    words = keywords(category, source["keyword"])
 
     def make(rng: random.Random, template: tuple[int, str]) -> Prompt:
         i, t = template
         kw = rng.choice(words)
-        text = _fill(rng, world, t, split, kw=kw)
+        text = _fill(rng, world, t, source["slots"], marker_split=source["cue"], kw=kw)
         if cue_sentences:
             text = f"{text} {rng.choice(cue_sentences)}"
         return Prompt(
@@ -389,7 +419,8 @@ def _keyword_prompts(
             keyword=kw,
         )
 
-    return _sample_balanced(make, templates, n, random.Random(f"{seed}-{kind}-{category}-{split}"))
+    tag = split if parts is None else "-".join(source[part] for part in PARTS)
+    return _sample_balanced(make, templates, n, random.Random(f"{seed}-{kind}-{category}-{tag}"))
 
 
 def harmful_prompts(

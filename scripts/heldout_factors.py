@@ -13,7 +13,6 @@ measures how much the model learned the templates. Prints one JSON object:
 
 import argparse
 import json
-import random
 import sys
 from pathlib import Path
 
@@ -24,16 +23,9 @@ if str(ROOT) not in sys.path:
 from mechrefusal.categories import CATEGORIES, Category  # noqa: E402
 from mechrefusal.evaluation import answer_prompts, summarize  # noqa: E402
 from mechrefusal.models import DEFAULT_ARTIFACTS, load_model  # noqa: E402
-from mechrefusal.prompts import (  # noqa: E402
-    HARMFUL_TEMPLATES,
-    Prompt,
-    _fill,
-    _sample_balanced,
-    _templates_for,
-)
-from mechrefusal.world import Split, build_world, cues, harm_markers, keywords  # noqa: E402
+from mechrefusal.prompts import PARTS, _keyword_prompts  # noqa: E402
+from mechrefusal.world import Split, build_world  # noqa: E402
 
-PARTS = ("template", "keyword", "cue", "slots")
 MIXES: dict[str, dict[str, Split]] = {
     "all train": {},
     **{f"{part} held out": {part: "eval"} for part in PARTS},
@@ -48,21 +40,8 @@ MIXES: dict[str, dict[str, Split]] = {
 
 def mixed_prompts(world, category: Category, held: dict[str, Split], n: int, seed: int):
     """Harmful prompts whose parts come from the splits in `held` (train where not named)."""
-    split = {part: held.get(part, "train") for part in PARTS}
-    templates = _templates_for(HARMFUL_TEMPLATES[category], split["template"])
-    words = keywords(category, split["keyword"])
-    cue_sentences = cues(category, split["cue"], harmful=True)
-    markers = harm_markers(split["cue"])
-
-    def make(rng: random.Random, template: tuple[int, str]) -> Prompt:
-        _, t = template
-        # The safety harm marker plays the cue's part; other slots come from the slot split.
-        text = _fill(rng, world, t, split["slots"], kw=rng.choice(words), harm=rng.choice(markers))
-        if cue_sentences:
-            text = f"{text} {rng.choice(cue_sentences)}"
-        return Prompt(prompt=text, kind="harmful", category=category, split="eval")
-
-    return _sample_balanced(make, templates, n, random.Random(f"{seed}-factors-{category}-{split}"))
+    parts = {part: held.get(part, "train") for part in PARTS}
+    return _keyword_prompts(world, category, "eval", n, seed, kind="harmful", parts=parts)
 
 
 def main(argv: list[str] | None = None) -> dict:

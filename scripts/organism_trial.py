@@ -18,6 +18,14 @@ this run only, to test an idea before building it in):
 - `--drills K`: K times as many list drills over world words;
 - `--extra-templates FILE`: more harmful templates ({category: [template]}, split by the usual
   index rule), e.g. `scripts/extra_harmful_templates.json`;
+- `--extra-cues FILE`: more training-split cue sentences and safety markers
+  ({"harmful"|"benign": {category: [cue]}, "harm_markers": [..], "benign_markers": [..]}), e.g.
+  `scripts/extra_cues.json`; the held-out splits keep their own, so scores stay comparable;
+- `--wrap P`: each training prompt gets, with probability P each, an opener and a trailing
+  aside (surface noise, no meaning), so no fixed sentence frame identifies a category;
+- `--noise P`: while fine-tuning, each prompt token is swapped with probability P for a
+  prompt token drawn from the same batch (word-dropout-like noise, new at every step), so no
+  single token or frame decides the answer;
 - `--eval-templates FILE`: train as usual, then score on a generator with those templates
   added, so recipes with different template lists are scored on the same held-out prompts.
 
@@ -176,6 +184,104 @@ def add_templates(path: str) -> None:
         have.extend(t for t in templates if t not in have)
 
 
+def patch_extra_cues(path: str) -> None:
+    """Give the training split the cues and markers of a JSON file as well as its own."""
+    import mechrefusal.prompts as prompts
+
+    extra = json.loads(Path(path).read_text())
+    cues_of, harm_of, benign_of = prompts.cues, prompts.harm_markers, prompts.benign_markers
+
+    def cues(category, split, *, harmful):
+        own = cues_of(category, split, harmful=harmful)
+        more = extra["harmful" if harmful else "benign"].get(category, [])
+        return own + more if split == "train" else own
+
+    prompts.cues = cues
+    prompts.harm_markers = lambda s: harm_of(s) + (extra["harm_markers"] if s == "train" else [])
+    prompts.benign_markers = lambda s: (
+        benign_of(s) + (extra["benign_markers"] if s == "train" else [])
+    )
+
+
+OPENERS = [
+    "Hi.",
+    "Hello!",
+    "Quick question.",
+    "Hey there.",
+    "Sorry to bother you.",
+    "Okay.",
+    "One more thing.",
+    "Good morning.",
+    "So,",
+    "Listen.",
+    "Um,",
+    "Please help.",
+]
+ASIDES = [
+    "Thanks!",
+    "Thank you.",
+    "Cheers.",
+    "I am in a hurry.",
+    "It is raining here.",
+    "Thanks a lot.",
+    "No rush.",
+    "I appreciate it.",
+    "This is my first time asking.",
+    "I am new here.",
+]
+
+
+def patch_wrap(p: float) -> None:
+    """Wrap each training prompt in an opener and an aside, each with probability `p`."""
+    from dataclasses import replace as swap
+
+    select = organism.select
+
+    def wrapped(prompts, **kw):
+        out = select(prompts, **kw)
+        if kw.get("split") != "train":
+            return out
+        rng = random.Random("wrap")
+        for k, q in enumerate(out):
+            text = q.prompt
+            if rng.random() < p:
+                text = f"{rng.choice(OPENERS)} {text}"
+            if rng.random() < p:
+                text = f"{text} {rng.choice(ASIDES)}"
+            out[k] = swap(q, prompt=text)
+        return out
+
+    organism.select = wrapped
+
+
+HEAD, TAIL = 8, 11
+"""Chat-format tokens before and after a prompt's text in the organism's template."""
+
+
+def patch_token_noise(p: float) -> None:
+    """Swap each prompt (non-trained) token of a fine-tuning batch, with probability `p`, for a
+    prompt token drawn from the batch; the chat header (8 tokens) and the end of turn with the
+    assistant header (11) stay. Pretraining rows (trained from their second token) never
+    change."""
+    batch_of = organism._batch
+    gen = torch.Generator().manual_seed(0)
+
+    def noisy(examples, pad):
+        tokens, loss_mask = batch_of(examples, pad)
+        text = torch.zeros_like(tokens, dtype=torch.bool)
+        for row, (_, start) in enumerate(examples):
+            text[row, HEAD : max(start - TAIL, HEAD)] = True
+        swap = text & (torch.rand(tokens.shape, generator=gen) < p)
+        pool = tokens[text]
+        if swap.any() and len(pool):
+            picks = torch.randint(len(pool), (int(swap.sum()),), generator=gen)
+            tokens = tokens.clone()
+            tokens[swap] = pool[picks]
+        return tokens, loss_mask
+
+    organism._batch = noisy
+
+
 def patch_no_control() -> None:
     """Train the control fine-tune for zero steps (it is not evaluated here)."""
     train = organism._train
@@ -193,7 +299,10 @@ def metrics(model, prompts) -> dict:
     answers = answer_prompts(model, prompts, batch_size=128, progress=False)
     rates = summarize(answers).to_dict()
     by_task = collections.defaultdict(list)
+    confusion = collections.defaultdict(collections.Counter)
     for a in answers:
+        if a.prompt.kind == "harmful":
+            confusion[a.prompt.category][a.first_token] += 1
         if a.correct is not None:
             by_task[a.prompt.template.split("/")[-2]].append(a.correct)
     return {
@@ -202,6 +311,7 @@ def metrics(model, prompts) -> dict:
         "over": {k: round(v["value"], 3) for k, v in rates["over_refusal"].items()},
         "cap": round(rates["capability"]["value"], 3) if rates["capability"] else None,
         "cap_by_task": {k: round(sum(v) / len(v), 3) for k, v in by_task.items()},
+        "confusion": {c: dict(n.most_common(3)) for c, n in confusion.items()},
     }
 
 
@@ -223,6 +333,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--eval-templates", default="", help="evaluate on a generator with these templates added"
     )
+    parser.add_argument("--extra-cues", default="", help="JSON file of training-split cues")
+    parser.add_argument("--wrap", type=float, default=0.0, help="opener/aside probability")
+    parser.add_argument("--noise", type=float, default=0.0, help="SFT prompt-token noise")
     parser.add_argument("--drills", type=float, default=1.0, help="scale the world-word drills")
     parser.add_argument(
         "--word-tokens", default="", help="world slots made whole tokens, e.g. thing,topic,word"
@@ -238,6 +351,12 @@ def main(argv: list[str] | None = None) -> dict:
         patch_copy_drills(args.copy_drills)
     if args.extra_templates:
         add_templates(args.extra_templates)
+    if args.extra_cues:
+        patch_extra_cues(args.extra_cues)
+    if args.wrap:
+        patch_wrap(args.wrap)
+    if args.noise:
+        patch_token_noise(args.noise)
     if args.tied:
         patch_tied_embeddings()
     if args.drills != 1.0:
@@ -271,6 +390,9 @@ def main(argv: list[str] | None = None) -> dict:
                 "drills",
                 "extra_templates",
                 "eval_templates",
+                "extra_cues",
+                "wrap",
+                "noise",
             )
         },
         "seconds": {k: round(v, 1) for k, v in trained.seconds.items()},

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 SCRIPTS = sorted(p.name for p in EXPERIMENTS.glob("[0-9][0-9]_*.py"))
@@ -49,12 +50,17 @@ def test_scripts_are_deterministic(artifacts_root, tmp_path):
     )
 
 
-def _results_table():
-    path = EXPERIMENTS.parent / "scripts" / "results_table.py"
-    spec = importlib.util.spec_from_file_location("results_table", path)
+def _script_module(name: str):
+    """A script of scripts/ imported as a module (scripts/ is not a package)."""
+    path = EXPERIMENTS.parent / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _results_table():
+    return _script_module("results_table")
 
 
 def test_results_table_refuses_quick_and_stale_figures(artifacts_root, tmp_path):
@@ -216,6 +222,12 @@ def test_organism_trial_runs_with_its_switches(tmp_path):
             "2",
             "--eval-templates",
             str(scripts / "extra_harmful_templates.json"),
+            "--extra-cues",
+            str(scripts / "extra_cues.json"),
+            "--wrap",
+            "0.5",
+            "--noise",
+            "0.1",
             "--save",
             str(tmp_path / "model"),
         ],
@@ -225,6 +237,7 @@ def test_organism_trial_runs_with_its_switches(tmp_path):
     )
     record = json.loads(out.stdout.strip().splitlines()[-1])
     assert record["switches"]["tied"] and record["switches"]["eval_templates"]
+    assert record["switches"]["noise"] == 0.1 and record["switches"]["extra_cues"]
     assert {"harm", "tok", "over", "cap"} <= set(record["eval"]) == set(record["paraphrase"])
     from mechrefusal.models import load_model_dir
     from mechrefusal.world import build_world
@@ -235,6 +248,66 @@ def test_organism_trial_runs_with_its_switches(tmp_path):
         assert len(tokenizer.encode(word, add_special_tokens=False)) == 1, word
 
 
+def _trial_module():
+    return _script_module("organism_trial")
+
+
+def test_organism_trial_noise_swaps_prompt_text_only(monkeypatch):
+    """`--noise`: the chat markers and the trained answer never change, the prompt text does."""
+    import mechrefusal.organism as organism
+
+    trial = _trial_module()
+    original = organism._batch
+    monkeypatch.setattr(organism, "_batch", original)
+    head, tail = trial.HEAD, trial.TAIL
+    examples = [(list(range(100, 100 + n)) + [7, 8, 9], n) for n in (head + tail + 12, 30, 25)]
+    clean, clean_mask = original(examples, 0)
+    trial.patch_token_noise(1.0)
+    noisy, mask = organism._batch(examples, 0)
+    assert torch.equal(mask, clean_mask)
+    prompt_tokens = {
+        int(t) for row, (_, s) in enumerate(examples) for t in clean[row, head : s - tail]
+    }
+    for row, (_, start) in enumerate(examples):
+        assert torch.equal(noisy[row, :head], clean[row, :head])
+        assert torch.equal(noisy[row, start - tail :], clean[row, start - tail :])
+        assert {int(t) for t in noisy[row, head : start - tail]} <= prompt_tokens
+    assert not torch.equal(noisy, clean)
+    # Pretraining rows (trained from the second token on) stay as they are.
+    docs = [(list(range(100, 140)), 1)]
+    assert torch.equal(organism._batch(docs, 0)[0], original(docs, 0)[0])
+
+
+def test_organism_trial_extra_cues_reach_the_training_split_only(monkeypatch):
+    """`--extra-cues` adds training cues and markers; the held-out splits keep their own, and
+    the file holds none of them (a held-out cue in training would leak the eval split)."""
+    import mechrefusal.prompts as prompts
+    from mechrefusal.categories import CATEGORIES
+
+    trial = _trial_module()
+    for name in ("cues", "harm_markers", "benign_markers"):
+        monkeypatch.setattr(prompts, name, getattr(prompts, name))
+    path = EXPERIMENTS.parent / "scripts" / "extra_cues.json"
+    extra = json.loads(path.read_text())
+    held_out = ("direction", "eval")
+    before = {
+        (c, s, h): prompts.cues(c, s, harmful=h)
+        for c in CATEGORIES
+        for s in ("train", *held_out)
+        for h in (True, False)
+    }
+    trial.patch_extra_cues(str(path))
+    for (c, s, h), own in before.items():
+        more = extra["harmful" if h else "benign"].get(c, []) if s == "train" else []
+        assert prompts.cues(c, s, harmful=h) == own + more
+        if s != "train":
+            assert not set(own) & set(extra["harmful" if h else "benign"].get(c, []))
+    assert set(extra["harm_markers"]) <= set(prompts.harm_markers("train"))
+    for s in held_out:
+        assert not set(extra["harm_markers"]) & set(prompts.harm_markers(s))
+        assert not set(extra["benign_markers"]) & set(prompts.benign_markers(s))
+
+
 def test_organism_trial_adds_a_template_file_once(monkeypatch):
     """Training with extra templates and scoring on the same file must not list them twice
     (a repeated template would shift every later template's split by the index rule)."""
@@ -242,10 +315,7 @@ def test_organism_trial_adds_a_template_file_once(monkeypatch):
 
     import mechrefusal.prompts as prompts
 
-    path = EXPERIMENTS.parent / "scripts" / "organism_trial.py"
-    spec = importlib.util.spec_from_file_location("organism_trial", path)
-    trial = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(trial)
+    trial = _trial_module()
     monkeypatch.setattr(prompts, "HARMFUL_TEMPLATES", copy.deepcopy(prompts.HARMFUL_TEMPLATES))
     extra = EXPERIMENTS.parent / "scripts" / "extra_harmful_templates.json"
     before = {c: len(t) for c, t in prompts.HARMFUL_TEMPLATES.items()}

@@ -9,13 +9,16 @@ from mechrefusal.prompts import (
     BENIGN_TEMPLATES,
     CONTRAST_TEMPLATES,
     HARMFUL_TEMPLATES,
+    PARTS,
     Prompt,
+    _keyword_prompts,
     _sample_balanced,
     generate_prompts,
     hot_keywords,
     load_jsonl,
     save_jsonl,
     select,
+    template_split,
     training_label,
 )
 from mechrefusal.world import (
@@ -69,6 +72,37 @@ def test_balanced_sampling_lets_others_fill_an_exhausted_template():
     assert sum(p.prompt.startswith("few") for p in got) == 2
     # A template that can give nothing new ends the loop instead of spinning.
     assert len(_sample_balanced(make, ["few"], 20, random.Random(0))) == 2
+
+
+@pytest.mark.parametrize("held", PARTS)
+def test_one_part_held_out_comes_from_its_own_split(held):
+    """`parts` swaps exactly one part's source (scripts/heldout_factors.py rests on this)."""
+    world = build_world(0)
+    parts = {part: ("eval" if part == held else "train") for part in PARTS}
+    for category in ("safety", "incomplete"):
+        got = _keyword_prompts(world, category, "eval", 40, 0, kind="harmful", parts=parts)
+        assert len(got) == 40
+        for p in got:
+            index = int(p.template.rsplit("/", 1)[1])
+            assert template_split(index) == parts["template"]
+            assert p.keyword in keywords(category, parts["keyword"])
+            cue_words = (
+                harm_markers(parts["cue"])
+                if category == "safety"
+                else cues(category, parts["cue"], harmful=True)
+            )
+            assert any(c in p.prompt for c in cue_words)
+            words = set(re.findall(r"\w+", p.prompt))
+            person_split = [s for s in SPLITS if words & set(world.values("person", s))]
+            if person_split:
+                assert person_split == [parts["slots"]]
+
+
+def test_unknown_prompt_part_is_an_error():
+    with pytest.raises(ValueError, match="Unknown prompt parts"):
+        _keyword_prompts(
+            build_world(0), "safety", "eval", 5, 0, kind="harmful", parts={"tone": "eval"}
+        )
 
 
 def test_held_out_templates_share_their_split_evenly(prompts):
