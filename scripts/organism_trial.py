@@ -255,7 +255,9 @@ def patch_wrap(p: float) -> None:
 
 
 HEAD, TAIL = 8, 11
-"""Chat-format tokens before and after a prompt's text in the organism's template."""
+"""Chat-format tokens before and after a prompt's text in the organism's template, as the
+default tokenizer splits them (another tokenizer, e.g. `--syllable`'s, may split "user" and
+"assistant" otherwise: check before combining it with `--noise`)."""
 
 
 def patch_token_noise(p: float) -> None:
