@@ -191,15 +191,17 @@ def patch_extra_cues(path: str) -> None:
     extra = json.loads(Path(path).read_text())
     cues_of, harm_of, benign_of = prompts.cues, prompts.harm_markers, prompts.benign_markers
 
-    def cues(category, split, *, harmful):
-        own = cues_of(category, split, harmful=harmful)
-        more = extra["harmful" if harmful else "benign"].get(category, [])
+    def on_train(own: list[str], more: list[str], split: str) -> list[str]:
         return own + more if split == "train" else own
 
-    prompts.cues = cues
-    prompts.harm_markers = lambda s: harm_of(s) + (extra["harm_markers"] if s == "train" else [])
-    prompts.benign_markers = lambda s: (
-        benign_of(s) + (extra["benign_markers"] if s == "train" else [])
+    prompts.cues = lambda category, split, *, harmful: on_train(
+        cues_of(category, split, harmful=harmful),
+        extra["harmful" if harmful else "benign"].get(category, []),
+        split,
+    )
+    prompts.harm_markers = lambda split: on_train(harm_of(split), extra["harm_markers"], split)
+    prompts.benign_markers = lambda split: on_train(
+        benign_of(split), extra["benign_markers"], split
     )
 
 
