@@ -17,10 +17,11 @@ this run only, to test an idea before building it in):
   so copying a token needs no per-word output map;
 - `--drills K`: K times as many list drills over world words;
 - `--extra-templates FILE`: more harmful templates ({category: [template]}, split by the usual
-  index rule), e.g. `scripts/extra_harmful_templates.json`;
+  index rule);
 - `--extra-cues FILE`: more training-split cue sentences and safety markers
-  ({"harmful"|"benign": {category: [cue]}, "harm_markers": [..], "benign_markers": [..]}), e.g.
-  `scripts/extra_cues.json`; the held-out splits keep their own, so scores stay comparable;
+  ({"harmful"|"benign": {category: [cue]}, "harm_markers": [..], "benign_markers": [..]});
+  the held-out splits keep their own, so scores stay comparable (the ten extra templates and
+  cues per list that these switches were first tried with are now the library's own);
 - `--wrap P`: each training prompt gets, with probability P each, an opener and a trailing
   aside (surface noise, no meaning), so no fixed sentence frame identifies a category;
 - `--noise P`: while fine-tuning, each prompt token is swapped with probability P for a

@@ -13,6 +13,10 @@ from mechrefusal.realtune import (
     refusal_token_finetune,
 )
 
+ANSWERS_DIFFER = 0.3
+"""Init scale of the random models whose greedy answers must differ between prompts (at the
+default 0.02 a random model gives every prompt the same few tokens)."""
+
 
 def test_new_tokens_get_rows_of_their_own_strings_and_an_untied_head(make_tiny_llama):
     from tokenizers import Tokenizer, models, pre_tokenizers
@@ -121,7 +125,7 @@ def test_original_answers_come_back_in_the_order_asked(tiny_tokenizer, make_tiny
     """Batched by length, answered in the caller's order: each answer is its own context's."""
     from mechrefusal.realtune import original_answers
 
-    model = make_tiny_llama(tiny_tokenizer)
+    model = make_tiny_llama(tiny_tokenizer, initializer_range=ANSWERS_DIFFER)
     texts = ["a much longer request than the others, with words", "hi", "a medium request"]
     contexts = [_chat(tiny_tokenizer, t) for t in texts]
     assert [len(c) for c in contexts] != sorted(len(c) for c in contexts)
@@ -191,7 +195,7 @@ def test_natural_over_refusal_reads_each_contrast_answer_once(
     from mechrefusal.prompts import Prompt
     from mechrefusal.realtune import natural_over_refusal, untouched_answers
 
-    model = make_tiny_llama(tiny_tokenizer)
+    model = make_tiny_llama(tiny_tokenizer, initializer_range=ANSWERS_DIFFER)
     texts = ["a much longer request than the others, with words", "hi", "a medium request"]
     prompts = [Prompt(prompt=t, kind="contrast", category="safety") for t in texts]
     prompts.insert(1, Prompt(prompt="a harmful one", kind="harmful", category="safety"))

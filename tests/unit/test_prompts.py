@@ -98,6 +98,15 @@ def test_one_part_held_out_comes_from_its_own_split(held):
                 assert person_split == [parts["slots"]]
 
 
+def test_parts_all_from_the_split_give_the_plain_split():
+    """Naming no part, or every part as the split itself, is the split's own prompt set."""
+    world = build_world(0)
+    plain = _keyword_prompts(world, "humanizing", "eval", 12, 0, kind="harmful")
+    for parts in ({}, dict.fromkeys(PARTS, "eval")):
+        same = _keyword_prompts(world, "humanizing", "eval", 12, 0, kind="harmful", parts=parts)
+        assert [p.prompt for p in same] == [p.prompt for p in plain]
+
+
 def test_unknown_prompt_part_is_an_error():
     with pytest.raises(ValueError, match="Unknown prompt parts"):
         _keyword_prompts(
