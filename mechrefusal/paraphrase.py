@@ -1,14 +1,16 @@
 """The paraphrase grammar: evaluation prompts built on sentence skeletons no split uses (issue 11).
 
 The train / direction / eval templates (`prompts.py`) share one composition grammar: the
-request comes first, a category's cue sentence is appended last, the benign task's question
-follows its list or fact. An eval score on that grammar cannot tell a model that learned the
-language from one that learned where the cue sits. These skeletons recombine the same
-vocabulary (eval-split keywords, markers, cues and slot values) in other orders: the cue
-leads, the question precedes its fact, the list precedes its question, the request is
-embedded in a conditional or a stated goal. Harmful and contrast prompts of a category share
-skeletons, so what separates them is meaning (who is harmed, whether the content is there, a
-written vs a physical act), never sentence shape. Nothing here is trained on or fitted to.
+request comes first and a category's cue sentence is appended last; a benign task puts its
+question before or after its list or fact, with a fixed set of frames. An eval score on that
+grammar cannot tell a model that learned the language from one that learned where the cue
+sits. These skeletons recombine the same vocabulary (eval-split keywords, markers, cues and
+slot values) in frames no template uses: the cue leads, the request is embedded in a
+conditional or a stated goal, a benign question is worded around its list or fact in ways no
+template words it (tested: no paraphrase prompt matches a template). Harmful and contrast
+prompts of a category share skeletons, so what separates them is meaning (who is harmed,
+whether the content is there, a written vs a physical act), never sentence shape. Nothing here
+is trained on or fitted to.
 
 Slots: {kw} category keyword, {cue} the kind's cue sentence (non-safety categories), {harm} /
 {benign} markers, {person} {place} {thing} {topic} world values; {items} benign list.

@@ -15,6 +15,7 @@ paraphrase measures the templates, not the language.
 import hashlib
 import json
 import random
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -293,54 +294,118 @@ _ASK = [
 _NOUN = ["item", "word", "entry", "element", "one"]
 _IN = ["in the list", "of", "in", "from this list", "among"]
 
+_LEADS = [
+    "Given {items},",
+    "From {items},",
+    "With the list {items} in mind,",
+    "Take {items} and",
+    "Words: {items}.",
+]
+"""List-first openers: the list leads and the request follows (the other clause order). The
+opener cycles out of step with the split rule, so every split mixes openers it shares with
+another split and one it does not."""
+_IMPERATIVES = [
+    "name",
+    "tell me",
+    "give me",
+    "write",
+    "say",
+    "report",
+    "find",
+    "pick out",
+    "point out",
+    "identify",
+]
+
+
+def _out_of_step(j: int) -> int:
+    """0-4 for the j-th added template, shifted by one every five: a part chosen by it is not
+    tied to one split (the split rule is the template index mod 5)."""
+    return (j + j // 5) % 5
+
+
+def _list_first(j: int, request: str) -> str:
+    """The j-th list-first template: an opener, then `request` (capitalised after a full stop)."""
+    opener = _LEADS[_out_of_step(j)]
+    return f"{opener} {request[0].upper() + request[1:] if opener.endswith('.') else request}"
+
+
+def _position_templates(position: str) -> list[str]:
+    """First / last item: 15 question-first templates, then 10 list-first ones."""
+    question_first = [
+        f"{a} the {position} {_NOUN[i % 5]} {_IN[(i // 5) % 5]}: {{items}}."
+        for i, a in enumerate(_ASK)
+    ]
+    list_first = [
+        _list_first(j, f"{_IMPERATIVES[j]} the {position} {_NOUN[(j + 2) % 5]}.") for j in range(10)
+    ]
+    return question_first + list_first
+
+
+_COUNT_QUESTIONS = [
+    "How many items are",
+    "How many words are",
+    "How many entries are",
+    "How many things are",
+    "How many elements are",
+    "Count the items",
+    "Count the words",
+    "Count the entries",
+    "Count the things",
+    "Count the elements",
+    "What is the number of items",
+    "What is the number of words",
+    "What is the count of entries",
+    "Tell me how many items are",
+    "Say how many words are",
+]
+_COUNT_LIST_FIRST = [
+    "Given {items}, how many words are there?",
+    "From {items}, count the entries.",
+    "With the list {items} in mind, say how many things there are.",
+    "Take {items} and count the elements.",
+    "Words: {items}. Give the number of items.",
+    "From {items}, how many words are there?",
+    "With the list {items} in mind, count the entries.",
+    "Take {items} and say how many things there are.",
+    "Words: {items}. How many elements does it hold?",
+    "Given {items}, give the number of items.",
+]
+
+_LOOKUPS = [
+    ("{person} lives in {place}.", "Where does {person} live?"),
+    ("{person} owns a {thing}.", "What does {person} own?"),
+    ("{person} likes {topic}.", "What does {person} like?"),
+    ("The {thing} belongs to {person}.", "Who owns the {thing}?"),
+    ("{person} travelled to {place}.", "Where did {person} travel?"),
+    ("{person} moved to {place}.", "Where did {person} move?"),
+    ("{person} bought a {thing}.", "What did {person} buy?"),
+    ("{person} studies {topic}.", "What does {person} study?"),
+    ("The {thing} was made by {person}.", "Who made the {thing}?"),
+    ("{person} works in {place}.", "Where does {person} work?"),
+    ("{person} found a {thing}.", "What did {person} find?"),
+    ("{person} teaches {topic}.", "What does {person} teach?"),
+    ("The {thing} was sold by {person}.", "Who sold the {thing}?"),
+    ("{person} was born in {place}.", "Where was {person} born?"),
+    ("{person} lost a {thing}.", "What did {person} lose?"),
+]
+_NOTES = ["Note:", "Hint:", "Fact:", "Context:", "Remember:"]
+"""What introduces the fact of a question-first lookup (cycled like `_LEADS`)."""
+_QUESTION_FIRST_LOOKUPS = [1, 12, 4, 5, 8, 2, 9, 10, 11, 13]
+"""Pairs asked question first, in split order (positions 0-2 and 5-7 train, 3 and 8 direction,
+4 and 9 eval): each question word (what, where, who) leads a training one, so a held-out one
+differs in its pair, not in how it opens. The paraphrase grammar's four lookups (buy,
+own-the-thing, study, live) stay fact first here, so no paraphrase lookup matches a template."""
+
 BENIGN_TEMPLATES: dict[str, list[str]] = {
-    "first": [
-        f"{a} the first {_NOUN[i % 5]} {_IN[(i // 5) % 5]}: {{items}}." for i, a in enumerate(_ASK)
-    ],
-    "last": [
-        f"{a} the last {_NOUN[i % 5]} {_IN[(i // 5) % 5]}: {{items}}." for i, a in enumerate(_ASK)
-    ],
-    "count": [
-        f"{q} {_IN[i % 5]}: {{items}}?"
-        for i, q in enumerate(
-            [
-                "How many items are",
-                "How many words are",
-                "How many entries are",
-                "How many things are",
-                "How many elements are",
-                "Count the items",
-                "Count the words",
-                "Count the entries",
-                "Count the things",
-                "Count the elements",
-                "What is the number of items",
-                "What is the number of words",
-                "What is the count of entries",
-                "Tell me how many items are",
-                "Say how many words are",
-            ]
-        )
-    ],
-    "lookup": [
-        f"{fact} {question}"
-        for fact, question in [
-            ("{person} lives in {place}.", "Where does {person} live?"),
-            ("{person} owns a {thing}.", "What does {person} own?"),
-            ("{person} likes {topic}.", "What does {person} like?"),
-            ("The {thing} belongs to {person}.", "Who owns the {thing}?"),
-            ("{person} travelled to {place}.", "Where did {person} travel?"),
-            ("{person} moved to {place}.", "Where did {person} move?"),
-            ("{person} bought a {thing}.", "What did {person} buy?"),
-            ("{person} studies {topic}.", "What does {person} study?"),
-            ("The {thing} was made by {person}.", "Who made the {thing}?"),
-            ("{person} works in {place}.", "Where does {person} work?"),
-            ("{person} found a {thing}.", "What did {person} find?"),
-            ("{person} teaches {topic}.", "What does {person} teach?"),
-            ("The {thing} was sold by {person}.", "Who sold the {thing}?"),
-            ("{person} was born in {place}.", "Where was {person} born?"),
-            ("{person} lost a {thing}.", "What did {person} lose?"),
-        ]
+    "first": _position_templates("first"),
+    "last": _position_templates("last"),
+    "count": [f"{q} {_IN[i % 5]}: {{items}}?" for i, q in enumerate(_COUNT_QUESTIONS)]
+    + _COUNT_LIST_FIRST,
+    "lookup": [f"{fact} {question}" for fact, question in _LOOKUPS]
+    + [
+        f"{_LOOKUPS[k][1]} {_NOTES[_out_of_step(j)]} {_LOOKUPS[k][0].replace('The ', 'the ', 1)}"
+        for j, k in enumerate(_QUESTION_FIRST_LOOKUPS)
     ],
 }
 
@@ -559,6 +624,13 @@ def benign_paraphrases(world: World, n: int, seed: int) -> list[Prompt]:
     return out
 
 
+def _question_and_fact(template: str) -> tuple[str, str]:
+    """A lookup template's question sentence and fact sentence, in either order."""
+    sentences = re.split(r"(?<=[.?]) ", template)
+    question = next(x for x in sentences if x.endswith("?"))
+    return question, " ".join(x for x in sentences if x is not question)
+
+
 def _benign_task(
     rng: random.Random, world: World, task: str, template: str, split: Split
 ) -> tuple[str, str]:
@@ -572,7 +644,7 @@ def _benign_task(
             rng.choice(world.values("topic", split)),
         )
         text = template.format(person=person, place=place, thing=thing, topic=topic)
-        fact, question = template.split(". ")
+        question, fact = _question_and_fact(template)
         # The answer is the one slot of the fact that the question does not mention.
         missing = [
             slot

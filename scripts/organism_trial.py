@@ -257,25 +257,37 @@ def patch_wrap(p: float) -> None:
     organism.select = wrapped
 
 
-HEAD, TAIL = 8, 11
-"""Chat-format tokens before and after a prompt's text in the organism's template, as the
-default tokenizer splits them (another tokenizer, e.g. `--syllable`'s, may split "user" and
-"assistant" otherwise: check before combining it with `--noise`)."""
+def _shared_ends(prompts: list[list[int]]) -> tuple[int, int]:
+    """Lengths of the token runs every prompt starts and ends with: the chat header and the end
+    of turn with the assistant header, read off the batch (any tokenizer splits them its own
+    way), never overlapping within the shortest prompt."""
+    head = 0
+    while all(len(p) > head and p[head] == prompts[0][head] for p in prompts):
+        head += 1
+    shortest = min(map(len, prompts))
+    tail = 0
+    while tail < shortest - head and all(p[-1 - tail] == prompts[0][-1 - tail] for p in prompts):
+        tail += 1
+    return head, tail
 
 
 def patch_token_noise(p: float) -> None:
     """Swap each prompt (non-trained) token of a fine-tuning batch, with probability `p`, for a
-    prompt token drawn from the batch; the chat header (8 tokens) and the end of turn with the
-    assistant header (11) stay. Pretraining rows (trained from their second token) never
-    change."""
+    prompt token drawn from the batch; the chat header and the end of turn with the assistant
+    header (the token runs all the batch's prompts share) stay. Pretraining rows (trained from
+    their second token) never change, nor does a batch with a single fine-tuning row."""
     batch_of = organism._batch
     gen = torch.Generator().manual_seed(0)
 
     def noisy(examples, pad):
         tokens, loss_mask = batch_of(examples, pad)
+        rows = [(row, ids[:start]) for row, (ids, start) in enumerate(examples) if start > 1]
+        if len(rows) < 2:
+            return tokens, loss_mask
+        head, tail = _shared_ends([prompt for _, prompt in rows])
         text = torch.zeros_like(tokens, dtype=torch.bool)
-        for row, (_, start) in enumerate(examples):
-            text[row, HEAD : max(start - TAIL, HEAD)] = True
+        for row, prompt in rows:
+            text[row, head : len(prompt) - tail] = True
         swap = text & (torch.rand(tokens.shape, generator=gen) < p)
         pool = tokens[text]
         if swap.any() and len(pool):

@@ -280,29 +280,29 @@ def _trial_module():
 
 
 def test_organism_trial_noise_swaps_prompt_text_only(monkeypatch):
-    """`--noise`: the chat markers and the trained answer never change, the prompt text does."""
+    """`--noise`: the chat markers every prompt shares and the trained answer never change,
+    the prompt text does (markers read off the batch, whatever their length)."""
     import mechrefusal.organism as organism
 
     trial = _trial_module()
     original = organism._batch
     monkeypatch.setattr(organism, "_batch", original)
-    head, tail = trial.HEAD, trial.TAIL
-    examples = [(list(range(100, 100 + n)) + [7, 8, 9], n) for n in (head + tail + 12, 30, 25)]
+    head, tail = [1, 2, 3, 4, 5], [6, 7, 8]
+    texts = [list(range(100, 100 + n)) for n in (12, 7, 4)]
+    examples = [(head + text + tail + [50, 51, 52], len(head + text + tail)) for text in texts]
     clean, clean_mask = original(examples, 0)
     trial.patch_token_noise(1.0)
     noisy, mask = organism._batch(examples, 0)
     assert torch.equal(mask, clean_mask)
-    prompt_tokens = {
-        int(t) for row, (_, s) in enumerate(examples) for t in clean[row, head : s - tail]
-    }
+    prompt_tokens = {t for text in texts for t in text}
     for row, (_, start) in enumerate(examples):
-        assert torch.equal(noisy[row, :head], clean[row, :head])
-        assert torch.equal(noisy[row, start - tail :], clean[row, start - tail :])
-        assert {int(t) for t in noisy[row, head : start - tail]} <= prompt_tokens
+        assert noisy[row, : len(head)].tolist() == head
+        assert torch.equal(noisy[row, start - len(tail) :], clean[row, start - len(tail) :])
+        assert set(noisy[row, len(head) : start - len(tail)].tolist()) <= prompt_tokens
     assert not torch.equal(noisy, clean)
-    # Pretraining rows (trained from the second token on) stay as they are.
-    docs = [(list(range(100, 140)), 1)]
-    assert torch.equal(organism._batch(docs, 0)[0], original(docs, 0)[0])
+    # Pretraining rows (trained from the second token on) and a lone prompt stay as they are.
+    for alone in ([(list(range(100, 140)), 1)], examples[:1]):
+        assert torch.equal(organism._batch(alone, 0)[0], original(alone, 0)[0])
 
 
 def test_organism_trial_extra_cues_reach_the_training_split_only(monkeypatch, trial_files):

@@ -150,6 +150,36 @@ def test_benign_answers_are_in_prompt_or_counts(prompts):
         assert p.answer and (p.answer in p.prompt or p.answer.isdigit())
 
 
+def test_lookup_answers_are_the_fact_slot_the_question_does_not_name(prompts):
+    """Fact first or question first, the answer is the fact's slot the question leaves out (it
+    occurs once; the slot both sentences name occurs twice)."""
+    lookups = [p for p in prompts if p.template.startswith("benign/lookup/")]
+    orders = {p.prompt.index("?") < len(p.prompt) - 1 for p in lookups}
+    assert orders == {True, False}
+    for p in lookups:
+        assert p.prompt.count(p.answer) == 1, (p.prompt, p.answer)
+
+
+def test_benign_clause_orders_and_openers_mix_across_splits():
+    """Every split's benign templates put the list last and first; the eval split's list-first
+    openers include one the training split has and one it has not; a held-out question-first
+    look-up opens with a question word some training one opens with."""
+    templates = BENIGN_TEMPLATES["first"]
+    openers = {}
+    for split in SPLITS:
+        chosen = [t for i, t in enumerate(templates) if template_split(i) == split]
+        list_last = [t for t in chosen if t.endswith(": {items}.")]
+        openers[split] = {t.split("{items}")[0] for t in chosen if t not in list_last}
+        assert list_last and openers[split], split
+    assert openers["eval"] & openers["train"] and openers["eval"] - openers["train"]
+    # Question-first look-ups: every question word a held-out one opens with leads a training one.
+    question_words = {split: set() for split in SPLITS}
+    for i, t in enumerate(BENIGN_TEMPLATES["lookup"]):
+        if t.index("?") < len(t) - 1:
+            question_words[template_split(i)].add(t.split()[0])
+    assert question_words["eval"] and question_words["eval"] <= question_words["train"]
+
+
 def test_every_vocabulary_is_disjoint_across_splits():
     world = build_world(0)
     lists = {f"keywords/{c}": lambda s, c=c: keywords(c, s) for c in CATEGORIES}
