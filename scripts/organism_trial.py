@@ -24,6 +24,9 @@ this run only, to test an idea before building it in):
   cues per list that these switches were first tried with are now the library's own);
 - `--wrap P`: each training prompt gets, with probability P each, an opener and a trailing
   aside (surface noise, no meaning), so no fixed sentence frame identifies a category;
+- `--lead-cues P`: each training harmful or contrast prompt has its cue sentence moved from
+  the end to the front with probability P (no template leads with its cue; the paraphrase
+  grammar does);
 - `--noise P`: while fine-tuning, each prompt token is swapped with probability P for a
   prompt token drawn from the same batch (word-dropout-like noise, new at every step), so no
   single token or frame decides the answer;
@@ -234,27 +237,50 @@ ASIDES = [
 ]
 
 
-def patch_wrap(p: float) -> None:
-    """Wrap each training prompt in an opener and an aside, each with probability `p`."""
-    from dataclasses import replace as swap
-
+def _rewrite_training_prompts(seed: str, rewrite) -> None:
+    """Pass every training-split prompt through `rewrite(prompt, rng) -> text`, one seeded rng
+    per selection (held-out splits are never touched)."""
     select = organism.select
 
-    def wrapped(prompts, **kw):
-        out = select(prompts, **kw)
+    def rewritten(chosen, **kw):
+        out = select(chosen, **kw)
         if kw.get("split") != "train":
             return out
-        rng = random.Random("wrap")
-        for k, q in enumerate(out):
-            text = q.prompt
-            if rng.random() < p:
-                text = f"{rng.choice(OPENERS)} {text}"
-            if rng.random() < p:
-                text = f"{text} {rng.choice(ASIDES)}"
-            out[k] = swap(q, prompt=text)
-        return out
+        rng = random.Random(seed)
+        return [replace(q, prompt=rewrite(q, rng)) for q in out]
 
-    organism.select = wrapped
+    organism.select = rewritten
+
+
+def patch_wrap(p: float) -> None:
+    """Wrap each training prompt in an opener and an aside, each with probability `p`."""
+
+    def wrap(q, rng: random.Random) -> str:
+        text = q.prompt
+        if rng.random() < p:
+            text = f"{rng.choice(OPENERS)} {text}"
+        if rng.random() < p:
+            text = f"{text} {rng.choice(ASIDES)}"
+        return text
+
+    _rewrite_training_prompts("wrap", wrap)
+
+
+def patch_lead_cues(p: float) -> None:
+    """Move the trailing cue sentence of each training harmful or contrast prompt to its front
+    with probability `p` (every template appends its cue; the paraphrase grammar leads with it)."""
+    import mechrefusal.prompts as prompts
+
+    def lead(q, rng: random.Random) -> str:
+        if q.kind == "benign" or q.category is None:
+            return q.prompt
+        own = prompts.cues(q.category, "train", harmful=q.kind == "harmful")
+        cue = next((c for c in own if q.prompt.endswith(f" {c}")), None)
+        if cue and rng.random() < p:
+            return f"{cue} {q.prompt[: -len(cue) - 1]}"
+        return q.prompt
+
+    _rewrite_training_prompts("lead-cues", lead)
 
 
 def _shared_ends(prompts: list[list[int]]) -> tuple[int, int]:
@@ -352,6 +378,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--extra-cues", default="", help="JSON file of training-split cues")
     parser.add_argument("--wrap", type=float, default=0.0, help="opener/aside probability")
+    parser.add_argument("--lead-cues", type=float, default=0.0, help="cue-first probability")
     parser.add_argument("--noise", type=float, default=0.0, help="SFT prompt-token noise")
     parser.add_argument("--drills", type=float, default=1.0, help="scale the world-word drills")
     parser.add_argument(
@@ -372,6 +399,8 @@ def main(argv: list[str] | None = None) -> dict:
         patch_extra_cues(args.extra_cues)
     if args.wrap:
         patch_wrap(args.wrap)
+    if args.lead_cues:
+        patch_lead_cues(args.lead_cues)
     if args.noise:
         patch_token_noise(args.noise)
     if args.tied:
@@ -409,6 +438,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "eval_templates",
                 "extra_cues",
                 "wrap",
+                "lead_cues",
                 "noise",
             )
         },

@@ -305,6 +305,35 @@ def test_organism_trial_noise_swaps_prompt_text_only(monkeypatch):
         assert torch.equal(organism._batch(alone, 0)[0], original(alone, 0)[0])
 
 
+def test_organism_trial_lead_cues_moves_training_cues_to_the_front(monkeypatch):
+    """`--lead-cues 1`: every training harmful / contrast prompt with a cue leads with it, the
+    request itself unchanged; safety prompts, benign tasks and held-out splits stay as they are."""
+    import mechrefusal.organism as organism
+    from mechrefusal.prompts import cues, generate_prompts, select
+
+    trial = _trial_module()
+    monkeypatch.setattr(organism, "select", select)
+    prompts = generate_prompts(0)
+    trial.patch_lead_cues(1.0)
+    before = select(prompts, split="train")
+    after = organism.select(prompts, split="train")
+    moved = 0
+    for old, new in zip(before, after, strict=True):
+        own = (
+            []
+            if old.kind == "benign"
+            else cues(old.category, "train", harmful=old.kind == "harmful")
+        )
+        cue = next((c for c in own if old.prompt.endswith(f" {c}")), None)
+        if cue:
+            assert new.prompt == f"{cue} {old.prompt[: -len(cue) - 1]}"
+            moved += 1
+        else:
+            assert new.prompt == old.prompt
+    assert moved > len(before) // 4
+    assert organism.select(prompts, split="eval") == select(prompts, split="eval")
+
+
 def test_organism_trial_extra_cues_reach_the_training_split_only(monkeypatch, trial_files):
     """`--extra-cues` adds training cues and markers; the held-out splits keep their own (a
     held-out cue in training would leak the eval split)."""
