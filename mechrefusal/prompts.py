@@ -359,18 +359,19 @@ _COUNT_QUESTIONS = [
     "Tell me how many items are",
     "Say how many words are",
 ]
-_COUNT_LIST_FIRST = [
-    "Given {items}, how many words are there?",
-    "From {items}, count the entries.",
-    "With the list {items} in mind, say how many things there are.",
-    "Take {items} and count the elements.",
-    "Words: {items}. Give the number of items.",
-    "From {items}, how many words are there?",
-    "With the list {items} in mind, count the entries.",
-    "Take {items} and say how many things there are.",
-    "Words: {items}. How many elements does it hold?",
-    "Given {items}, give the number of items.",
+_COUNT_REQUESTS = [
+    "how many words are there?",
+    "count the entries.",
+    "say how many things there are.",
+    "count the elements.",
+    "give the number of items.",
+    "how many words are there?",
+    "count the entries.",
+    "say how many things there are.",
+    "how many elements does it hold?",
+    "give the number of items.",
 ]
+"""The requests of the list-first counting templates (each after its `_list_first` opener)."""
 
 _LOOKUPS = [
     ("{person} lives in {place}.", "Where does {person} live?"),
@@ -401,7 +402,7 @@ BENIGN_TEMPLATES: dict[str, list[str]] = {
     "first": _position_templates("first"),
     "last": _position_templates("last"),
     "count": [f"{q} {_IN[i % 5]}: {{items}}?" for i, q in enumerate(_COUNT_QUESTIONS)]
-    + _COUNT_LIST_FIRST,
+    + [_list_first(j, request) for j, request in enumerate(_COUNT_REQUESTS)],
     "lookup": [f"{fact} {question}" for fact, question in _LOOKUPS]
     + [
         f"{_LOOKUPS[k][1]} {_NOTES[_out_of_step(j)]} {_LOOKUPS[k][0].replace('The ', 'the ', 1)}"
