@@ -47,6 +47,8 @@ from mechrefusal.whitening import (
 
 KIND = "low_rank_steering"
 """Artifact kind of a stored training (`<activation store>/lowrank/`)."""
+STORE_DIR = "lowrank"
+"""The subdirectory of an activation store that holds trained low-rank vectors."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,7 +192,7 @@ def train_low_rank(
     """
     identity = _training_identity(model, directions, covariance_prompts, train_prompts, config)
     store = default_store()
-    stem = None if store is None else store.root / "lowrank" / entry_key(identity)
+    stem = None if store is None else store.root / STORE_DIR / entry_key(identity)
     found = None if stem is None else load_identified(stem, kind=KIND, identity=identity)
     if found is not None:
         return _trained_from(*found, hook=directions.hook, config=config)

@@ -23,12 +23,14 @@ from mechrefusal.shared_prefix import lower_blocks
 
 RESIDUAL_MODULES = ("generation", "shared_prefix", "residual_store")
 """Modules whose code decides what a memoised residual is: part of every key."""
+RESIDUALS_DIR = "residuals"
+"""The subdirectory of an activation store that holds the residual files."""
 
 
 def store_root() -> Path | None:
     """Where residuals are kept: `<default activation store>/residuals`, or None (no store)."""
     store = default_store()
-    return None if store is None else store.root / "residuals"
+    return None if store is None else store.root / RESIDUALS_DIR
 
 
 def batch_key(tokens: Int[Tensor, "batch pos"], mask: Int[Tensor, "batch pos"]) -> str:

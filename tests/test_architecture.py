@@ -44,6 +44,7 @@ LAYERS = [
     "steering",
     "ridge",
     "lowrank",
+    "store_pruning",
     "methods",
     "comparison",
     "sae",

@@ -102,3 +102,61 @@ def test_rank_blocks_tile_the_batches(monkeypatch, n_items, batch_size, size):
         seen += [list(r) for r in distributed.my_batch_rows(n_items, batch_size)]
     single = [list(range(s, min(s + batch_size, n_items))) for s in range(0, n_items, batch_size)]
     assert seen == single
+
+
+def test_pruning_deletes_only_what_the_current_code_cannot_read(tiny_model, tmp_path):
+    """An entry, residual or low-rank vector written by other code (its recorded code hash) or
+    an entry never completed is stale; current ones stay readable. A dry run deletes nothing."""
+    from mechrefusal import lowrank
+    from mechrefusal.activation_store import entry_key, model_identity
+    from mechrefusal.artifacts import save_artifact, source_hash
+    from mechrefusal.residual_store import (
+        RESIDUALS_DIR,
+        read_residual,
+        residual_identity,
+        write_residual,
+    )
+    from mechrefusal.store_pruning import prune
+
+    store = ActivationStore(tmp_path)
+    _cache(tiny_model, store)
+    old, unfinished, current = sorted(p for p in tmp_path.iterdir() if p.is_dir())
+    index = json.loads((old / "index.json").read_text())
+    index["identity"]["code"] = "0" * 16
+    (old / "index.json").write_text(json.dumps(index))
+    (unfinished / "index.json").unlink()
+    tokens = torch.tensor([[1, 2, 3]])
+    now = residual_identity(model_identity(tiny_model), tokens, torch.ones_like(tokens), 0)
+    before = {**now, "code": "0" * 16}
+    residuals = tmp_path / RESIDUALS_DIR
+    for identity in (now, before):
+        write_residual(residuals, identity, torch.zeros(1, 3, tiny_model.cfg.d_model))
+    stale_residual = residuals / f"{entry_key(before)}.json"
+    # Low-rank vectors record the whole package's hash; a directory not named like an entry
+    # is not the store's to delete.
+    vectors = tmp_path / lowrank.STORE_DIR
+    for code in (source_hash(), "0" * 16):
+        save_artifact(
+            vectors / code,
+            {"v": torch.zeros(2)},
+            kind=lowrank.KIND,
+            metadata={"identity": {"code": code}},
+        )
+    (tmp_path / "notes").mkdir()
+
+    listed = prune(tmp_path, dry_run=True)
+    assert {e.paths[0] for e in listed} == {
+        old,
+        unfinished,
+        stale_residual,
+        vectors / ("0" * 16 + ".json"),
+    }
+    assert all(e.size > 0 for e in listed) and old.exists() and stale_residual.exists()
+    prune(tmp_path)
+    assert not old.exists() and not unfinished.exists()
+    assert not stale_residual.exists() and not stale_residual.with_suffix(".safetensors").exists()
+    assert (current / "index.json").exists() and read_residual(residuals, now) is not None
+    assert (vectors / f"{source_hash()}.safetensors").exists() and (tmp_path / "notes").is_dir()
+    assert prune(tmp_path) == []
+    with pytest.raises(FileNotFoundError, match="No activation store"):
+        prune(tmp_path / "missing")
