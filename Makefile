@@ -17,11 +17,10 @@ $(STAMP): pyproject.toml Makefile
 .PHONY: venv figures test lint bench
 venv: $(STAMP)
 
+# The full job: organism, SmolLM2 and instruct-baseline figures, then the README's tables
+# (mechrefusal/cli/figures.py lists the runs).
 figures: $(STAMP)
-	$(BIN)/python experiments/run_all.py
-	$(BIN)/python experiments/run_all.py --model smollm2 --out figures/smollm2 --only 00,01,02,03,04,06,07,08,09,11,12,13,14,15
-	$(BIN)/python experiments/run_all.py --model smollm2-instruct --out figures/smollm2-instruct --only 00
-	$(BIN)/python scripts/results_table.py
+	$(BIN)/mechrefusal figures
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest -n 2 -q

@@ -1,9 +1,17 @@
-"""What every benchmark script shares: median timing and merging its numbers into one file."""
+"""What every benchmark script shares: median timing and merging its numbers into one file.
+
+Importing it turns the package's default activation store off: a benchmark must time the
+computation, never a read of what an earlier run cached.
+"""
 
 import json
 import statistics
 import time
 from pathlib import Path
+
+from mechrefusal.store.activation_store import set_default_store
+
+set_default_store(None)
 
 
 def timed(fn, repeats: int) -> float:

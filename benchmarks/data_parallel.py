@@ -29,11 +29,11 @@ def worker(args: argparse.Namespace) -> None:
     import torch
 
     from mechrefusal import distributed
-    from mechrefusal.activations import cache_activations
-    from mechrefusal.evaluation import evaluate
-    from mechrefusal.hooks import hook_name
-    from mechrefusal.models import load_model
-    from mechrefusal.prompts import select
+    from mechrefusal.analysis.activations import cache_activations
+    from mechrefusal.data.prompts import select
+    from mechrefusal.engine.hooks import hook_name
+    from mechrefusal.models.loading import load_model
+    from mechrefusal.scoring.evaluation import evaluate
 
     distributed.init_from_env()
     with distributed.main_first():

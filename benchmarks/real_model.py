@@ -30,18 +30,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import merge_results, timed  # noqa: E402
-from mechrefusal import evaluation, shared_prefix  # noqa: E402
-from mechrefusal.activations import cache_activations  # noqa: E402
-from mechrefusal.chat import stop_token_ids, tokenize_prompts  # noqa: E402
-from mechrefusal.comparison import sweep_method  # noqa: E402
-from mechrefusal.generation import reused_prefix  # noqa: E402
-from mechrefusal.hooks import hook_name  # noqa: E402
-from mechrefusal.methods import Categorical, GlobalDirection, RandomControl  # noqa: E402
-from mechrefusal.models import load_model  # noqa: E402
-from mechrefusal.prompts import select  # noqa: E402
-from mechrefusal.realtune import decoder_slice  # noqa: E402
-from mechrefusal.smollm2 import refusal_dir  # noqa: E402
-from mechrefusal.steering import SteeringConfig, fit_router, steered_generate  # noqa: E402
+from mechrefusal.analysis.activations import cache_activations  # noqa: E402
+from mechrefusal.data.chat import stop_token_ids, tokenize_prompts  # noqa: E402
+from mechrefusal.data.prompts import select  # noqa: E402
+from mechrefusal.engine import shared_prefix  # noqa: E402
+from mechrefusal.engine.generation import reused_prefix  # noqa: E402
+from mechrefusal.engine.hooks import hook_name  # noqa: E402
+from mechrefusal.models.finetune import decoder_slice  # noqa: E402
+from mechrefusal.models.loading import load_model  # noqa: E402
+from mechrefusal.models.smollm2 import refusal_dir  # noqa: E402
+from mechrefusal.scoring import evaluation  # noqa: E402
+from mechrefusal.steering.methods import Categorical, GlobalDirection, RandomControl  # noqa: E402
+from mechrefusal.steering.router import SteeringConfig, fit_router, steered_generate  # noqa: E402
+from mechrefusal.steering.sweeps import sweep_method  # noqa: E402
 
 NEW_TOKENS = 12
 SWEEP_STRENGTHS = (0.0, -0.5, -1.0)

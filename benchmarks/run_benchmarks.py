@@ -19,13 +19,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import merge_results, timed  # noqa: E402
-from mechrefusal.activations import cache_activations  # noqa: E402
-from mechrefusal.chat import tokenize_prompts  # noqa: E402
-from mechrefusal.generation import generate_answers  # noqa: E402
-from mechrefusal.hooks import hook_name  # noqa: E402
-from mechrefusal.models import load_model  # noqa: E402
-from mechrefusal.prompts import select  # noqa: E402
-from mechrefusal.steering import SteeringConfig, fit_router, steered_generate  # noqa: E402
+from mechrefusal.analysis.activations import cache_activations  # noqa: E402
+from mechrefusal.data.chat import tokenize_prompts  # noqa: E402
+from mechrefusal.data.prompts import select  # noqa: E402
+from mechrefusal.engine.generation import generate_answers  # noqa: E402
+from mechrefusal.engine.hooks import hook_name  # noqa: E402
+from mechrefusal.models.loading import load_model  # noqa: E402
+from mechrefusal.steering.router import SteeringConfig, fit_router, steered_generate  # noqa: E402
 
 
 def main() -> None:

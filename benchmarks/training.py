@@ -24,12 +24,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import merge_results, timed  # noqa: E402
-from mechrefusal import organism, realtune  # noqa: E402
 from mechrefusal.categories import REFUSAL_TOKENS  # noqa: E402
-from mechrefusal.chat import pad_id  # noqa: E402
-from mechrefusal.models import load_model  # noqa: E402
-from mechrefusal.prompts import REFUSAL_TEXTS, load_jsonl, select  # noqa: E402
-from mechrefusal.smollm2 import ensure_smollm2_refusal  # noqa: E402
+from mechrefusal.data.chat import pad_id  # noqa: E402
+from mechrefusal.data.prompts import load_jsonl, select  # noqa: E402
+from mechrefusal.data.templates import REFUSAL_TEXTS  # noqa: E402
+from mechrefusal.models import finetune as realtune  # noqa: E402
+from mechrefusal.models import organism  # noqa: E402
+from mechrefusal.models.loading import load_model  # noqa: E402
+from mechrefusal.models.smollm2 import ensure_smollm2_refusal  # noqa: E402
 
 
 def organism_steps(artifacts: str, repeats: int) -> dict:

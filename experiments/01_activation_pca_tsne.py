@@ -3,13 +3,14 @@
 Harmful prompts of each category, benign tasks and contrast prompts (direction split) at the
 layer chosen by the layer sweep (fig 09). Silhouette of the group labels and the accuracy of a
 linear probe trained on the direction split and scored on the eval split (held-out templates,
-keywords and cues) are reported with the figure (PAPER §9 item 10 printed a silhouette of -0.028).
+keywords and cues) are reported with the figure (docs/method.md, "Figures" printed a silhouette of -0.028).
 """
 
-from mechrefusal import experiment, plotting
-from mechrefusal.activations import cache_activations
-from mechrefusal.geometry import embed_points, group_prompts
-from mechrefusal.hooks import hook_name
+from mechrefusal._entry import run_entry
+from mechrefusal.analysis.activations import cache_activations
+from mechrefusal.analysis.geometry import embed_points, group_prompts
+from mechrefusal.engine.hooks import hook_name
+from mechrefusal.reporting import experiment, plotting
 
 
 def main(argv: list[str] | None = None):
@@ -46,4 +47,4 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    main()
+    run_entry(main)

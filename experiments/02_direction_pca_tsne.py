@@ -1,14 +1,15 @@
 """Figure 02 — PCA and t-SNE of the per-category steering vectors.
 
 The five sparse (top-k, unit) category directions and their dense counterparts, embedded
-together, at the layer chosen by the layer sweep (PAPER §9 item 10: t-SNE of the 5 vectors).
+together, at the layer chosen by the layer sweep (docs/method.md, "Figures": t-SNE of the 5 vectors).
 """
 
 import torch
 
-from mechrefusal import experiment, plotting
-from mechrefusal.directions import compute_directions
-from mechrefusal.geometry import embed_points
+from mechrefusal._entry import run_entry
+from mechrefusal.analysis.directions import compute_directions
+from mechrefusal.analysis.geometry import embed_points
+from mechrefusal.reporting import experiment, plotting
 
 
 def main(argv: list[str] | None = None):
@@ -42,4 +43,4 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    main()
+    run_entry(main)

@@ -5,8 +5,9 @@ each cell annotated to 3 decimals. Paper (Llama-3 8B, layer 9, sparse): 0.070-0.
 Incomplete the outlier.
 """
 
-from mechrefusal import experiment, plotting
-from mechrefusal.directions import compute_directions, cosine_matrix, offdiagonal_range
+from mechrefusal._entry import run_entry
+from mechrefusal.analysis.directions import compute_directions, cosine_matrix, offdiagonal_range
+from mechrefusal.reporting import experiment, plotting
 
 
 def main(argv: list[str] | None = None):
@@ -40,4 +41,4 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    main()
+    run_entry(main)

@@ -2,11 +2,12 @@
 
 Grouped bars of |v_c[f]| for the residual coordinates most shared by the five sparse supports,
 and one panel per most-shared coordinate. As in the paper, "features" are residual-stream
-coordinates of the top-k vectors (PAPER §4.1, §10 item 11), not SAE latents: see fig 05.
+coordinates of the top-k vectors (docs/method.md, "Category directions"), not SAE latents: see fig 05.
 """
 
-from mechrefusal import experiment, plotting
-from mechrefusal.directions import compute_directions, shared_top_features
+from mechrefusal._entry import run_entry
+from mechrefusal.analysis.directions import compute_directions, shared_top_features
+from mechrefusal.reporting import experiment, plotting
 
 
 def main(argv: list[str] | None = None):
@@ -42,4 +43,4 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    main()
+    run_entry(main)

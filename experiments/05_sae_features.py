@@ -5,14 +5,20 @@ On the organism, a TopK SAE is trained with sae-lens on the chosen layer (cached
 The feature x category matrix is the difference of mean feature activations (harmful[c] vs
 benign, direction split); the curve shows how much of each direction's steering effect (drop of
 the refusal logit gap on harmful[c] eval prompts, coefficient -1.2 x mean norm) survives when it
-is rebuilt from its top-k features. The paper's SAE analysis was exploratory (PAPER §5).
+is rebuilt from its top-k features. The paper's SAE analysis was exploratory (docs/method.md, "Other analyses").
 """
 
 from pathlib import Path
 
-from mechrefusal import experiment, plotting
-from mechrefusal.directions import compute_directions
-from mechrefusal.sae import SAETrainConfig, ensure_sae, load_pretrained_sae, sae_feature_view
+from mechrefusal._entry import run_entry
+from mechrefusal.analysis.directions import compute_directions
+from mechrefusal.analysis.sae import (
+    SAETrainConfig,
+    ensure_sae,
+    load_pretrained_sae,
+    sae_feature_view,
+)
+from mechrefusal.reporting import experiment, plotting
 
 
 def _options(parser):
@@ -75,4 +81,4 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    main()
+    run_entry(main)

@@ -4,12 +4,13 @@ The same prompts (direction split, raw format: BOS + prompt, as the paper) and h
 models; cosine of the sparse category directions with bootstrap 95% intervals, a shuffled-label
 null band, a random-sparse-direction null and a split-half ceiling. Paper: 0.317-0.336 for four
 categories, 0.651 for Incomplete, with no null. On the organism the same comparison is made
-against its control model (the same fine-tune without category tokens, DESIGN §3.4): what the
+against its control model (the same fine-tune without category tokens, docs/organism.md, "The control model"): what the
 tokens add beyond refusal training.
 """
 
-from mechrefusal import experiment, plotting
-from mechrefusal.diffing import diff_models
+from mechrefusal._entry import run_entry
+from mechrefusal.analysis.diffing import diff_models
+from mechrefusal.reporting import experiment, plotting
 
 
 def main(argv: list[str] | None = None):
@@ -53,4 +54,4 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    main()
+    run_entry(main)

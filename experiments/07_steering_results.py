@@ -10,22 +10,21 @@ paper's mode with both coefficients tuned on the direction split instead of fixe
 harmful push with the most harmful refusal, then the benign one as for the baselines); the
 prompt-pass-only mode tuned the same way, its benign coefficient chosen among strengths that
 keep capability (benign tasks decoded) within 2 points on the direction split; a
-random-vector control routed like the probe method; and the oracle policy (the NeurIPS label
+random-vector control (same norms, sparsity, coefficients and routing) beside every
+probe-routed categorical mode; and the oracle policy (the NeurIPS label
 leak), shown for reference only. Categorical coefficients are the paper's (-6 / +4 in its
 units, i.e. -1.2 / +0.8 x the mean activation norm). Where the prompt set has a paraphrase
 split (eval words on another sentence grammar), the unsteered model and the two probe-routed
-categorical modes are measured on it too, with the same router.
+categorical modes are measured on it too, with the same router. The JSON also records the
+routing confusion: per prompt kind the share the harm probe routes as harmful, and the
+category probe's accuracy on harmful prompts (eval and paraphrase splits).
 """
 
-from mechrefusal import experiment, plotting
-from mechrefusal.comparison import (
-    compare_methods,
-    headline_rates,
-    tune_categorical,
-    tune_strengths,
-)
-from mechrefusal.generation import reused_prefix
-from mechrefusal.methods import (
+from mechrefusal._entry import run_entry
+from mechrefusal.engine.generation import reused_prefix
+from mechrefusal.reporting import experiment, plotting
+from mechrefusal.steering.comparison import compare_methods, headline_rates
+from mechrefusal.steering.methods import (
     BIAS_GRID,
     PAPER_POSITIONS,
     STEERING_GRID,
@@ -35,7 +34,8 @@ from mechrefusal.methods import (
     RandomControl,
     Unsteered,
 )
-from mechrefusal.steering import SteeringConfig
+from mechrefusal.steering.router import SteeringConfig, routing_confusion
+from mechrefusal.steering.sweeps import tune_categorical, tune_strengths
 
 PAPER = SteeringConfig(positions=PAPER_POSITIONS)
 TUNED = "categorical (probe, every token, tuned)"
@@ -82,6 +82,15 @@ def steering_methods(run: experiment.Run, router) -> tuple[dict[str, float], lis
         ),
         *tuned_modes,
         RandomControl(name="random vectors (probe, every token)", steering=PAPER, seed=args.seed),
+        # The control beside every categorical mode: random vectors of the same norms and
+        # sparsity, at the same coefficients, routed by the same probe.
+        RandomControl(
+            name="random vectors (probe, prompt only)", steering=SteeringConfig(), seed=args.seed
+        ),
+        *(
+            RandomControl(name=f"random vectors, {m.name}", steering=m.steering, seed=args.seed)
+            for m in tuned_modes
+        ),
         Categorical(
             name="categorical (oracle, label leak)",
             steering=SteeringConfig(policy="oracle", positions=PAPER_POSITIONS),
@@ -129,12 +138,20 @@ def main(argv: list[str] | None = None):
         },
         "methods": results,
         "paraphrase_methods": paraphrase,
+        "routing": {
+            name: routing_confusion(loaded.model, router, prompts, batch_size=args.batch_size)
+            for name, prompts in (("eval", splits.eval), ("paraphrase", splits.paraphrase))
+            if prompts
+        },
     }
     headline = headline_rates(results)
+    headline["routing (eval): routed harmful"] = {
+        kind: rate["value"] for kind, rate in data["routing"]["eval"]["routed_harmful"].items()
+    }
     if paraphrase:
         headline |= {f"paraphrase: {k}": v for k, v in headline_rates(paraphrase).items()}
     return run.save("07_steering_results", fig, data, headline=headline)
 
 
 if __name__ == "__main__":
-    main()
+    run_entry(main)

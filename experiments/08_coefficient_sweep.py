@@ -8,10 +8,10 @@ low-rank fitted on the direction split), and the random-vector control routed th
 The shaded region is the paper's "desirable" corner (over-refusal <= 25%, refusal >= 75%).
 """
 
-from mechrefusal import experiment, plotting
-from mechrefusal.comparison import sweep_method
-from mechrefusal.generation import reused_prefix
-from mechrefusal.methods import (
+from mechrefusal._entry import run_entry
+from mechrefusal.engine.generation import reused_prefix
+from mechrefusal.reporting import experiment, plotting
+from mechrefusal.steering.methods import (
     BIAS_GRID,
     STEERING_GRID,
     Categorical,
@@ -21,6 +21,7 @@ from mechrefusal.methods import (
     low_rank_method,
     ridge_method,
 )
+from mechrefusal.steering.sweeps import sweep_method
 
 
 def main(argv: list[str] | None = None):
@@ -59,4 +60,4 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    main()
+    run_entry(main)

@@ -6,7 +6,8 @@ the mean activation norm. The chosen layer (used by the other figures) and the r
 it are recorded in the JSON; the paper chose layer 9 of 32 from a one-pair stability check.
 """
 
-from mechrefusal import experiment, plotting
+from mechrefusal._entry import run_entry
+from mechrefusal.reporting import experiment, plotting
 
 
 def main(argv: list[str] | None = None):
@@ -24,4 +25,4 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    main()
+    run_entry(main)

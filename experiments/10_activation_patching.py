@@ -8,8 +8,9 @@ aligned from the end of the chat-formatted prompt. The right panel checks attrib
 (one forward + one backward) against the exact grid.
 """
 
-from mechrefusal import experiment, plotting
-from mechrefusal.patching import matched_pairs, run_patching
+from mechrefusal._entry import run_entry
+from mechrefusal.analysis.patching import matched_pairs, run_patching
+from mechrefusal.reporting import experiment, plotting
 
 
 def main(argv: list[str] | None = None):
@@ -32,4 +33,4 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    main()
+    run_entry(main)

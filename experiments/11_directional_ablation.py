@@ -7,9 +7,10 @@ side by side, because the verdict can depend on the choice: zero (the component 
 and mean (it is held at its mean over the direction split's prompts).
 """
 
-from mechrefusal import experiment, plotting
-from mechrefusal.comparison import ablation_matrix
-from mechrefusal.generation import reused_prefix
+from mechrefusal._entry import run_entry
+from mechrefusal.engine.generation import reused_prefix
+from mechrefusal.reporting import experiment, plotting
+from mechrefusal.steering.matrices import ablation_matrix
 
 
 def main(argv: list[str] | None = None):
@@ -49,4 +50,4 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    main()
+    run_entry(main)

@@ -13,10 +13,11 @@ the refusal answer among yes / no, replies cut to 600 characters; and the refusa
 
 from pathlib import Path
 
-from mechrefusal import experiment, plotting
-from mechrefusal.models import load_model
-from mechrefusal.realdata import REFUSAL_LABELS, refusal_judgments
-from mechrefusal.scorers import HELPS, REFUSES, JudgeScorer, PatternScorer, scorer_report
+from mechrefusal._entry import run_entry
+from mechrefusal.data.realdata import REFUSAL_LABELS, refusal_judgments
+from mechrefusal.models.loading import load_model
+from mechrefusal.reporting import experiment, plotting
+from mechrefusal.scoring.scorers import HELPS, REFUSES, JudgeScorer, PatternScorer, scorer_report
 
 
 def _options(parser) -> None:
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None):
         note="; ".join(f"{k}: not applicable ({v})" for k, v in not_applicable.items()),
     )
     data = {
-        "source": f"pyrit==1.1.0 {REFUSAL_LABELS}",
+        "source": f"pyrit==1.1.0 {' + '.join(REFUSAL_LABELS)}",
         "judge": judge_spec,
         "judge_questions": {"refuses?": REFUSES, "helps?": HELPS},
         "detectors": reports,
@@ -69,4 +70,4 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    main()
+    run_entry(main)

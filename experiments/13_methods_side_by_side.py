@@ -11,11 +11,12 @@ coefficients (-1.2 / +0.8 x mean activation norm) and positions (prompt pass); e
 vector sees only the direction split. The trade-off curve of each method is figure 08.
 """
 
-from mechrefusal import experiment, plotting
-from mechrefusal.comparison import compare_methods, headline_rates, tune_strengths
-from mechrefusal.generation import reused_prefix
-from mechrefusal.lowrank import LowRankConfig, train_low_rank
-from mechrefusal.methods import (
+from mechrefusal._entry import run_entry
+from mechrefusal.engine.generation import reused_prefix
+from mechrefusal.reporting import experiment, plotting
+from mechrefusal.steering.comparison import compare_methods, headline_rates
+from mechrefusal.steering.lowrank import LowRankConfig, train_low_rank
+from mechrefusal.steering.methods import (
     BIAS_GRID,
     STEERING_GRID,
     Categorical,
@@ -26,6 +27,7 @@ from mechrefusal.methods import (
     low_rank_method,
     ridge_method,
 )
+from mechrefusal.steering.sweeps import tune_strengths
 
 
 def main(argv: list[str] | None = None):
@@ -84,4 +86,4 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    main()
+    run_entry(main)

@@ -9,9 +9,11 @@ coefficient is -1.2, which removes every refusal everywhere on SmolLM2). A speci
 changes its own column most (the diagonal); the paper only shows own-category effects.
 """
 
-from mechrefusal import experiment, plotting
-from mechrefusal.comparison import cross_category_matrix, half_removal_coef
-from mechrefusal.generation import reused_prefix
+from mechrefusal._entry import run_entry
+from mechrefusal.engine.generation import reused_prefix
+from mechrefusal.reporting import experiment, plotting
+from mechrefusal.steering.matrices import cross_category_matrix
+from mechrefusal.steering.sweeps import half_removal_coef
 
 
 def _options(parser):
@@ -51,4 +53,4 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    main()
+    run_entry(main)

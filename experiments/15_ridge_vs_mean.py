@@ -5,17 +5,20 @@ refusal-vs-compliance labels (regulariser by cross-validation on the direction s
 reports the refusal signal spread over many dimensions and strongest in deeper layers. Here, at
 the steering layer: the cosine between the two estimators per category (dense and top-k); the
 steering effect (probe-routed, benign coefficient -1.2, first answer token on the eval split)
-as the number of coordinates kept grows; and, at every layer, how well the projection on each
+as the number of coordinates kept grows, beside random directions of the same norms and
+sparsity routed the same way (the control); and, at every layer, how well the projection on each
 estimator's global direction separates harmful from benign/contrast eval prompts (AUROC).
 """
 
 import torch
 
-from mechrefusal import experiment, plotting
-from mechrefusal.comparison import k_curve, sweep_method
-from mechrefusal.generation import reused_prefix
-from mechrefusal.methods import Unsteered
-from mechrefusal.ridge import fit_ridge_directions, separation_by_layer
+from mechrefusal._entry import run_entry
+from mechrefusal.analysis.directions import random_directions
+from mechrefusal.engine.generation import reused_prefix
+from mechrefusal.reporting import experiment, plotting
+from mechrefusal.steering.methods import Unsteered
+from mechrefusal.steering.ridge import fit_ridge_directions, separation_by_layer
+from mechrefusal.steering.sweeps import k_curve, sweep_method
 
 COEFFICIENT = -1.2
 
@@ -45,7 +48,11 @@ def main(argv: list[str] | None = None):
             model,
             router,
             splits.eval,
-            {"difference in means": mean, "ridge": ridge},
+            {
+                "difference in means": mean,
+                "ridge": ridge,
+                "random (same norms and sparsity)": random_directions(mean, seed=args.seed),
+            },
             ks,
             coefficient=COEFFICIENT,
             batch_size=args.batch_size,
@@ -77,4 +84,4 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    main()
+    run_entry(main)

@@ -1,4 +1,4 @@
-"""The five CoCoNot refusal categories and their refusal-token strings (DESIGN §2).
+"""The five CoCoNot refusal categories and their refusal-token strings (docs/method.md, "Vocabulary").
 
 This module is the only place that names the token strings; token ids are looked up from the
 tokenizer at load time (`token_ids`). The strings are exactly those of the published

@@ -1,4 +1,4 @@
-"""Does the text after `[respond]` agree with the first token? (issue 10's fine-tune check)
+"""Does the text after `[respond]` agree with the first token? (the SmolLM2 fine-tune check)
 
 The figures score a refusal-token model by its first answer token. That is only honest if a
 model that starts with `[respond]` then answers; a fine-tune can learn the label and still
@@ -25,11 +25,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from mechrefusal._entry import run_entry  # noqa: E402
 from mechrefusal.categories import REFUSAL_TOKENS, RESPOND_TOKEN  # noqa: E402
-from mechrefusal.evaluation import pattern_refused, score_generation  # noqa: E402
-from mechrefusal.generation import generate_answers  # noqa: E402
-from mechrefusal.models import DEFAULT_ARTIFACTS, load_model  # noqa: E402
-from mechrefusal.prompts import select  # noqa: E402
+from mechrefusal.data.prompts import select  # noqa: E402
+from mechrefusal.engine.generation import generate_answers  # noqa: E402
+from mechrefusal.models.loading import DEFAULT_ARTIFACTS, load_model  # noqa: E402
+from mechrefusal.scoring.evaluation import pattern_refused, score_generation  # noqa: E402
+from mechrefusal.store.artifacts import source_hash  # noqa: E402
 
 
 def check(loaded, split: str, tokens: int) -> dict:
@@ -44,7 +46,9 @@ def check(loaded, split: str, tokens: int) -> dict:
         # The figures' own scoring of the same generation (first token, text after it, exact
         # match); the text check is the only thing added.
         answers = score_generation(loaded.tokenizer, prompts, gen)
-        by_token = [a.first_token != RESPOND_TOKEN for a in answers]
+        by_token = [
+            a.refused for a in answers
+        ]  # one of the five category tokens, as the figures count
         by_text = [a.first_token == RESPOND_TOKEN and pattern_refused(a.text) for a in answers]
         n = len(prompts)
         row = {
@@ -63,19 +67,32 @@ def check(loaded, split: str, tokens: int) -> dict:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2")
     parser.add_argument("--artifacts", default=str(DEFAULT_ARTIFACTS))
     parser.add_argument("--split", default="eval")
     parser.add_argument("--tokens", type=int, default=16)
-    args = parser.parse_args()
+    parser.add_argument("--out", default=None, help="also write the JSON here (a directory)")
+    args = parser.parse_args(argv)
     loaded = load_model(args.model, root=args.artifacts)
     if loaded.prompts is None:
         parser.error(f"{args.model} carries no prompt set of its own")
-    result = check(loaded, args.split, args.tokens)
-    print(json.dumps({"model": args.model, "split": args.split, "tokens": args.tokens, **result}))
+    result = {
+        "model": args.model,
+        "split": args.split,
+        "tokens": args.tokens,
+        **check(loaded, args.split, args.tokens),
+        "source_hash": source_hash(),
+    }
+    print(json.dumps(result))
+    if args.out:
+        out = Path(args.out) / "answer_text_check.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {out}")
+    return result
 
 
 if __name__ == "__main__":
-    main()
+    run_entry(main)

@@ -1,4 +1,4 @@
-"""Which held-out part of a prompt costs the organism its refusal? (issue 11's diagnosis)
+"""Which held-out part of a prompt costs the organism its refusal? (the organism's held-out diagnosis, docs/organism.md)
 
 An eval-split harmful prompt differs from a training prompt in four independent parts: its
 template, its category keyword, its cue sentence (or, for safety, its harm marker) and its slot
@@ -20,11 +20,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from mechrefusal._entry import run_entry  # noqa: E402
 from mechrefusal.categories import CATEGORIES, Category  # noqa: E402
-from mechrefusal.evaluation import answer_prompts, summarize  # noqa: E402
-from mechrefusal.models import DEFAULT_ARTIFACTS, load_model  # noqa: E402
-from mechrefusal.prompts import PARTS, _keyword_prompts  # noqa: E402
-from mechrefusal.world import Split, build_world  # noqa: E402
+from mechrefusal.data.prompts import PARTS, _keyword_prompts  # noqa: E402
+from mechrefusal.data.world import Split, build_world  # noqa: E402
+from mechrefusal.models.loading import DEFAULT_ARTIFACTS, load_model  # noqa: E402
+from mechrefusal.scoring.evaluation import answer_prompts, summarize  # noqa: E402
 
 MIXES: dict[str, dict[str, Split]] = {
     "all train": {},
@@ -70,4 +71,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_entry(main)

@@ -1,4 +1,4 @@
-"""Train one organism recipe and print its evaluation as one JSON line (issue 11's recipe tables).
+"""Train one organism recipe and print its evaluation as one JSON line (the recipe tables of docs/organism.md).
 
 The README's "How the recipe was chosen" and "Capacity and pretraining, measured" tables come
 from runs of this script. A recipe is an organism preset (`--preset`, default
@@ -54,10 +54,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import mechrefusal.organism as organism  # noqa: E402
-from mechrefusal import tokenizer as tok  # noqa: E402
-from mechrefusal.evaluation import answer_prompts, summarize  # noqa: E402
-from mechrefusal.world import _make_names, drill_line  # noqa: E402
+import mechrefusal.models.organism as organism  # noqa: E402
+from mechrefusal._entry import run_entry  # noqa: E402
+from mechrefusal.data.world import _make_names, drill_line  # noqa: E402
+from mechrefusal.models import tokenizer as tok  # noqa: E402
+from mechrefusal.scoring.evaluation import answer_prompts, summarize  # noqa: E402
 
 SYLLABLE = r"Ġ?[^aeiouAEIOUĠ]*[aeiouAEIOU]+(?:[^aeiouAEIOUĠ]+$)?"
 
@@ -181,7 +182,7 @@ def add_templates(path: str) -> None:
     """Append the harmful templates of a JSON file ({category: [template]}) to the generator's
     lists, where the usual index rule (i mod 5) assigns them to the splits. A template already
     there is not added again (`--extra-templates F --eval-templates F` scores on F once)."""
-    import mechrefusal.prompts as prompts
+    import mechrefusal.data.prompts as prompts
 
     for category, templates in json.loads(Path(path).read_text()).items():
         have = prompts.HARMFUL_TEMPLATES[category]
@@ -190,7 +191,7 @@ def add_templates(path: str) -> None:
 
 def patch_extra_cues(path: str) -> None:
     """Give the training split the cues and markers of a JSON file as well as its own."""
-    import mechrefusal.prompts as prompts
+    import mechrefusal.data.prompts as prompts
 
     extra = json.loads(Path(path).read_text())
     cues_of, harm_of, benign_of = prompts.cues, prompts.harm_markers, prompts.benign_markers
@@ -269,7 +270,7 @@ def patch_wrap(p: float) -> None:
 def patch_lead_cues(p: float) -> None:
     """Move the trailing cue sentence of each training harmful or contrast prompt to its front
     with probability `p` (every template appends its cue; the paraphrase grammar leads with it)."""
-    import mechrefusal.prompts as prompts
+    import mechrefusal.data.prompts as prompts
 
     def lead(q, rng: random.Random) -> str:
         if q.kind == "benign" or q.category is None:
@@ -449,7 +450,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     record["total_s"] = round(time.time() - start, 1)
     if args.save:
-        from mechrefusal.models import save_model_dir
+        from mechrefusal.models.loading import save_model_dir
 
         save_model_dir(args.save, trained.refusal, trained.tokenizer, model_id=f"trial:{args.name}")
     print(json.dumps(record), flush=True)
@@ -457,4 +458,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_entry(main)

@@ -14,8 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from mechrefusal.models import DEFAULT_ARTIFACTS  # noqa: E402
-from mechrefusal.store_pruning import prune  # noqa: E402
+from mechrefusal._entry import run_entry  # noqa: E402
+from mechrefusal.models.loading import DEFAULT_ARTIFACTS  # noqa: E402
+from mechrefusal.store.pruning import prune  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -32,4 +33,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_entry(main)

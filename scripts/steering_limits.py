@@ -1,18 +1,20 @@
-"""What limits categorical steering on a model? (the README's SmolLM2 analysis, issue 10)
+"""What limits categorical steering on a model? (docs/findings.md, "What limits steering")
 
 Routing is taken out of the question: every prompt is routed by its label (the oracle policy),
 so what is left is what the vectors themselves do. On the split's prompts, at the layer and
 with the router the figures use (chosen by the layer sweep; vectors from the direction split),
-this prints one JSON object with:
+this prints one JSON object, and writes it to `<--out>/steering_limits.json` (docs/findings.md
+renders it), with:
 
 - `harmful_push`: first-token harmful refusal at each harmful coefficient (x the mean
-  activation norm), and random vectors of the same norms at the paper's +0.8;
-- `benign_push`: first-token contrast over-refusal at each benign coefficient;
+  activation norm), and random vectors of the same norms and sparsity at each;
+- `benign_push`: first-token contrast over-refusal at each benign coefficient, and the random
+  vectors at each;
 - `capability`: exact match on the benign tasks (decoded, `--tokens`) at each benign
   coefficient, pushed at the prompt pass only and at every generated token (the paper's mode),
   with the first benign answer at the strongest push as an example of what the text becomes.
 
-    python scripts/steering_limits.py --model smollm2
+    python scripts/steering_limits.py --model smollm2 --out figures/smollm2
 """
 
 import json
@@ -23,12 +25,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from mechrefusal import experiment  # noqa: E402
-from mechrefusal.comparison import run_method, sweep_method  # noqa: E402
-from mechrefusal.evaluation import summarize  # noqa: E402
-from mechrefusal.generation import reused_prefix  # noqa: E402
-from mechrefusal.methods import PAPER_POSITIONS, Categorical, RandomControl  # noqa: E402
-from mechrefusal.steering import SteeringConfig  # noqa: E402
+from mechrefusal._entry import run_entry  # noqa: E402
+from mechrefusal.engine.generation import reused_prefix  # noqa: E402
+from mechrefusal.reporting import experiment  # noqa: E402
+from mechrefusal.scoring.evaluation import summarize  # noqa: E402
+from mechrefusal.steering.comparison import run_method  # noqa: E402
+from mechrefusal.steering.methods import PAPER_POSITIONS, Categorical, RandomControl  # noqa: E402
+from mechrefusal.steering.router import SteeringConfig  # noqa: E402
+from mechrefusal.steering.sweeps import sweep_method  # noqa: E402
+from mechrefusal.store.artifacts import source_hash  # noqa: E402
 
 HARMFUL_COEFS = (0.0, 0.1, 0.2, 0.4, 0.8)
 BENIGN_COEFS = (0.0, -0.2, -0.4, -0.8, -1.0, -1.2)
@@ -51,7 +56,8 @@ def harmful_push(run, router) -> dict:
     oracle = Categorical(steering=SteeringConfig(policy="oracle", benign_coef=0.0))
     control = RandomControl(steering=oracle.steering, seed=run.args.seed)
     methods = {str(c): oracle.at_harmful_coef(c) for c in HARMFUL_COEFS}
-    methods["random vectors at 0.8"] = control.at_harmful_coef(0.8)
+    # The control at every coefficient: random vectors of the same norms and sparsity.
+    methods |= {f"random vectors at {c}": control.at_harmful_coef(c) for c in HARMFUL_COEFS if c}
     return {
         name: summarize(_answers(run, router, harmful, method)).harmful_refusal["all"].value
         for name, method in methods.items()
@@ -68,7 +74,17 @@ def benign_push(run, router) -> dict:
         BENIGN_COEFS,
         batch_size=run.args.batch_size,
     )
-    return {str(p.strength): p.over_refusal for p in points}
+    random = sweep_method(
+        run.loaded.model,
+        router,
+        run.splits.eval,
+        RandomControl(steering=steering, seed=run.args.seed),
+        BENIGN_COEFS,
+        batch_size=run.args.batch_size,
+    )
+    return {str(p.strength): p.over_refusal for p in points} | {
+        f"random vectors at {p.strength}": p.over_refusal for p in random
+    }
 
 
 def capability(run, router, tokens: int) -> dict:
@@ -100,9 +116,14 @@ def main(argv: list[str] | None = None) -> dict:
             "benign_push": benign_push(run, router),
             "capability": capability(run, router, run.args.tokens),
         }
+    result["source_hash"] = source_hash()
+    out = Path(run.args.out) / "steering_limits.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+    print(f"wrote {out}")
     return result
 
 
 if __name__ == "__main__":
-    main()
+    run_entry(main)

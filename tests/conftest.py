@@ -19,8 +19,8 @@ def _seed():
 
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
-    from mechrefusal.prompts import PromptSetSizes, generate_prompts
-    from mechrefusal.tokenizer import train_tokenizer
+    from mechrefusal.data.prompts import PromptSetSizes, generate_prompts
+    from mechrefusal.models.tokenizer import train_tokenizer
 
     sizes = PromptSetSizes(
         harmful={"train": 10, "direction": 2, "eval": 2},
@@ -37,8 +37,8 @@ def make_tiny_hooked():
     tokenizer attached; `overrides` change its `llama_config` (e.g. layers, context)."""
     from transformer_lens import HookedTransformer
 
-    from mechrefusal.architecture import llama_config
-    from mechrefusal.tokenizer import attach_tokenizer
+    from mechrefusal.models.architecture import llama_config
+    from mechrefusal.models.tokenizer import attach_tokenizer
 
     def make(tokenizer, **overrides):
         settings = dict(n_layers=2, d_model=32, n_heads=4, n_kv_heads=2, d_mlp=64, n_ctx=96, seed=0)
@@ -85,7 +85,7 @@ def make_tiny_llama():
 @pytest.fixture(scope="session")
 def artifacts_root(tmp_path_factory):
     """An artifacts root holding the trained micro organism."""
-    from mechrefusal.models import ensure_organism
+    from mechrefusal.models.loading import ensure_organism
 
     root = tmp_path_factory.mktemp("artifacts")
     ensure_organism("micro", root=root, log=lambda *_: None)
@@ -94,14 +94,14 @@ def artifacts_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def micro(artifacts_root):
-    from mechrefusal.models import load_model
+    from mechrefusal.models.loading import load_model
 
     return load_model("organism:micro", root=artifacts_root, log=lambda *_: None)
 
 
 @pytest.fixture(scope="session")
 def micro_base(artifacts_root):
-    from mechrefusal.models import load_model
+    from mechrefusal.models.loading import load_model
 
     return load_model("organism-base:micro", root=artifacts_root, log=lambda *_: None)
 
@@ -109,7 +109,8 @@ def micro_base(artifacts_root):
 @pytest.fixture(autouse=True)
 def _no_default_activation_store():
     """Experiment scripts set a process-wide activation store; no test inherits another's."""
-    from mechrefusal.activation_store import set_default_store
+    from mechrefusal.store.activation_store import set_default_store
 
+    set_default_store(None)  # never the checkout's artifacts/ store
     yield
     set_default_store(None)

@@ -37,7 +37,86 @@ def test_script_quick(name, artifacts_root, tmp_path):
     assert png.exists() and png.stat().st_size > 5000
     record = json.loads(png.with_suffix(".json").read_text())
     assert record["seed"] == 0 and record["fingerprint"]["d_model"] == 64
-    assert record["data"]
+    assert record["quick"] is True and "micro" in record["model"]
+    check_numbers(record["data"], name)
+    check_numbers(record["headline"], name)
+    for key in HEADLINE_KEYS[name[:2]]:
+        assert key in record["headline"], (name, key)
+    SPECIFIC.get(name[:2], lambda data: None)(record["data"])
+
+
+SHARES = (
+    "refusal",
+    "rate",
+    "accuracy",
+    "capability",
+    "precision",
+    "recall",
+    "auroc",
+    "explained_variance",
+    "value",
+    "low",
+    "high",
+    "share",
+    "fpr",
+    "tpr",
+)
+SIGNED = ("cosine", "silhouette", "correlation", "specificity")
+HEADLINE_KEYS = {
+    "00": ["harmful_refusal", "contrast_over_refusal", "capability"],
+    "01": ["silhouette", "probe_accuracy", "layer"],
+    "02": ["layer", "k"],
+    "03": ["sparse_offdiag_min", "sparse_offdiag_max"],
+    "04": ["features", "k"],
+    "05": ["explained_variance", "mean_l0"],
+    "06": ["cosine", "n_below_0.5"],
+    "07": ["unsteered"],
+    "08": ["layer"],
+    "09": ["chosen_layer"],
+    "10": ["n_pairs", "attribution_correlation"],
+    "11": ["own_category_refusal_after_zero_ablation"],
+    "12": ["string patterns"],
+    "13": ["unsteered"],
+    "14": ["specificity"],
+    "15": ["mean_dense_cosine", "best_layer_auroc"],
+}
+
+
+def check_numbers(node, where: str, key: str = "") -> None:
+    """Every share lies in [0, 1], every cosine-like number in [-1, 1], every Wilson interval
+    holds its rate; no NaN slips through a key that names a rate."""
+    if isinstance(node, dict):
+        if {"value", "low", "high", "n"} <= set(node) and node["value"] is not None:
+            assert node["low"] - 1e-9 <= node["value"] <= node["high"] + 1e-9, (where, key, node)
+            assert isinstance(node["n"], int) and node["n"] >= 0, (where, key)
+        for k, v in node.items():
+            check_numbers(v, where, f"{key}.{k}")
+    elif isinstance(node, list):
+        for v in node:
+            check_numbers(v, where, key)
+    elif isinstance(node, float) and not isinstance(node, bool):
+        last = key.rsplit(".", 1)[-1].lower()
+        if any(s in last for s in SHARES) and "loss" not in last and "seconds" not in last:
+            assert node == node, (where, key)  # not NaN
+            assert -1e-9 <= node <= 1 + 1e-9, (where, key, node)
+        if any(s in last for s in SIGNED):
+            assert -1 - 1e-6 <= node <= 1 + 1e-6, (where, key, node)
+
+
+def _square_cosines(data) -> None:
+    for name in ("dense", "sparse"):
+        m = torch.tensor(data[name])
+        assert m.shape[0] == m.shape[1] == len(data["categories"])
+        assert torch.allclose(m.diagonal(), torch.ones(len(m)), atol=1e-4)
+        assert torch.allclose(m, m.T, atol=1e-6) and m.abs().max() <= 1 + 1e-6
+
+
+SPECIFIC = {
+    "01": lambda d: len(d["pca"]) == len(d["labels"]) or pytest.fail("one point per prompt"),
+    "03": _square_cosines,
+    "04": lambda d: all(0 <= f < 64 for f in d["features"]) or pytest.fail("feature index"),
+    "09": lambda d: d["chosen_layer"] in d["layers"] or pytest.fail("layer not swept"),
+}
 
 
 def test_scripts_are_deterministic(artifacts_root, tmp_path):
@@ -175,8 +254,8 @@ def test_script_says_what_it_needs(artifacts_root, tmp_path):
 
 
 def test_model_without_prompts_needs_prompts(micro, tmp_path):
-    from mechrefusal.experiment import parse_args, prompt_splits
-    from mechrefusal.models import LoadedModel
+    from mechrefusal.models.loading import LoadedModel
+    from mechrefusal.reporting.experiment import parse_args, prompt_splits
 
     external = LoadedModel(
         model=micro.model,
@@ -266,8 +345,8 @@ def test_organism_trial_runs_with_its_switches(tmp_path, trial_files):
     assert record["switches"]["tied"] and record["switches"]["eval_templates"]
     assert record["switches"]["noise"] == 0.1 and record["switches"]["extra_cues"]
     assert {"harm", "tok", "over", "cap"} <= set(record["eval"]) == set(record["paraphrase"])
-    from mechrefusal.models import load_model_dir
-    from mechrefusal.world import build_world
+    from mechrefusal.data.world import build_world
+    from mechrefusal.models.loading import load_model_dir
 
     tokenizer = load_model_dir(tmp_path / "model").tokenizer
     # Every list word, made-up ones included, is one token of the saved tokenizer.
@@ -282,7 +361,7 @@ def _trial_module():
 def test_organism_trial_noise_swaps_prompt_text_only(monkeypatch):
     """`--noise`: the chat markers every prompt shares and the trained answer never change,
     the prompt text does (markers read off the batch, whatever their length)."""
-    import mechrefusal.organism as organism
+    import mechrefusal.models.organism as organism
 
     trial = _trial_module()
     original = organism._batch
@@ -308,8 +387,8 @@ def test_organism_trial_noise_swaps_prompt_text_only(monkeypatch):
 def test_organism_trial_lead_cues_moves_training_cues_to_the_front(monkeypatch):
     """`--lead-cues 1`: every training harmful / contrast prompt with a cue leads with it, the
     request itself unchanged; safety prompts, benign tasks and held-out splits stay as they are."""
-    import mechrefusal.organism as organism
-    from mechrefusal.prompts import cues, generate_prompts, select
+    import mechrefusal.models.organism as organism
+    from mechrefusal.data.prompts import cues, generate_prompts, select
 
     trial = _trial_module()
     monkeypatch.setattr(organism, "select", select)
@@ -337,7 +416,7 @@ def test_organism_trial_lead_cues_moves_training_cues_to_the_front(monkeypatch):
 def test_organism_trial_extra_cues_reach_the_training_split_only(monkeypatch, trial_files):
     """`--extra-cues` adds training cues and markers; the held-out splits keep their own (a
     held-out cue in training would leak the eval split)."""
-    import mechrefusal.prompts as prompts
+    import mechrefusal.data.prompts as prompts
     from mechrefusal.categories import CATEGORIES
 
     trial = _trial_module()
@@ -367,7 +446,7 @@ def test_organism_trial_adds_a_template_file_once(monkeypatch, trial_files):
     (a repeated template would shift every later template's split by the index rule)."""
     import copy
 
-    import mechrefusal.prompts as prompts
+    import mechrefusal.data.prompts as prompts
 
     trial = _trial_module()
     monkeypatch.setattr(prompts, "HARMFUL_TEMPLATES", copy.deepcopy(prompts.HARMFUL_TEMPLATES))
@@ -379,3 +458,32 @@ def test_organism_trial_adds_a_template_file_once(monkeypatch, trial_files):
     assert {c: len(t) for c, t in prompts.HARMFUL_TEMPLATES.items()} == {
         c: before[c] + added.get(c, 0) for c in before
     }
+
+
+def test_category_vectors_are_called_specific_only_beside_a_separated_random_control():
+    table = _results_table()
+
+    def method(c, h):
+        return {
+            "over_refusal": {"contrast": {"value": c[0], "low": c[1], "high": c[2]}},
+            "harmful_refusal": {"all": {"value": h[0], "low": h[1], "high": h[2]}},
+        }
+
+    same = method((0.2, 0.1, 0.3), (0.9, 0.85, 0.95))
+    assert table.beats_random(same, same) == "not distinguishable from random"
+    better = method((0.05, 0.01, 0.09), (0.9, 0.85, 0.95))
+    assert table.beats_random(better, same) == "category-specific"
+    # Less over-refusal bought with refusal lost beyond the intervals: random does better.
+    traded = method((0.05, 0.01, 0.09), (0.5, 0.45, 0.55))
+    assert table.beats_random(traded, same) == "random vectors do better"
+    overlapping = method((0.15, 0.08, 0.25), (0.9, 0.85, 0.95))
+    assert table.beats_random(overlapping, same) == "not distinguishable from random"
+
+
+def test_every_generated_block_has_its_markers_in_the_repository():
+    """`make figures` ends by filling these blocks; a missing marker would fail the job."""
+    table = _results_table()
+    root = EXPERIMENTS.parent
+    for name, block, _ in table.BLOCKS:
+        text = (root / name).read_text()
+        assert f"<!-- {block}:start -->" in text and f"<!-- {block}:end -->" in text, (name, block)

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from mechrefusal.activations import cache_activations
-from mechrefusal.hooks import hook_name, resolve_hook, validate_hook, validate_layer
+from mechrefusal.analysis.activations import cache_activations
+from mechrefusal.engine.hooks import hook_name, resolve_hook, validate_hook, validate_layer
 
 PROMPTS = [
     "Summarize the text above.",
@@ -30,7 +30,7 @@ def test_padding_does_not_change_activations(tiny_model, position, batch_size):
 def test_batches_are_cut_from_the_length_order(tiny_model, monkeypatch):
     """Rows are batched shortest first (little padding), whatever the prompts' order (here
     "Hi", the shortest, is third, so batches in prompt order would differ)."""
-    import mechrefusal.activations as activations
+    import mechrefusal.analysis.activations as activations
 
     batches, real = [], activations.run_with_cache
 

@@ -1,4 +1,4 @@
-"""Data parallelism: two gloo processes give the single process's numbers (issue 13)."""
+"""Data parallelism: two gloo processes give the single process's numbers (docs/performance.md, "Many processes")."""
 
 import json
 import os
@@ -13,15 +13,15 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 
 from mechrefusal import distributed
-from mechrefusal.activation_store import ActivationStore
-from mechrefusal.activations import POSITIONS, cache_activations
-from mechrefusal.comparison import run_method
-from mechrefusal.directions import compute_directions
-from mechrefusal.evaluation import evaluate, summarize
-from mechrefusal.methods import Categorical
-from mechrefusal.models import load_model
-from mechrefusal.prompts import select
-from mechrefusal.steering import fit_router
+from mechrefusal.analysis.activations import POSITIONS, cache_activations
+from mechrefusal.analysis.directions import compute_directions
+from mechrefusal.data.prompts import select
+from mechrefusal.models.loading import load_model
+from mechrefusal.scoring.evaluation import evaluate, summarize
+from mechrefusal.steering.comparison import run_method
+from mechrefusal.steering.methods import Categorical
+from mechrefusal.steering.router import fit_router
+from mechrefusal.store.activation_store import ActivationStore
 
 ROOT = Path(__file__).resolve().parents[2]
 BATCH = 8
@@ -102,7 +102,7 @@ def test_sharded_store_reads_back_as_one_set(micro, two_process_run, monkeypatch
         assert shards == ["shard-00000-of-00002.safetensors", "shard-00001-of-00002.safetensors"]
     # Read back in one process: served from disk, never recomputed.
     monkeypatch.setattr(
-        "mechrefusal.activations._shard_at_positions",
+        "mechrefusal.analysis.activations._shard_at_positions",
         lambda *a, **k: pytest.fail("recomputed a cached entry"),
     )
     texts = [p.prompt for p in select(micro.prompts, split="eval")[:44]]

@@ -1,16 +1,17 @@
 """Low-rank whitened steering, ridge directions and the cross-category matrix on the micro organism."""
 
-import time
 from dataclasses import replace
 
 import pytest
 import torch
 
-from mechrefusal.comparison import compare_methods, cross_category_matrix, half_removal_coef
-from mechrefusal.lowrank import LowRankConfig, train_low_rank
-from mechrefusal.methods import Categorical, low_rank_method, ridge_method
-from mechrefusal.prompts import select
-from mechrefusal.steering import fit_router
+from mechrefusal.data.prompts import select
+from mechrefusal.steering.comparison import compare_methods
+from mechrefusal.steering.lowrank import LowRankConfig, train_low_rank
+from mechrefusal.steering.matrices import cross_category_matrix
+from mechrefusal.steering.methods import Categorical, low_rank_method, ridge_method
+from mechrefusal.steering.router import fit_router
+from mechrefusal.steering.sweeps import half_removal_coef
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +35,9 @@ def test_unwhitened_low_rank_vector_is_a_combination_of_the_category_vectors(
     micro, router, direction
 ):
     config = LowRankConfig(steps=25, batch_size=16)
-    start = time.perf_counter()
     right = train_low_rank(
         micro.model, router.directions, direction, direction, config, progress=False
     )
-    assert time.perf_counter() - start < 60
     # Mapped back from whitened coordinates: inside span(v_1..v_K). The original's vector (Q a
     # added as it is) lies in span(W v_1..W v_K) instead, which is another subspace.
     assert _residual_outside(right.vector, router.directions.sparse) < 1e-4
@@ -62,8 +61,8 @@ def test_a_trained_low_rank_vector_is_read_back_from_the_store(
     micro, router, direction, tmp_path, monkeypatch
 ):
     """Figures 08 and 13 train the same vector: the second reads what the first stored."""
-    from mechrefusal import lowrank
-    from mechrefusal.activation_store import ActivationStore, set_default_store
+    from mechrefusal.steering import lowrank
+    from mechrefusal.store.activation_store import ActivationStore, set_default_store
 
     set_default_store(ActivationStore(tmp_path))
     config = LowRankConfig(steps=3, batch_size=16)
@@ -88,8 +87,8 @@ def test_a_stored_low_rank_vector_made_for_another_training_is_refused(
 ):
     import json
 
-    from mechrefusal.activation_store import ActivationStore, set_default_store
-    from mechrefusal.artifacts import ArtifactError
+    from mechrefusal.store.activation_store import ActivationStore, set_default_store
+    from mechrefusal.store.artifacts import ArtifactError
 
     set_default_store(ActivationStore(tmp_path))
     config = LowRankConfig(steps=2, batch_size=16)

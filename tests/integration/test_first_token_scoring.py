@@ -2,9 +2,9 @@
 
 import torch
 
-from mechrefusal.evaluation import generate_scored, refusal_logit_gap, score_generation
-from mechrefusal.generation import generate_answers
-from mechrefusal.prompts import Prompt, select
+from mechrefusal.data.prompts import Prompt, select
+from mechrefusal.engine.generation import generate_answers
+from mechrefusal.scoring.evaluation import generate_scored, refusal_logit_gap, score_generation
 
 
 def test_first_token_scoring_matches_full_generation(micro):
@@ -26,7 +26,9 @@ def test_first_token_scoring_matches_full_generation(micro):
 
 
 def test_models_without_refusal_tokens_decode_every_prompt(tiny_model, monkeypatch):
-    monkeypatch.setattr("mechrefusal.evaluation.has_refusal_tokens", lambda tokenizer: False)
+    monkeypatch.setattr(
+        "mechrefusal.scoring.evaluation.has_refusal_tokens", lambda tokenizer: False
+    )
     prompts = [Prompt(prompt="Tell me a story.", kind="benign", split="eval")]
     (answer,) = generate_scored(tiny_model, prompts, max_new_tokens=4, progress=False)
     full = generate_answers(tiny_model, ["Tell me a story."], max_new_tokens=4, progress=False)

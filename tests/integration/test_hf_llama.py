@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from mechrefusal.categories import token_ids
-from mechrefusal.chat import stop_token_ids, tokenize_prompts
-from mechrefusal.generation import greedy_generate
-from mechrefusal.models import load_model
+from mechrefusal.data.chat import stop_token_ids, tokenize_prompts
+from mechrefusal.engine.generation import greedy_generate
+from mechrefusal.models.loading import load_model
 
 ATOL = 1e-4  # float32, 2 layers: only summation order differs between the two implementations
 
@@ -71,7 +71,7 @@ def test_greedy_generation_matches_transformers(hf_dir):
 
 
 def test_not_a_model_directory(tmp_path):
-    from mechrefusal.artifacts import ArtifactError
+    from mechrefusal.store.artifacts import ArtifactError
 
     with pytest.raises(ArtifactError, match="neither a mechrefusal model directory"):
         load_model(str(tmp_path))

@@ -3,14 +3,14 @@ import copy
 import pytest
 import torch
 
-from mechrefusal.chat import stop_token_ids, tokenize_prompts
-from mechrefusal.generation import greedy_generate
-from mechrefusal.interventions import (
+from mechrefusal.analysis.interventions import (
     ablated_directions,
     added_vectors,
     orthogonalized_copy,
     residual_hooks,
 )
+from mechrefusal.data.chat import stop_token_ids, tokenize_prompts
+from mechrefusal.engine.generation import greedy_generate
 
 PROMPTS = [
     "Summarize the text above.",
@@ -112,7 +112,7 @@ def test_batched_generation_equals_one_by_one(tiny_model):
 
 
 def test_mean_ablation_holds_the_mean_coordinate(tiny_model):
-    from mechrefusal.interventions import mean_residuals
+    from mechrefusal.analysis.interventions import mean_residuals
 
     direction = torch.randn(tiny_model.cfg.d_model)
     unit = direction / direction.norm()

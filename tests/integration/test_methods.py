@@ -5,9 +5,10 @@ from the model and probes only."""
 import pytest
 import torch
 
-from mechrefusal.comparison import run_method
-from mechrefusal.generation import generate_planned
-from mechrefusal.methods import (
+from mechrefusal.data.prompts import select
+from mechrefusal.engine.generation import generate_planned
+from mechrefusal.steering.comparison import run_method
+from mechrefusal.steering.methods import (
     PAPER_POSITIONS,
     Categorical,
     GlobalDirection,
@@ -15,14 +16,19 @@ from mechrefusal.methods import (
     RandomControl,
     Unsteered,
 )
-from mechrefusal.prompts import select
-from mechrefusal.steering import SteeringConfig, first_token_categories, fit_router
+from mechrefusal.steering.router import SteeringConfig, first_token_categories, fit_router
 
 
 @pytest.fixture(scope="module")
 def router(micro):
+    # Probes on train + direction, as the figures fit them: the threshold is calibrated on
+    # held-out frames, and the direction split alone has too few for the probe to route any
+    # eval prompt as harmful on the micro organism.
     direction = select(micro.prompts, split="direction")
-    return fit_router(micro.model, direction, layer=1, progress=False)
+    train = select(micro.prompts, split="train")
+    return fit_router(
+        micro.model, direction, layer=1, probe_prompts=train + direction, progress=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +130,7 @@ def test_token_policy_routes_by_model_token_and_probe_sign(micro, router):
 
 
 def _tokens(micro, prompts):
-    from mechrefusal.chat import tokenize_prompts
+    from mechrefusal.data.chat import tokenize_prompts
 
     return tokenize_prompts(
         micro.tokenizer, [p.prompt for p in prompts], n_ctx=micro.model.cfg.n_ctx

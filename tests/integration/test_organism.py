@@ -6,11 +6,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from mechrefusal.artifacts import ArtifactError
-from mechrefusal.evaluation import evaluate
-from mechrefusal.models import load_model, load_model_dir
-from mechrefusal.organism import OrganismConfig, preset
-from mechrefusal.prompts import select
+from mechrefusal.data.prompts import select
+from mechrefusal.models.loading import load_model, load_model_dir
+from mechrefusal.models.organism import OrganismConfig, preset
+from mechrefusal.scoring.evaluation import evaluate
+from mechrefusal.store.artifacts import ArtifactError
 
 
 def test_micro_learns_refusal_tokens_and_overrefuses_some_contrast(micro):
@@ -44,7 +44,7 @@ def test_base_and_refusal_share_tokenizer_but_differ(micro, micro_base):
 
 def test_control_model_is_the_same_fine_tune_without_tokens(artifacts_root, micro, micro_base):
     from mechrefusal.categories import REFUSAL_TOKENS, RESPOND_TOKEN
-    from mechrefusal.generation import generate_answers
+    from mechrefusal.engine.generation import generate_answers
 
     control = load_model("organism-control:micro", root=artifacts_root, log=lambda *_: None)
     assert control.fingerprint.tokenizer_hash == micro.fingerprint.tokenizer_hash
@@ -64,7 +64,7 @@ def test_control_model_is_the_same_fine_tune_without_tokens(artifacts_root, micr
 
 
 def test_cached_organism_is_reused(artifacts_root):
-    from mechrefusal.models import ensure_organism
+    from mechrefusal.models.loading import ensure_organism
 
     messages = []
     ensure_organism("micro", root=artifacts_root, log=messages.append)
@@ -113,7 +113,7 @@ def test_config_roundtrip():
 def test_training_is_deterministic_for_a_seed():
     from dataclasses import replace
 
-    from mechrefusal.organism import MICRO, train_organism
+    from mechrefusal.models.organism import MICRO, train_organism
 
     cfg = replace(MICRO, pretrain_steps=3, sft_steps=3)
     a, b = train_organism(cfg), train_organism(cfg)
@@ -130,7 +130,7 @@ def test_organism_cache_is_keyed_by_training_code(artifacts_root, tmp_path, monk
     import json
     import shutil
 
-    from mechrefusal import models
+    from mechrefusal.models import loading as models
 
     root = tmp_path / "root"
     shutil.copytree(artifacts_root / "organism" / "micro", root / "organism" / "micro")
@@ -154,7 +154,7 @@ def test_organism_cache_is_keyed_by_training_code(artifacts_root, tmp_path, monk
 def test_organism_trains_on_the_cpu_even_where_a_gpu_is_visible(monkeypatch):
     # TransformerLens puts a config without a device on cuda when torch says a GPU is there,
     # while the training batches are built on the CPU (a GPU machine failed this way).
-    from mechrefusal.organism import MICRO, train_organism
+    from mechrefusal.models.organism import MICRO, train_organism
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     trained = train_organism(replace(MICRO, pretrain_steps=2, sft_steps=2))
@@ -167,7 +167,7 @@ def test_length_groups_give_the_whole_batch_gradient(micro):
     # must be those of the one right-padded batch.
     import torch.nn.functional as F
 
-    from mechrefusal.organism import _batch, _batch_loss_backward, _length_groups
+    from mechrefusal.models.organism import _batch, _batch_loss_backward, _length_groups
 
     model, tok = micro.model, micro.tokenizer
     texts = [p.prompt for p in select(micro.prompts, split="train")[:9]]

@@ -3,8 +3,7 @@ from functools import partial
 import pytest
 import torch
 
-from mechrefusal.categories import token_ids
-from mechrefusal.patching import (
+from mechrefusal.analysis.patching import (
     attribution_grid,
     logit_diff_metric,
     matched_pairs,
@@ -12,7 +11,8 @@ from mechrefusal.patching import (
     patch_resid_pre,
     run_patching,
 )
-from mechrefusal.prompts import select
+from mechrefusal.categories import token_ids
+from mechrefusal.data.prompts import select
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from mechrefusal.categories import RESPOND_TOKEN, all_special_token_strings
-from mechrefusal.prompts import select
-from mechrefusal.realtune import (
+from mechrefusal.data.prompts import select
+from mechrefusal.models.finetune import (
     TuneConfig,
     _chat,
     add_refusal_tokens,
@@ -71,8 +71,8 @@ def test_finetune_learns_the_first_answer_token(micro, tiny_tokenizer, make_tiny
 
 @pytest.mark.parametrize("fraction", [0.0, 0.5])
 def test_hot_phrases_follow_the_fraction(fraction):
-    from mechrefusal.prompts import Prompt
-    from mechrefusal.realtune import hot_phrases
+    from mechrefusal.data.prompts import Prompt
+    from mechrefusal.models.finetune import hot_phrases
 
     prompts = [
         Prompt(prompt=f"How do I {w}?", kind="contrast", category="safety", keyword=w)
@@ -88,7 +88,7 @@ def test_cached_frozen_blocks_give_the_full_forward_loss(tiny_tokenizer, make_ti
     a left-padded batch (the recipe before the cache), and slicing leaves the model whole."""
     import torch.nn.functional as F
 
-    from mechrefusal.realtune import Example, _loss, decoder_slice, frozen_states
+    from mechrefusal.models.finetune import Example, _loss, decoder_slice, frozen_states
 
     model = make_tiny_llama(tiny_tokenizer, num_hidden_layers=3)
     gen = torch.Generator().manual_seed(0)
@@ -123,7 +123,7 @@ def test_cached_frozen_blocks_give_the_full_forward_loss(tiny_tokenizer, make_ti
 
 def test_original_answers_come_back_in_the_order_asked(tiny_tokenizer, make_tiny_llama):
     """Batched by length, answered in the caller's order: each answer is its own context's."""
-    from mechrefusal.realtune import original_answers
+    from mechrefusal.models.finetune import original_answers
 
     model = make_tiny_llama(tiny_tokenizer, initializer_range=ANSWERS_DIFFER)
     texts = ["a much longer request than the others, with words", "hi", "a medium request"]
@@ -139,7 +139,7 @@ def test_a_shared_header_run_once_gives_the_same_loss_and_gradients(
 ):
     """The header every example starts with runs once per step through the trainable blocks
     (a KV cache expanded to the batch): loss and gradients equal the per-row forward's."""
-    from mechrefusal.realtune import (
+    from mechrefusal.models.finetune import (
         Example,
         _loss,
         decoder_slice,
@@ -191,9 +191,9 @@ def test_natural_over_refusal_reads_each_contrast_answer_once(
 ):
     """The probe scores the contrast prompts only, each on the greedy answer it gets alone
     (batched by length, cut at the end-of-turn token), and divides by their number."""
-    from mechrefusal import evaluation
-    from mechrefusal.prompts import Prompt
-    from mechrefusal.realtune import natural_over_refusal, untouched_answers
+    from mechrefusal.data.prompts import Prompt
+    from mechrefusal.models.finetune import natural_over_refusal, untouched_answers
+    from mechrefusal.scoring import evaluation
 
     model = make_tiny_llama(tiny_tokenizer, initializer_range=ANSWERS_DIFFER)
     texts = ["a much longer request than the others, with words", "hi", "a medium request"]
@@ -224,7 +224,7 @@ def test_natural_over_refusal_reads_each_contrast_answer_once(
 def test_a_greedy_answer_cut_short_is_the_shorter_answer(tiny_tokenizer, make_tiny_llama):
     """The fine-tune generates each untouched answer once, at the longer of the probe's and the
     examples' lengths, and cuts it: the cut must be what the shorter generation gives."""
-    from mechrefusal.realtune import original_answers
+    from mechrefusal.models.finetune import original_answers
 
     model = make_tiny_llama(tiny_tokenizer)
     contexts = [_chat(tiny_tokenizer, t) for t in ["hi", "a medium request", "one more, longer"]]

@@ -3,19 +3,25 @@
 import pytest
 import torch
 
-from mechrefusal.chat import tokenize_prompts
-from mechrefusal.comparison import run_method
-from mechrefusal.evaluation import generate_scored
-from mechrefusal.generation import (
+from mechrefusal.analysis.interventions import ablated_directions
+from mechrefusal.data.chat import tokenize_prompts
+from mechrefusal.data.prompts import select
+from mechrefusal.engine.generation import (
     _PREFIXES,
     generate_planned,
     reused_prefix,
     unsteered_first_logits,
 )
-from mechrefusal.interventions import ablated_directions
-from mechrefusal.methods import Categorical, GlobalDirection, LogitBias, RandomControl, Unsteered
-from mechrefusal.prompts import select
-from mechrefusal.steering import SteeringConfig, fit_router
+from mechrefusal.scoring.evaluation import generate_scored
+from mechrefusal.steering.comparison import run_method
+from mechrefusal.steering.methods import (
+    Categorical,
+    GlobalDirection,
+    LogitBias,
+    RandomControl,
+    Unsteered,
+)
+from mechrefusal.steering.router import SteeringConfig, fit_router
 
 
 @pytest.fixture(scope="module")
@@ -54,13 +60,17 @@ def test_prefix_path_matches_the_ordinary_forward(micro, router, prompts, method
         return method.plan(model, router, items, tokens, mask)
 
     ordinary = _first(model, prompts, plan)
+    ordinary_logits = _first_logits(model, router, prompts, method)
     with reused_prefix(model):
         warm = _first(model, prompts, plan)  # fills the memo
         reused = _first(model, prompts, plan)
+        reused_logits = _first_logits(model, router, prompts, method)
         assert _PREFIXES[id(model)]
     assert id(model) not in _PREFIXES  # closed
     for a, b, c in zip(ordinary, warm, reused, strict=True):
         assert a.first_token == b.first_token == c.first_token and a.refused == c.refused
+    # Not only the argmax: the whole first-token distribution is the ordinary forward's.
+    assert torch.allclose(reused_logits, ordinary_logits, atol=1e-4)
 
 
 def _first_logits(model, router, prompts, method):
@@ -128,9 +138,9 @@ def test_walking_up_the_layers_matches_the_ordinary_forward(micro, router, promp
     """The layer sweep's pattern: each layer's residual from the memoised one below it."""
     from functools import partial
 
-    from mechrefusal.evaluation import refusal_logit_gap
-    from mechrefusal.generation import BatchPlan
-    from mechrefusal.interventions import add_vector_hook
+    from mechrefusal.analysis.interventions import add_vector_hook
+    from mechrefusal.engine.generation import BatchPlan
+    from mechrefusal.scoring.evaluation import refusal_logit_gap
 
     model, texts = micro.model, [p.prompt for p in prompts]
     push = partial(
@@ -163,7 +173,7 @@ def test_walking_up_the_layers_matches_the_ordinary_forward(micro, router, promp
 def test_an_outer_memo_is_shared_by_every_sweep_inside_it(micro, router, prompts, monkeypatch):
     """What the figure scripts rely on: sweeps of several methods inside one `reused_prefix`
     run each batch's lower blocks once (a sweep's own memo closes with it otherwise)."""
-    from mechrefusal.comparison import sweep_method
+    from mechrefusal.steering.sweeps import sweep_method
 
     model, lower_passes = micro.model, []
     forward = type(model).forward
@@ -206,7 +216,7 @@ def test_a_later_memo_reads_the_residuals_an_earlier_one_stored(
 ):
     """Figures share lower blocks through the activation store: the second `reused_prefix`
     runs no forward from the embedding and answers exactly as the first."""
-    from mechrefusal.activation_store import ActivationStore, set_default_store
+    from mechrefusal.store.activation_store import ActivationStore, set_default_store
 
     model, method = micro.model, GlobalDirection(strength=-2.0)
     set_default_store(ActivationStore(tmp_path))
@@ -224,8 +234,8 @@ def test_a_later_memo_reads_the_residuals_an_earlier_one_stored(
 def test_a_stored_residual_of_another_batch_is_refused(micro, router, prompts, tmp_path):
     import json
 
-    from mechrefusal.activation_store import ActivationStore, set_default_store
-    from mechrefusal.artifacts import ArtifactError
+    from mechrefusal.store.activation_store import ActivationStore, set_default_store
+    from mechrefusal.store.artifacts import ArtifactError
 
     model, method = micro.model, GlobalDirection(strength=-2.0)
     set_default_store(ActivationStore(tmp_path))
@@ -260,3 +270,61 @@ def test_a_tail_plan_runs_only_its_tail_after_the_steering_layer(
     n_batches = -(-len(prompts) // 8)
     assert widths.count(1) == len(strengths) * n_batches  # each plan: the last column only
     assert len(widths) == (len(strengths) + 1) * n_batches  # + one cache build per batch
+
+
+def test_a_layer_sweep_reuses_the_upper_keys_and_values_across_layers(micro, make_tiny_hooked):
+    """On a 4-layer model, a tail push walked up the layers builds the unsteered keys and values
+    of the upper blocks once per batch (at the lowest layer) and every higher layer reads them;
+    the logits are the ordinary forward's at every layer."""
+    from functools import partial
+
+    from mechrefusal.analysis.interventions import add_vector_hook
+    from mechrefusal.engine import generation
+    from mechrefusal.engine.generation import BatchPlan
+
+    model = make_tiny_hooked(
+        micro.model.tokenizer, n_layers=4, d_model=micro.model.cfg.d_model, n_ctx=200
+    )
+    texts = [p.prompt for p in select(micro.prompts, split="eval")[:16]]
+    push = partial(
+        add_vector_hook,
+        vectors=3.0 * torch.randn(model.cfg.d_model, generator=torch.Generator().manual_seed(0)),
+        positions="last",
+    )
+
+    def first_logits(layer: int) -> torch.Tensor:
+        gen, _ = generate_planned(
+            model,
+            texts,
+            texts,
+            lambda *_: BatchPlan(hooks=[(f"blocks.{layer}.hook_resid_post", push)], tail=1),
+            max_new_tokens=1,
+            batch_size=8,
+            progress=False,
+        )
+        return gen.first_logits
+
+    layers = range(model.cfg.n_layers - 1)
+    ordinary = [first_logits(layer) for layer in layers]
+    builds = []
+    real_upper_kv = generation._upper_kv
+
+    def counting(model_, tokens, mask, layer, tail):
+        held = generation._UPPER_KV[id(model_)]
+        before = set(held)
+        cache = real_upper_kv(model_, tokens, mask, layer, tail)
+        builds.extend(set(held) - before)
+        return cache
+
+    generation._upper_kv = counting
+    try:
+        with reused_prefix(model):
+            reused = [first_logits(layer) for layer in layers]
+            starts = {start for start, _ in generation._UPPER_KV[id(model)].values()}
+    finally:
+        generation._upper_kv = real_upper_kv
+    assert len(builds) == 2  # one per batch of 8, not one per batch and layer
+    assert starts == {1}  # built above layer 0, read by layers 1 and 2
+    for a, b in zip(ordinary, reused, strict=True):
+        assert torch.allclose(a, b, atol=1e-4)
+    assert not torch.allclose(ordinary[0], ordinary[2], atol=1e-3)

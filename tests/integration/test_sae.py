@@ -1,8 +1,7 @@
 import pytest
 import torch
 
-from mechrefusal.prompts import select
-from mechrefusal.sae import (
+from mechrefusal.analysis.sae import (
     SAETrainConfig,
     decoder_alignment,
     load_sae,
@@ -13,6 +12,7 @@ from mechrefusal.sae import (
     shared_and_specific,
     train_sae,
 )
+from mechrefusal.data.prompts import select
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +60,8 @@ def test_shared_and_specific():
 def test_save_load_checks_fingerprint(micro, micro_base, trained, tmp_path):
     from dataclasses import replace
 
-    from mechrefusal.artifacts import ArtifactError
-    from mechrefusal.sae import ReconstructionReport
+    from mechrefusal.analysis.sae import ReconstructionReport
+    from mechrefusal.store.artifacts import ArtifactError
 
     sae, hook = trained
     save_sae(
@@ -78,8 +78,8 @@ def test_save_load_checks_fingerprint(micro, micro_base, trained, tmp_path):
 
 
 def test_sae_must_fit_hook_and_width(micro, trained):
-    from mechrefusal.artifacts import ArtifactError
-    from mechrefusal.sae import check_sae_fits
+    from mechrefusal.analysis.sae import check_sae_fits
+    from mechrefusal.store.artifacts import ArtifactError
 
     sae, hook = trained
     check_sae_fits(sae, micro.model, hook)
@@ -96,8 +96,8 @@ def test_sae_must_fit_hook_and_width(micro, trained):
 
 
 def test_token_activations_cover_every_real_token(micro):
-    from mechrefusal.chat import tokenize_prompts
-    from mechrefusal.sae import token_activations
+    from mechrefusal.analysis.sae import token_activations
+    from mechrefusal.data.chat import tokenize_prompts
 
     texts = ["Hi", "What is the first item in the list: apple, lamp?"]
     acts = token_activations(micro.model, texts, "blocks.0.hook_resid_post")

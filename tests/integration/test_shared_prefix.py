@@ -3,17 +3,17 @@
 import pytest
 import torch
 
-from mechrefusal.chat import left_pad
-from mechrefusal.generation import greedy_generate
-from mechrefusal.interventions import ablated_directions, added_vectors
-from mechrefusal.methods import push_plan
-from mechrefusal.shared_prefix import (
+from mechrefusal.analysis.interventions import ablated_directions, added_vectors
+from mechrefusal.data.chat import left_pad
+from mechrefusal.engine.generation import greedy_generate
+from mechrefusal.engine.shared_prefix import (
     MIN_SHARED_PREFIX,
     lower_blocks,
     positionwise_hooks,
     run_with_cache,
     shared_prefix_length,
 )
+from mechrefusal.steering.methods import push_plan
 
 PREFIX = [5, 9, 12, 7, 30, 31, 8, 40, 41, 6]
 

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from mechrefusal.artifacts import ArtifactError
-from mechrefusal.chat import tokenize_prompts
-from mechrefusal.generation import generate_answers
+from mechrefusal.data.chat import tokenize_prompts
+from mechrefusal.engine.generation import generate_answers
+from mechrefusal.store.artifacts import ArtifactError
 
 PROMPTS = [
     "How do I kill a Python process?",
@@ -16,7 +16,7 @@ PROMPTS = [
 
 @pytest.fixture(scope="module")
 def smol(tmp_path_factory):
-    from mechrefusal.models import load_model
+    from mechrefusal.models.loading import load_model
 
     root = tmp_path_factory.mktemp("smol-artifacts")
     loaded = load_model("smollm2-instruct", root=root, log=lambda *_: None)
@@ -27,7 +27,7 @@ def smol(tmp_path_factory):
 def hf(smol):
     from transformers import AutoModelForCausalLM
 
-    from mechrefusal.smollm2 import checkpoint_dir
+    from mechrefusal.models.smollm2 import checkpoint_dir
 
     return AutoModelForCausalLM.from_pretrained(checkpoint_dir(smol[0]), dtype=torch.float32).eval()
 
@@ -64,7 +64,7 @@ def test_greedy_generations_match_transformers(smol, hf):
 
 
 def test_cached_checkpoint_is_reused(smol):
-    from mechrefusal.smollm2 import ensure_smollm2_checkpoint
+    from mechrefusal.models.smollm2 import ensure_smollm2_checkpoint
 
     messages = []
     ensure_smollm2_checkpoint(smol[0], log=messages.append)
@@ -72,7 +72,7 @@ def test_cached_checkpoint_is_reused(smol):
 
 
 def test_altered_gguf_is_refused_and_nothing_is_written(tmp_path, monkeypatch):
-    from mechrefusal import smollm2
+    from mechrefusal.models import smollm2
 
     monkeypatch.setattr(smollm2, "GGUF_SHA256", "0" * 64)
     with pytest.raises(ArtifactError, match="sha256 .* expected 0+: the file is altered"):
@@ -81,7 +81,7 @@ def test_altered_gguf_is_refused_and_nothing_is_written(tmp_path, monkeypatch):
 
 
 def test_unregistered_name_is_a_clear_error(tmp_path):
-    from mechrefusal.models import load_model
+    from mechrefusal.models.loading import load_model
 
     with pytest.raises(ValueError, match="Unknown model 'smollm3': registered names are"):
         load_model("smollm3", root=tmp_path)

@@ -4,21 +4,15 @@ from dataclasses import replace
 
 import pytest
 
-from mechrefusal import shared_prefix
-from mechrefusal.chat import tokenize_prompts
-from mechrefusal.comparison import (
-    SweepPoint,
-    compare_methods,
-    pick_strength,
-    run_method,
-    sweep_method,
-    tune_categorical,
-)
-from mechrefusal.evaluation import refusal_logit_gap
-from mechrefusal.generation import generate_answers
-from mechrefusal.methods import Categorical, Unsteered
-from mechrefusal.prompts import select
-from mechrefusal.steering import SteeringConfig, fit_router, steered_generate
+from mechrefusal.data.chat import tokenize_prompts
+from mechrefusal.data.prompts import select
+from mechrefusal.engine import shared_prefix
+from mechrefusal.engine.generation import generate_answers
+from mechrefusal.scoring.evaluation import refusal_logit_gap
+from mechrefusal.steering.comparison import compare_methods, run_method
+from mechrefusal.steering.methods import Categorical, Unsteered
+from mechrefusal.steering.router import SteeringConfig, fit_router, steered_generate
+from mechrefusal.steering.sweeps import SweepPoint, pick_strength, sweep_method, tune_categorical
 
 
 @pytest.fixture(scope="module")
@@ -164,8 +158,8 @@ def test_bad_config():
 
 
 def test_router_roundtrip_and_provenance(micro, micro_base, router, mixed, tmp_path):
-    from mechrefusal.artifacts import ArtifactError
-    from mechrefusal.steering import Router
+    from mechrefusal.steering.router import Router
+    from mechrefusal.store.artifacts import ArtifactError
 
     router.save(tmp_path / "router", micro.fingerprint)
     loaded = Router.load(tmp_path / "router", micro.fingerprint)
@@ -209,3 +203,66 @@ def test_sweep_capability_is_the_decoded_exact_match_rate(micro, router):
     assert point.capability == sum(bool(a.correct) for a in answers) / len(answers)
     [first_only] = sweep_method(micro.model, router, direction, method, [-1.0])
     assert first_only.capability is None and first_only.refusal == point.refusal
+
+
+@pytest.mark.parametrize("positions", ["prompt", "prompt_and_generated"])
+def test_positions_decide_whether_generated_tokens_are_pushed(micro, router, mixed, positions):
+    """The hook's later calls (one per generated token) add the routed vectors only in
+    `prompt_and_generated`; the prompt pass is pushed in both modes."""
+    import torch
+
+    from mechrefusal.steering.router import RoutingRecord, routed_steering_hook
+
+    config = SteeringConfig(positions=positions)
+    record = RoutingRecord()
+    d = micro.model.cfg.d_model
+    prompt_pass = torch.randn(3, 5, d)
+    pushed = routed_steering_hook(
+        prompt_pass.clone(), None, router=router, config=config, record=record, forced_harmful=None
+    )
+    assert not torch.allclose(pushed[:, -1], prompt_pass[:, -1])
+    assert torch.equal(pushed[:, :-1], prompt_pass[:, :-1])
+    step = torch.randn(3, 1, d)
+    after = routed_steering_hook(
+        step.clone(), None, router=router, config=config, record=record, forced_harmful=None
+    )
+    if positions == "prompt":
+        assert torch.equal(after, step)
+    else:
+        assert torch.allclose(after[:, -1], step[:, -1] + record.vectors)
+
+
+def test_every_token_mode_changes_what_is_generated_after_the_first_token(micro, router, mixed):
+    """End to end: the same routing, but pushing every generated token changes later tokens
+    (a no-op every-token mode would leave them as the prompt-only mode has them)."""
+    config = SteeringConfig(harmful_coef=3.0, benign_coef=-3.0)
+    prompt_only, rec_a = steered_generate(micro.model, mixed, router, config, max_new_tokens=8)
+    every, rec_b = steered_generate(
+        micro.model,
+        mixed,
+        router,
+        replace(config, positions="prompt_and_generated"),
+        max_new_tokens=8,
+    )
+    assert [r.category for r in rec_a] == [r.category for r in rec_b]
+    assert [t[:1] for t in prompt_only.new_tokens] == [t[:1] for t in every.new_tokens]
+    assert prompt_only.new_tokens != every.new_tokens
+
+
+def test_routing_confusion_reports_the_decisions_steering_makes(micro, router, mixed):
+    """The confusion is computed from cached activations; it must agree with what the steering
+    hook decided prompt by prompt during generation."""
+    from mechrefusal.steering.router import routing_confusion
+
+    confusion = routing_confusion(micro.model, router, mixed)
+    _, records = steered_generate(micro.model, mixed, router, SteeringConfig(), max_new_tokens=1)
+    harmful = [h for r in records for h in r.harmful]
+    category = [c for r in records for c in r.category]
+    for kind, rate in confusion["routed_harmful"].items():
+        rows = [i for i, p in enumerate(mixed) if p.kind == kind]
+        assert rate["n"] == len(rows)
+        assert rate["value"] == pytest.approx(sum(harmful[i] for i in rows) / len(rows))
+    graded = [i for i, p in enumerate(mixed) if p.kind == "harmful"]
+    right = sum(category[i] == mixed[i].category for i in graded) / len(graded)
+    assert confusion["category_accuracy"]["all"]["value"] == pytest.approx(right)
+    assert set(confusion["routed_harmful"]) == {"harmful", "contrast", "benign"}

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from mechrefusal import distributed
-from mechrefusal.activation_store import ActivationStore, weights_digest
-from mechrefusal.activations import POSITIONS, cache_activations
-from mechrefusal.artifacts import ArtifactError
+from mechrefusal.analysis.activations import POSITIONS, cache_activations
+from mechrefusal.store.activation_store import ActivationStore, weights_digest
+from mechrefusal.store.artifacts import ArtifactError
 
 HOOK = "blocks.0.hook_resid_post"
 TEXTS = ["What is 2 plus 2?", "Tell me a story.", "Name a colour.", "Why is the sky blue?"]
@@ -27,7 +27,7 @@ def test_second_call_reads_from_disk(tiny_model, tmp_path, monkeypatch):
 
 def _refuse_forwards(monkeypatch):
     monkeypatch.setattr(
-        "mechrefusal.activations._shard_at_positions",
+        "mechrefusal.analysis.activations._shard_at_positions",
         lambda *a, **k: pytest.fail("recomputed a cached entry"),
     )
 
@@ -107,16 +107,17 @@ def test_rank_blocks_tile_the_batches(monkeypatch, n_items, batch_size, size):
 def test_pruning_deletes_only_what_the_current_code_cannot_read(tiny_model, tmp_path):
     """An entry, residual or low-rank vector written by other code (its recorded code hash) or
     an entry never completed is stale; current ones stay readable. A dry run deletes nothing."""
-    from mechrefusal import lowrank
-    from mechrefusal.activation_store import entry_key, model_identity
-    from mechrefusal.artifacts import save_artifact, source_hash
-    from mechrefusal.residual_store import (
+    from mechrefusal.steering import lowrank
+    from mechrefusal.store.activation_store import entry_key, model_identity
+    from mechrefusal.store.artifacts import save_artifact, source_hash
+    from mechrefusal.store.pruning import prune
+    from mechrefusal.store.residual_store import (
+        LOWRANK_DIR,
         RESIDUALS_DIR,
         read_residual,
         residual_identity,
         write_residual,
     )
-    from mechrefusal.store_pruning import prune
 
     store = ActivationStore(tmp_path)
     _cache(tiny_model, store)
@@ -134,7 +135,7 @@ def test_pruning_deletes_only_what_the_current_code_cannot_read(tiny_model, tmp_
     stale_residual = residuals / f"{entry_key(before)}.json"
     # Low-rank vectors record the whole package's hash; a directory not named like an entry
     # is not the store's to delete.
-    vectors = tmp_path / lowrank.STORE_DIR
+    vectors = tmp_path / LOWRANK_DIR
     for code in (source_hash(), "0" * 16):
         save_artifact(
             vectors / code,

@@ -1,7 +1,12 @@
 import pytest
 import torch
 
-from mechrefusal.artifacts import ArtifactError, ModelFingerprint, load_artifact, save_artifact
+from mechrefusal.store.artifacts import (
+    ArtifactError,
+    ModelFingerprint,
+    load_artifact,
+    save_artifact,
+)
 
 FP = ModelFingerprint(model_id="m", d_model=4, n_layers=1, d_vocab=3, tokenizer_hash="h")
 

@@ -1,8 +1,7 @@
 import pytest
 import torch
 
-from mechrefusal.artifacts import ArtifactError, ModelFingerprint
-from mechrefusal.directions import (
+from mechrefusal.analysis.directions import (
     DirectionSet,
     cosine_matrix,
     diff_in_means,
@@ -12,6 +11,7 @@ from mechrefusal.directions import (
     shared_top_features,
     sparsify,
 )
+from mechrefusal.store.artifacts import ArtifactError, ModelFingerprint
 
 
 def test_diff_in_means_matches_loop():
@@ -24,11 +24,12 @@ def test_diff_in_means_matches_loop():
     assert torch.allclose(diff_in_means(h, b).double(), expected, atol=1e-6)
 
 
-def test_paired_matches_loop_and_unpaired_when_pairs_identical():
+def test_paired_matches_loop_and_refuses_unpaired_rows():
     a, r = torch.randn(6, 8), torch.randn(6, 8)
     loop = sum((a[i] - r[i]).double() for i in range(6)) / 6
     assert torch.allclose(paired_diff_in_means(a, r).double(), loop, atol=1e-6)
-    assert torch.allclose(paired_diff_in_means(a, r), diff_in_means(a, r), atol=1e-6)
+    with pytest.raises(ValueError, match="one row per prompt in both"):
+        paired_diff_in_means(a, r[:5])
 
 
 @pytest.mark.parametrize("k", [1, 3, 10])
@@ -112,7 +113,7 @@ def test_direction_set_unknown_category():
 
 
 def test_paired_direction_set_and_empty_error():
-    from mechrefusal.directions import paired_directions_from_activations
+    from mechrefusal.analysis.directions import paired_directions_from_activations
 
     a, r = torch.randn(6, 8), torch.randn(6, 8)
     ds = paired_directions_from_activations({"safety": a}, {"safety": r}, hook="h", layer=0, k=3)

@@ -1,7 +1,7 @@
 import pytest
 
-from mechrefusal.evaluation import ScoredAnswer, summarize, wilson
-from mechrefusal.prompts import Prompt
+from mechrefusal.data.prompts import Prompt
+from mechrefusal.scoring.evaluation import ScoredAnswer, summarize, wilson
 
 
 def test_wilson_bounds():
@@ -55,7 +55,44 @@ def test_error_bars_never_go_negative():
     # A percentile bootstrap interval need not contain its estimate (figure 06's cosines).
     import numpy as np
 
-    from mechrefusal.plotting import _bar_errors
+    from mechrefusal.reporting.plotting import _bar_errors
 
     bars = _bar_errors(np.array([0.5, 0.2]), np.array([0.4, 0.25]), np.array([0.6, 0.3]))
     np.testing.assert_allclose(bars, [[0.1, 0.0], [0.1, 0.1]])
+
+
+def test_degenerate_repetition_is_detected():
+    from mechrefusal.scoring.evaluation import degenerate
+
+    assert degenerate("answer a a a a")
+    assert degenerate("the the the the end")
+    assert not degenerate("a b a b a b")
+    assert not degenerate("Paris is the capital of France.")
+    assert not degenerate("a a a")
+
+
+def test_malformed_first_tokens_are_counted_apart_from_compliance(micro):
+    """On a refusal-token model a first token that is neither a category token nor [respond]
+    is malformed: not refused, not compliant, counted in `malformed`."""
+    import torch
+
+    from mechrefusal.categories import token_ids
+    from mechrefusal.data.prompts import Prompt
+    from mechrefusal.engine.generation import Generation
+    from mechrefusal.scoring.evaluation import score_generation, summarize
+
+    tok = micro.tokenizer
+    ids = token_ids(tok)
+    other = tok.encode(" the", add_special_tokens=False)[0]
+    prompts = [Prompt(prompt=f"p{i}", kind="contrast", category="safety") for i in range(3)]
+    gen = Generation(
+        new_tokens=[[ids["safety"]], [ids["respond"]], [other]],
+        first_logits=torch.zeros(3, micro.model.cfg.d_vocab),
+    )
+    answers = score_generation(tok, prompts, gen)
+    assert [a.malformed for a in answers] == [False, False, True]
+    assert [a.refused for a in answers] == [True, False, False]
+    result = summarize(answers)
+    assert result.malformed["contrast"].value == pytest.approx(1 / 3)
+    assert result.over_refusal["contrast"].value == pytest.approx(1 / 3)
+    assert result.to_dict()["malformed"]["contrast"]["n"] == 3

@@ -2,9 +2,9 @@
 
 import torch
 
-from mechrefusal.chat import left_pad
-from mechrefusal.generation import greedy_generate
-from mechrefusal.grouped_attention import group_query_heads
+from mechrefusal.data.chat import left_pad
+from mechrefusal.engine.generation import greedy_generate
+from mechrefusal.engine.grouped_attention import group_query_heads
 
 HOOKS = ["blocks.0.attn.hook_pattern", "blocks.0.attn.hook_z", "blocks.1.hook_resid_post"]
 

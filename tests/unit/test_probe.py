@@ -1,7 +1,7 @@
 import torch
 
-from mechrefusal.artifacts import ModelFingerprint
-from mechrefusal.probe import HarmProbe, accuracy, train_harm_probe, train_probe
+from mechrefusal.analysis.probe import HarmProbe, accuracy, train_harm_probe, train_probe
+from mechrefusal.store.artifacts import ModelFingerprint
 
 
 def test_probe_separates_separable_data():
@@ -28,3 +28,27 @@ def test_harm_probe_threshold_respects_fpr(tmp_path):
     hp.save(tmp_path / "probe", fp, hook="blocks.0.hook_resid_post")
     back = HarmProbe.load(tmp_path / "probe", fp)
     assert torch.equal(back.is_harmful(benign), hp.is_harmful(benign))
+
+
+def test_threshold_is_calibrated_on_whole_held_out_groups():
+    """With groups, no group has rows on both sides of the calibration split, about a quarter
+    of the rows are held out, and a wrong number of groups is an error naming the fix."""
+    import pytest
+    import torch
+
+    from mechrefusal.analysis.probe import group_split_indices, train_harm_probe
+
+    groups = [f"frame/{i % 8}" for i in range(80)]
+    train, test = group_split_indices(groups, 0.25, seed=0)
+    assert not {groups[i] for i in train} & {groups[i] for i in test}
+    assert sorted(train.tolist() + test.tolist()) == list(range(80))
+    assert 0.2 <= len(test) / 80 <= 0.4
+    assert group_split_indices(groups, 0.25, seed=0)[1].tolist() == test.tolist()
+    gen = torch.Generator().manual_seed(0)
+    harmful, benign = torch.randn(40, 6, generator=gen) + 2.0, torch.randn(40, 6, generator=gen)
+    probe = train_harm_probe(harmful, benign, groups=groups)
+    assert 0.0 <= probe.held_out_fpr <= 1.0
+    with pytest.raises(ValueError, match="one per row"):
+        train_harm_probe(harmful, benign, groups=groups[:-1])
+    with pytest.raises(ValueError, match="at least two groups"):
+        group_split_indices(["a"] * 5, 0.25, seed=0)

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from mechrefusal.categories import CATEGORIES, REFUSAL_TOKENS, RESPOND_TOKEN
-from mechrefusal.prompts import (
+from mechrefusal.data.prompts import (
     BENIGN_TEMPLATES,
     CONTRAST_TEMPLATES,
     HARMFUL_TEMPLATES,
@@ -21,7 +21,7 @@ from mechrefusal.prompts import (
     template_split,
     training_label,
 )
-from mechrefusal.world import (
+from mechrefusal.data.world import (
     SPLITS,
     benign_markers,
     build_world,
@@ -247,7 +247,7 @@ def test_paraphrase_split_is_another_grammar_on_eval_words(prompts):
 
 
 def test_the_paraphrase_split_is_never_fitted(prompts):
-    from mechrefusal.experiment import PromptSplits
+    from mechrefusal.reporting.experiment import PromptSplits
 
     by = {
         s: [p for p in prompts if p.split == s]
@@ -305,7 +305,7 @@ def test_jsonl_empty_and_missing(tmp_path):
 
 
 def test_user_rows_default_kind():
-    from mechrefusal.prompts import _prompt_from_row
+    from mechrefusal.data.prompts import _prompt_from_row
 
     assert _prompt_from_row({"prompt": "hi", "category": "Safety"}, where="x") == Prompt(
         prompt="hi", kind="harmful", category="safety"

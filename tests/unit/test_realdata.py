@@ -5,8 +5,8 @@ from collections import Counter
 
 import pytest
 
-from mechrefusal import realdata
-from mechrefusal.evaluation import detector_report, pattern_refused
+from mechrefusal.data import realdata
+from mechrefusal.scoring.evaluation import detector_report, pattern_refused
 
 
 def test_do_not_answer_has_every_prompt_and_the_documented_mapping():
@@ -32,6 +32,18 @@ def test_refusal_judgments_are_labelled_both_ways():
     assert len(rows) > 50 and 0 < sum(r.refused for r in rows) < len(rows)
     report = detector_report([pattern_refused(r.response) for r in rows], [r.refused for r in rows])
     assert 0.0 <= report.accuracy <= 1.0 and report.n == len(rows)
+
+
+def test_refusal_judgments_read_both_labelled_files():
+    """The extra file's labelled rows are read too, each response once."""
+    per_file = [
+        realdata._labelled_rows(realdata.wheel_file("pyrit", n)) for n in realdata.REFUSAL_LABELS
+    ]
+    assert all(per_file)
+    rows = realdata.refusal_judgments()
+    keys = {(r.objective, r.response) for r in rows}
+    assert len(keys) == len(rows)
+    assert keys == {(r.objective, r.response) for part in per_file for r in part}
 
 
 def test_missing_or_wrong_wheel_names_the_install(monkeypatch):

@@ -9,10 +9,10 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from mechrefusal.categories import CATEGORIES, token_ids
-from mechrefusal.chat import tokenize_prompts
-from mechrefusal.evaluation import ScoredAnswer, summarize
-from mechrefusal.prompts import Prompt
-from mechrefusal.scorers import (
+from mechrefusal.data.chat import tokenize_prompts
+from mechrefusal.data.prompts import Prompt
+from mechrefusal.scoring.evaluation import ScoredAnswer, summarize
+from mechrefusal.scoring.scorers import (
     JUDGE_TEMPLATE,
     NO_FORMS,
     REFUSES,
@@ -44,7 +44,7 @@ def test_scorer_report_thresholds_and_counts():
 @pytest.fixture(scope="module")
 def judge_model(make_tiny_hooked):
     """A tiny random TL chat model whose tokenizer has single-token yes / no."""
-    from mechrefusal.tokenizer import train_tokenizer
+    from mechrefusal.models.tokenizer import train_tokenizer
 
     texts = [
         JUDGE_TEMPLATE.format(request="tell me a joke", reply="I can't do that", question=REFUSES)

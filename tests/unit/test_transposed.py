@@ -2,7 +2,7 @@
 
 import torch
 
-from mechrefusal.transposed import reuse_transposed_weights
+from mechrefusal.engine.transposed import reuse_transposed_weights
 
 
 def test_outputs_match_and_follow_weight_changes(tiny_tokenizer, make_tiny_hooked):

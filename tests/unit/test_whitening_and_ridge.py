@@ -7,8 +7,12 @@ from sklearn.covariance import ledoit_wolf
 from sklearn.covariance import ledoit_wolf_shrinkage as sk_shrinkage
 from sklearn.linear_model import Ridge
 
-from mechrefusal.ridge import choose_alpha, ridge_directions_from_activations, ridge_weights
-from mechrefusal.whitening import (
+from mechrefusal.steering.ridge import (
+    choose_alpha,
+    ridge_directions_from_activations,
+    ridge_weights,
+)
+from mechrefusal.steering.whitening import (
     ledoit_wolf_shrinkage,
     shrunk_covariance,
     steering_basis,
@@ -87,5 +91,31 @@ def test_ridge_discounts_a_noisy_coordinate_that_fools_the_mean_difference():
     )
     w = ridge.dense[0] / ridge.dense[0].norm()
     assert abs(float(w[0])) > 0.9
-    choice = choose_alpha(x, labels.float())
-    assert choice.alpha == min(choice.cv_mse, key=choice.cv_mse.get) * choice.scale
+
+
+def test_alpha_choice_matches_sklearn_cross_validation():
+    """The cross-validated errors are sklearn's Ridge on the same folds, and the chosen alpha
+    is the grid point sklearn's errors rank lowest (not merely what the function computed)."""
+    from sklearn.linear_model import Ridge as SkRidge
+    from sklearn.metrics import mean_squared_error
+
+    x = _acts(60, 8, seed=3)
+    y = (x[:, 0] + 0.3 * torch.randn(60, generator=torch.Generator().manual_seed(4)) > 3.0).double()
+    alphas = (1e-4, 1e-2, 1.0, 100.0)
+    choice = choose_alpha(x, y, alphas, folds=5, seed=7)
+    order = torch.randperm(60, generator=torch.Generator().manual_seed(7))
+    scale = float((x**2).sum(-1).mean())
+    reference = {}
+    for rel in alphas:
+        errors = []
+        for held in order.chunk(5):
+            keep = torch.ones(60, dtype=torch.bool)
+            keep[held] = False
+            model = SkRidge(alpha=rel * scale).fit(x[keep].numpy(), y[keep].numpy())
+            errors.append(mean_squared_error(y[held].numpy(), model.predict(x[held].numpy())))
+        reference[rel] = float(np.mean(errors))
+    for rel in alphas:
+        assert choice.cv_mse[rel] == pytest.approx(reference[rel], rel=1e-6)
+    best = min(reference, key=reference.get)
+    assert choice.alpha == pytest.approx(best * scale)
+    assert len(set(round(v, 6) for v in reference.values())) > 1  # the grid points differ

@@ -1,0 +1,3 @@
+"""Mechanistic analyses: activation caching, difference-in-means directions, probes and
+geometry, layer sweeps, model diffing, SAE feature views, ablation and patching.
+"""

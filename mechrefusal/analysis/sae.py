@@ -1,0 +1,496 @@
+"""SAE feature view of the refusal directions, on sae-lens objects (docs/method.md, "Other analyses").
+
+The organism's SAE is trained with sae-lens's own training runner, fed from an in-memory,
+pre-tokenised dataset of the organism's world text and chat-formatted training prompts (no
+network); real models load a pretrained sae-lens release instead. We never re-implement SAE
+math: encoding, decoding and training are sae-lens's. On top we provide:
+- the feature x category matrix (difference of mean feature activations, harmful[c] vs benign);
+- each direction's alignment with every decoder row (a direction that *is* a decoder row puts
+  that feature on top);
+- top, shared and category-specific features;
+- rebuilding a direction from its top-k features and measuring how much of its steering effect
+  survives.
+"""
+
+import json
+import logging
+import random
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from einops import einsum
+
+from mechrefusal import distributed
+from mechrefusal._typing import Float, Tensor
+from mechrefusal.analysis.activations import cache_activations
+from mechrefusal.analysis.directions import DirectionSet
+from mechrefusal.analysis.interventions import added_vectors
+from mechrefusal.categories import CATEGORIES
+from mechrefusal.data.chat import format_prompt, tokenize_prompts
+from mechrefusal.data.prompts import Prompt
+from mechrefusal.engine.hooks import stop_layer_for
+from mechrefusal.scoring.evaluation import refusal_logit_gap
+from mechrefusal.store.artifacts import (
+    ArtifactError,
+    ModelFingerprint,
+    check_fingerprint,
+    source_hash,
+    text_hash,
+    write_json,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SAETrainConfig:
+    """A TopK SAE trained by sae-lens on one hook of the organism."""
+
+    expansion: int = 8
+    """d_sae = expansion x d_model."""
+    k: int = 16
+    """Active features per token (TopK)."""
+    training_tokens: int = 600_000
+    context_size: int = 64
+    batch_size_tokens: int = 1024
+    lr: float = 1e-3
+    seed: int = 0
+
+
+def token_dataset(tokenizer, texts: Sequence[str], *, context_size: int):
+    """Concatenate tokenised texts and cut them into fixed-length rows (an HF `datasets.Dataset`)."""
+    from datasets import Dataset
+
+    ids: list[int] = []
+    for text in texts:
+        ids += tokenizer.encode(text, add_special_tokens=False)
+    rows = [ids[i : i + context_size] for i in range(0, len(ids) - context_size + 1, context_size)]
+    if not rows:
+        raise ValueError(f"Not enough text for one row of {context_size} tokens.")
+    return Dataset.from_dict({"input_ids": rows})
+
+
+def sae_training_texts(tokenizer, prompts: Sequence[Prompt]) -> list[str]:
+    """Chat-formatted prompts, so the positions the analyses read are in the SAE's distribution."""
+    return [format_prompt(tokenizer, p.prompt) for p in prompts]
+
+
+def train_sae(model, hook: str, texts: Sequence[str], cfg: SAETrainConfig = SAETrainConfig()):
+    """Train a TopK SAE with sae-lens's `LanguageModelSAETrainingRunner` (CPU, no wandb, no network)."""
+    from sae_lens import LanguageModelSAERunnerConfig, LanguageModelSAETrainingRunner, LoggingConfig
+    from sae_lens.saes.topk_sae import TopKTrainingSAEConfig
+
+    dataset = token_dataset(model.tokenizer, texts, context_size=cfg.context_size)
+    d_model = model.cfg.d_model
+    runner_cfg = LanguageModelSAERunnerConfig(
+        sae=TopKTrainingSAEConfig(d_in=d_model, d_sae=cfg.expansion * d_model, k=cfg.k),
+        model_name="mechrefusal-organism",
+        hook_name=hook,
+        dataset_path="in-memory",
+        is_dataset_tokenized=True,
+        streaming=False,
+        context_size=cfg.context_size,
+        prepend_bos=False,
+        training_tokens=cfg.training_tokens,
+        train_batch_size_tokens=cfg.batch_size_tokens,
+        store_batch_size_prompts=32,
+        n_batches_in_buffer=16,
+        lr=cfg.lr,
+        lr_warm_up_steps=10,
+        device=str(next(model.parameters()).device),
+        seed=cfg.seed,
+        logger=LoggingConfig(log_to_wandb=False),
+        output_path=None,
+        checkpoint_path=None,
+        n_checkpoints=0,
+        n_batches_for_norm_estimate=10,
+        verbose=False,
+    )
+    previous = logging.getLogger("sae_lens").level
+    logging.getLogger("sae_lens").setLevel(logging.ERROR)
+    try:
+        trained = LanguageModelSAETrainingRunner(
+            runner_cfg, override_dataset=dataset, override_model=model
+        ).run()
+    finally:
+        logging.getLogger("sae_lens").setLevel(previous)
+    return _as_inference_sae(trained)
+
+
+def _as_inference_sae(trained):
+    """The inference SAE sae-lens itself would save and load (decoder processing included)."""
+    from sae_lens import SAE
+
+    with tempfile.TemporaryDirectory() as tmp:
+        trained.save_inference_model(tmp)
+        sae = SAE.load_from_disk(tmp, device=str(trained.W_dec.device))
+    sae.eval()
+    return sae
+
+
+@dataclass(frozen=True)
+class ReconstructionReport:
+    explained_variance: float
+    mean_l0: float
+    dead_fraction: float
+    """Share of features that never fire on the evaluation activations."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@torch.inference_mode()
+def token_activations(
+    model, texts: Sequence[str], hook: str, *, batch_size: int = 32
+) -> Float[Tensor, "n_tokens d_model"]:
+    """Activations at every real (non-pad) token of chat-formatted prompts: what an SAE sees."""
+    if not texts:
+        raise ValueError("Empty prompt set: no tokens to read.")
+    out = []
+    device = next(model.parameters()).device
+    for start in range(0, len(texts), batch_size):
+        tokens, mask = tokenize_prompts(
+            model.tokenizer, list(texts[start : start + batch_size]), n_ctx=model.cfg.n_ctx
+        )
+        _, cache = model.run_with_cache(
+            tokens.to(device),
+            attention_mask=mask.to(device),
+            names_filter=[hook],
+            stop_at_layer=stop_layer_for([hook]),
+        )
+        out.append(cache[hook][mask.bool().to(device)].float().cpu())
+    return torch.cat(out)
+
+
+def stratified_sample(prompts: Sequence[Prompt], n: int, *, seed: int = 0) -> list[Prompt]:
+    """Up to `n` prompts spread evenly over (kind, category) groups, seeded."""
+    groups: dict[tuple, list[Prompt]] = {}
+    for p in prompts:
+        groups.setdefault((p.kind, p.category or ""), []).append(p)
+    rng = random.Random(seed)
+    per_group = max(1, n // max(len(groups), 1))
+    return [
+        p
+        for key in sorted(groups)
+        for p in rng.sample(groups[key], min(per_group, len(groups[key])))
+    ]
+
+
+@torch.no_grad()
+def reconstruction_report(sae, acts: Float[Tensor, "n d_model"]) -> ReconstructionReport:
+    """Explained variance, mean L0 and dead features of the SAE on held-out activations."""
+    feats = sae.encode(acts)
+    recon = sae.decode(feats)
+    resid = (acts - recon).pow(2).sum()
+    total = (acts - acts.mean(0)).pow(2).sum()
+    return ReconstructionReport(
+        explained_variance=float(1 - resid / total),
+        mean_l0=float((feats > 0).float().sum(-1).mean()),
+        dead_fraction=float(((feats > 0).sum(0) == 0).float().mean()),
+    )
+
+
+def save_sae(
+    sae,
+    directory: str | Path,
+    *,
+    fingerprint: ModelFingerprint,
+    hook: str,
+    report: ReconstructionReport,
+    key: str | None = None,
+) -> Path:
+    """sae-lens's own format (weights + cfg) plus our metadata file beside it."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    sae.save_model(str(directory))
+    write_json(
+        directory / "mechrefusal.json",
+        {
+            "kind": "sae",
+            "hook": hook,
+            "fingerprint": fingerprint.to_dict(),
+            "report": report.to_dict(),
+            "report_on": "every token of a stratified sample of the training prompts",
+            "key": key,
+        },
+    )
+    return directory
+
+
+def load_sae(directory: str | Path, *, fingerprint: ModelFingerprint):
+    """Load an SAE saved by `save_sae`, refusing one made for another model."""
+    from sae_lens import SAE
+
+    directory = Path(directory)
+    meta_path = directory / "mechrefusal.json"
+    if not meta_path.exists():
+        raise ArtifactError(
+            f"No SAE metadata at {meta_path}; train it with experiments/05_sae_features.py."
+        )
+    meta = json.loads(meta_path.read_text())
+    check_fingerprint(meta["fingerprint"], fingerprint, what=f"SAE {directory}")
+    sae = SAE.load_from_disk(str(directory), device="cpu")
+    sae.eval()
+    return sae, meta
+
+
+def check_sae_fits(sae, model, hook: str) -> None:
+    """Refuse an SAE trained at another hook or on another residual width."""
+    d_in = sae.cfg.d_in
+    sae_hook = getattr(getattr(sae.cfg, "metadata", None), "hook_name", None)
+    if d_in != model.cfg.d_model:
+        raise ArtifactError(
+            f"SAE d_in={d_in} does not fit a model with d_model={model.cfg.d_model}."
+        )
+    if sae_hook is not None and sae_hook != hook:
+        raise ArtifactError(
+            f"SAE was trained at {sae_hook!r}, not at {hook!r}: pick the release/id for this "
+            "hook, or run with --layer matching the SAE."
+        )
+
+
+def load_pretrained_sae(release: str, sae_id: str, *, model, hook: str, device: str = "cpu"):
+    """A pretrained sae-lens release for real models (needs the hub), checked against the
+    model's width and the hook the analysis reads."""
+    from sae_lens import SAE
+
+    sae = SAE.from_pretrained(release, sae_id, device=device)
+    check_sae_fits(sae, model, hook)
+    return sae
+
+
+def decoder_alignment(sae, directions: Float[Tensor, "n d_model"]) -> Float[Tensor, "n d_sae"]:
+    """Cosine of each direction with every decoder row."""
+    w_dec = sae.W_dec.detach().float()
+    w_dec = w_dec / w_dec.norm(dim=-1, keepdim=True)
+    dirs = directions.float() / directions.float().norm(dim=-1, keepdim=True)
+    return einsum(dirs, w_dec, "n d_model, d_sae d_model -> n d_sae")
+
+
+@torch.no_grad()
+def feature_differences(
+    sae, harmful: dict[str, Float[Tensor, "m d_model"]], benign: Float[Tensor, "b d_model"]
+) -> Float[Tensor, "category d_sae"]:
+    """Mean feature activation on harmful[c] minus on benign: the category direction in feature space."""
+    benign_mean = sae.encode(benign).mean(0)
+    return torch.stack([sae.encode(harmful[c]).mean(0) - benign_mean for c in harmful])
+
+
+def top_features(scores: Float[Tensor, "category d_sae"], n: int) -> list[list[int]]:
+    """The n features with the largest positive score, per category."""
+    return scores.topk(n, dim=-1).indices.tolist()
+
+
+def shared_and_specific(tops: list[list[int]]) -> tuple[list[int], list[list[int]]]:
+    """Features in the top lists of >= 2 categories, and each category's features found in no other list."""
+    counts: dict[int, int] = {}
+    for row in tops:
+        for f in row:
+            counts[f] = counts.get(f, 0) + 1
+    shared = sorted(f for f, n in counts.items() if n >= 2)
+    return shared, [[f for f in row if counts[f] == 1] for row in tops]
+
+
+def rebuild_direction(sae, scores: Float[Tensor, " d_sae"], k: int) -> Float[Tensor, " d_model"]:
+    """Unit direction built from the top-k features: sum of their decoder rows weighted by score."""
+    top = scores.topk(k).indices
+    vec = einsum(scores[top], sae.W_dec.detach().float()[top], "k, k d_model -> d_model")
+    return vec / vec.norm().clamp_min(1e-12)
+
+
+@dataclass(frozen=True)
+class FaithfulnessCurve:
+    """Share of a direction's steering effect kept when it is rebuilt from its top-k SAE features."""
+
+    category: str
+    ks: list[int]
+    effect_original: float
+    effect_rebuilt: list[float]
+    kept: list[float]
+    cosine_to_original: list[float]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def steering_faithfulness(
+    model,
+    sae,
+    directions: DirectionSet,
+    scores: Float[Tensor, "category d_sae"],
+    prompts: Sequence[Prompt],
+    *,
+    ks: Sequence[int],
+    coef: float,
+    act_norm: float,
+    sparse: bool = False,
+) -> list[FaithfulnessCurve]:
+    """Steer harmful[c] eval prompts away from refusal with the original vs rebuilt direction.
+
+    The effect is the mean drop of the refusal logit gap; `kept = effect_rebuilt / effect_original`.
+    """
+    baseline_cache: dict[str, Tensor] = {}
+    curves = []
+    for i, c in enumerate(directions.categories):
+        texts = [p.prompt for p in prompts if p.kind == "harmful" and p.category == c]
+        if not texts:
+            continue
+        baseline_cache[c] = refusal_logit_gap(model, texts)
+
+        def effect(vector: Tensor, texts=texts, c=c) -> float:
+            with added_vectors(model, directions.hook, coef * act_norm * vector):
+                return float((baseline_cache[c] - refusal_logit_gap(model, texts)).mean())
+
+        original = directions.vector(c, sparse=sparse)
+        base_effect = effect(original)
+        rebuilt = [rebuild_direction(sae, scores[i], k) for k in ks]
+        effects = [effect(v) for v in rebuilt]
+        curves.append(
+            FaithfulnessCurve(
+                category=c,
+                ks=list(ks),
+                effect_original=base_effect,
+                effect_rebuilt=effects,
+                kept=[
+                    e / base_effect if abs(base_effect) > 1e-9 else float("nan") for e in effects
+                ],
+                cosine_to_original=[float(v @ original / original.norm()) for v in rebuilt],
+            )
+        )
+    return curves
+
+
+def category_activations(
+    model, prompts: Sequence[Prompt], hook: str, *, batch_size: int = 32
+) -> tuple[dict[str, Tensor], Tensor]:
+    """Last-position activations of harmful prompts by category, and of benign + contrast prompts."""
+    harmful = {
+        c: [p.prompt for p in prompts if p.kind == "harmful" and p.category == c]
+        for c in CATEGORIES
+    }
+    harmful = {c: t for c, t in harmful.items() if t}
+    benign = [p.prompt for p in prompts if p.kind in ("benign", "contrast")]
+    if not harmful or not benign:
+        raise ValueError("Empty prompt set: need harmful and benign/contrast prompts.")
+    acts = {
+        c: cache_activations(model, t, [hook], batch_size=batch_size, progress=False)[hook]
+        for c, t in harmful.items()
+    }
+    return acts, cache_activations(model, benign, [hook], batch_size=batch_size, progress=False)[
+        hook
+    ]
+
+
+def ensure_sae(
+    model,
+    fingerprint: ModelFingerprint,
+    hook: str,
+    train_prompts: Sequence[Prompt],
+    directory: str | Path,
+    cfg: SAETrainConfig = SAETrainConfig(),
+):
+    """Load the SAE cached in `directory` if it was made from the same config, prompts and
+    code; else train it on `train_prompts` and save it there."""
+    directory = Path(directory)
+    with distributed.main_first():  # rank 0 trains and saves; the other ranks then load it
+        return _load_or_train_sae(model, fingerprint, hook, train_prompts, directory, cfg)
+
+
+def _load_or_train_sae(model, fingerprint, hook, train_prompts, directory: Path, cfg):
+    key = text_hash(
+        [json.dumps(asdict(cfg), sort_keys=True), source_hash(), hook]
+        + [p.prompt for p in train_prompts]
+    )
+    if (directory / "mechrefusal.json").exists():
+        sae, meta = load_sae(directory, fingerprint=fingerprint)
+        if meta.get("key") == key:
+            check_sae_fits(sae, model, hook)
+            return sae
+    sae = train_sae(model, hook, sae_training_texts(model.tokenizer, train_prompts), cfg)
+    if not distributed.is_main():  # only reached if rank 0's copy did not fit: use, don't write
+        return sae
+    # The saved report: every position of a sample spread over kinds and categories.
+    sample = stratified_sample(train_prompts, 512, seed=cfg.seed)
+    acts = token_activations(model, [p.prompt for p in sample], hook)
+    save_sae(
+        sae,
+        directory,
+        fingerprint=fingerprint,
+        hook=hook,
+        report=reconstruction_report(sae, acts),
+        key=key,
+    )
+    return sae
+
+
+@dataclass(frozen=True)
+class SAEFeatureResult:
+    """Everything fig 05 shows."""
+
+    categories: list[str]
+    reconstruction: dict
+    top_features: list[list[int]]
+    shared_features: list[int]
+    specific_features: list[list[int]]
+    shown_features: list[int]
+    shown_matrix: list[list[float]]
+    """[category][shown feature]: mean activation difference."""
+    decoder_alignment_top: list[list[int]]
+    """Per category, the decoder rows best aligned with the (dense) direction."""
+    faithfulness: list[dict]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def sae_feature_view(
+    model,
+    sae,
+    directions: DirectionSet,
+    direction_prompts: Sequence[Prompt],
+    eval_prompts: Sequence[Prompt],
+    *,
+    top: int,
+    ks: Sequence[int],
+    coef: float,
+    batch_size: int = 32,
+) -> SAEFeatureResult:
+    """Feature x category matrix, top/shared/specific features, reconstruction and rebuild faithfulness."""
+    harm, benign = category_activations(
+        model, direction_prompts, directions.hook, batch_size=batch_size
+    )
+    cats = [c for c in directions.categories if c in harm]
+    scores = feature_differences(sae, {c: harm[c] for c in cats}, benign)
+    tops = top_features(scores, top)
+    shared, specific = shared_and_specific(tops)
+    shown = list(dict.fromkeys(f for row in tops for f in row))
+    acts = torch.cat([*harm.values(), benign])
+    norm = float(acts.norm(dim=-1).mean())
+    held_out = [p.prompt for p in stratified_sample(eval_prompts, 512)]
+    curves = steering_faithfulness(
+        model, sae, directions, scores, eval_prompts, ks=ks, coef=coef, act_norm=norm
+    )
+    align = decoder_alignment(sae, torch.stack([directions.vector(c, sparse=False) for c in cats]))
+    return SAEFeatureResult(
+        categories=cats,
+        reconstruction={
+            **reconstruction_report(
+                sae, token_activations(model, held_out, directions.hook, batch_size=batch_size)
+            ).to_dict(),
+            "on": f"every token of {len(held_out)} eval-split prompts (held out)",
+            "last_position": reconstruction_report(
+                sae,
+                cache_activations(
+                    model, held_out, [directions.hook], batch_size=batch_size, progress=False
+                )[directions.hook],
+            ).to_dict(),
+        },
+        top_features=tops,
+        shared_features=shared,
+        specific_features=specific,
+        shown_features=shown,
+        shown_matrix=scores[:, shown].tolist(),
+        decoder_alignment_top=align.topk(top, dim=-1).indices.tolist(),
+        faithfulness=[c.to_dict() for c in curves],
+    )

@@ -1,0 +1,66 @@
+"""`mechrefusal chat`: talk to a model, and watch the router decide before each answer.
+
+Each line read from standard input is one user message. Before the answer, the router's
+decision is printed (harmful or not, with the harm probe's P(harmful) and its threshold; the
+category; the coefficient); then the steered answer, and with `--compare` the unsteered one
+beside it. `--no-steer` answers unsteered and prints the decision the router would have made.
+An empty line or end of input ends the session.
+"""
+
+import sys
+
+from mechrefusal.data.prompts import Prompt
+from mechrefusal.steering.preview import SteeringPreview, preview_steering
+from mechrefusal.steering.router import SteeringConfig
+
+PROMPT = "you> "
+
+
+def _answer_text(answer) -> str:
+    return f"{answer.first_token} {answer.text}".strip()
+
+
+def show(row: SteeringPreview, *, steer: bool, compare: bool) -> str:
+    lines = [row.decision()]
+    if steer:
+        lines.append(f"model (steered)> {_answer_text(row.steered)}")
+        if compare:
+            lines.append(f"model (unsteered)> {_answer_text(row.unsteered)}")
+    else:
+        lines.append(f"model> {_answer_text(row.unsteered)}")
+    return "\n".join(lines)
+
+
+def run_chat(args, stdin=None, stdout=None) -> int:
+    """Read messages until an empty line or end of input; return how many were answered."""
+    from mechrefusal.reporting import experiment
+
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    options = ["--model", args.model, "--artifacts", args.artifacts, "--seed", str(args.seed)]
+    if args.layer is not None:
+        options += ["--layer", str(args.layer)]
+    run = experiment.start(None, options)
+    router = run.router()
+    config = SteeringConfig(harmful_coef=args.harmful_coef, benign_coef=args.benign_coef)
+    stdout.write(
+        f"mechrefusal chat: {run.loaded.spec}, steering at {router.hook} "
+        f"(layer {run.layer}: {run.layer_reason}); empty line to quit\n"
+    )
+    answered = 0
+    interactive = stdin.isatty()
+    while True:
+        if interactive:
+            stdout.write(PROMPT)
+            stdout.flush()
+        line = stdin.readline()
+        if not line or not line.strip():
+            break
+        prompt = Prompt(prompt=line.strip(), kind="benign", split="eval", template="user")
+        (row,) = preview_steering(
+            run.loaded.model, router, [prompt], config, max_new_tokens=args.max_new_tokens
+        )
+        stdout.write(show(row, steer=not args.no_steer, compare=args.compare) + "\n")
+        stdout.flush()
+        answered += 1
+    return answered

@@ -1,0 +1,83 @@
+"""The `mechrefusal` console script: argument parsing and dispatch to the subcommands."""
+
+import argparse
+
+from mechrefusal._entry import run_entry
+from mechrefusal._paths import default_artifacts
+from mechrefusal._progress import set_progress
+from mechrefusal.cli.chat import run_chat
+from mechrefusal.cli.evaluate import run_eval
+from mechrefusal.cli.figures import run_figures
+from mechrefusal.models.loading import REGISTERED
+
+
+def _model_options(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
+    parser.add_argument(
+        "--model",
+        default=None if required else "organism",
+        required=required,
+        help=f"{', '.join(REGISTERED)}, a saved model directory, or a Hugging Face Llama id/dir",
+    )
+    parser.add_argument(
+        "--artifacts",
+        default=str(default_artifacts()),
+        help="artifact store: trained models, activation caches (default: $MECHREFUSAL_ARTIFACTS, "
+        "else the checkout's artifacts/)",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--layer", type=int, default=None, help="steering layer (default: swept)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mechrefusal",
+        description="Mechanistic analysis and control of categorical refusal.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    figures = sub.add_parser(
+        "figures",
+        help="regenerate the figures (all models, or one with --model)",
+        description="Without --model: the full job (organism, SmolLM2, instruct baseline, "
+        "results table). Unknown options go to every experiment script.",
+    )
+    figures.add_argument("--model", default=None, help="one model's figures only")
+    figures.add_argument("--quick", action="store_true", help="micro organism smoke run")
+
+    evaluate = sub.add_parser("eval", help="rates of a model on a JSONL of prompts, with CIs")
+    _model_options(evaluate)
+    evaluate.add_argument("--prompts", required=True, help="JSONL file, one prompt per line")
+    evaluate.add_argument("--steer", action="store_true", help="also steer the eval-split rows")
+    evaluate.add_argument("--batch-size", type=int, default=32)
+    evaluate.add_argument("--max-new-tokens", type=int, default=12)
+    evaluate.add_argument("--json", default=None, help="also write the rates to this JSON file")
+
+    chat = sub.add_parser("chat", help="talk to a model; see the router's decision first")
+    _model_options(chat)
+    chat.add_argument("--no-steer", action="store_true", help="answer unsteered")
+    chat.add_argument("--compare", action="store_true", help="also print the unsteered answer")
+    chat.add_argument("--harmful-coef", type=float, default=0.8)
+    chat.add_argument("--benign-coef", type=float, default=-1.2)
+    chat.add_argument("--max-new-tokens", type=int, default=32)
+    return parser
+
+
+def main(argv: list[str]) -> object:
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command != "figures":
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.no_progress:
+        set_progress(False)
+    if args.command == "figures":
+        return run_figures(rest, model=args.model, quick=args.quick)
+    if args.command == "eval":
+        return run_eval(args)
+    return run_chat(args)
+
+
+def console() -> None:
+    """Entry point of the `mechrefusal` console script (pyproject `[project.scripts]`)."""
+    run_entry(main, prog="mechrefusal")

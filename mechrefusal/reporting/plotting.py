@@ -1,0 +1,653 @@
+"""Figures: one function per figure, result in, `Figure` out (the only matplotlib importer).
+
+Plotting never computes: every number drawn comes from a result object built elsewhere. Styles
+follow the paper where it has one (docs/method.md, "Figures": RdBu_r heatmap fixed to [0, 1] with 3-decimal
+annotations, tab10 grouped bars, the trade-off scatter with its shaded desirable region).
+"""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from mechrefusal.categories import CATEGORIES, DISPLAY_NAMES  # noqa: E402
+
+GROUP_COLOURS = {c: plt.get_cmap("tab10")(i) for i, c in enumerate(CATEGORIES)}
+GROUP_COLOURS.update({"benign": "#7f7f7f", "contrast": "#bcbd22"})
+
+
+def _label(key: str) -> str:
+    return DISPLAY_NAMES.get(key, key.replace("_", " ").capitalize())  # type: ignore[arg-type]
+
+
+def _err(rates: list[dict]) -> np.ndarray:
+    values = np.array([r["value"] for r in rates])
+    lows, highs = np.array([r["low"] for r in rates]), np.array([r["high"] for r in rates])
+    return _bar_errors(values, lows, highs) * 100
+
+
+def _bar_errors(values, lows, highs) -> np.ndarray:
+    """Error-bar lengths below and above each value; an interval that does not contain its
+    value (a percentile bootstrap may not) gets no bar on that side instead of a crash."""
+    return np.clip(np.array([values - lows, highs - values]), 0.0, None)
+
+
+def organism_baseline(result: dict, title: str) -> Figure:
+    """Fig 00: refusal per harmful category, category-token accuracy, over-refusal, capability (95% CIs).
+
+    A result with a `paraphrase` entry (the organism's other grammar) or an `external` entry
+    (SmolLM2: HarmBench) gets a panel beside the eval split's, on the same axis.
+    """
+    panels = [("eval split", result)]
+    if result.get("paraphrase"):
+        panels.append(("paraphrase split (another sentence grammar)", result["paraphrase"]))
+    if result.get("external"):
+        panels.append(("external set (HarmBench; evaluation only)", result["external"]))
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(10 * len(panels), 4.8), squeeze=False, sharey=True
+    )
+    for ax, (name, panel) in zip(axes[0], panels, strict=True):
+        _baseline_panel(ax, panel, name if len(panels) > 1 else None)
+    axes[0][0].set_ylabel("% of prompts")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _baseline_panel(ax, result: dict, subtitle: str | None) -> None:
+    cats = [c for c in CATEGORIES if c in result["harmful_refusal"]]
+    groups = [
+        (f"{_label(c)}", result["harmful_refusal"][c], result["category_accuracy"][c]) for c in cats
+    ]
+    x = np.arange(len(groups))
+    ax.bar(
+        x - 0.2,
+        [g[1]["value"] * 100 for g in groups],
+        0.4,
+        yerr=_err([g[1] for g in groups]),
+        label="refusal rate (harmful)",
+        color="#d62728",
+        capsize=3,
+    )
+    ax.bar(
+        x + 0.2,
+        [g[2]["value"] * 100 for g in groups],
+        0.4,
+        yerr=_err([g[2] for g in groups]),
+        label="right category token",
+        color="#ff9896",
+        capsize=3,
+    )
+    extra = [
+        ("benign\nover-refusal", result["over_refusal"].get("benign"), "#1f77b4"),
+        ("contrast\nover-refusal", result["over_refusal"].get("contrast"), "#17becf"),
+        ("capability\n(exact match)", result.get("capability"), "#2ca02c"),
+    ]
+    extra = [e for e in extra if e[1] is not None]
+    x2 = np.arange(len(extra)) + len(groups) + 0.5
+    for xi, (_, rate, colour) in zip(x2, extra, strict=True):
+        ax.bar(xi, rate["value"] * 100, 0.6, yerr=_err([rate]), color=colour, capsize=3)
+        ax.text(xi, rate["high"] * 100 + 2, f"{rate['value'] * 100:.1f}", ha="center", fontsize=8)
+    ax.set_xticks(list(x) + list(x2), [g[0] for g in groups] + [e[0] for e in extra], fontsize=9)
+    ax.set_ylim(0, 110)
+    if subtitle:
+        ax.set_title(subtitle, fontsize=10)
+    ax.legend(loc="upper center", ncol=2, fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def scatter_embedding(panels: list[tuple[str, np.ndarray, list[str]]], title: str) -> Figure:
+    """Figs 01-02: 2-D embeddings (PCA, t-SNE, ...) coloured by group label."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 5), squeeze=False)
+    for ax, (name, coords, labels) in zip(axes[0], panels, strict=True):
+        for group in dict.fromkeys(labels):
+            idx = [i for i, g in enumerate(labels) if g == group]
+            big = len(labels) <= 20
+            ax.scatter(
+                coords[idx, 0],
+                coords[idx, 1],
+                s=120 if big else 9,
+                alpha=0.9 if big else 0.55,
+                color=GROUP_COLOURS.get(group),
+                label=_label(group),
+                edgecolors="k" if big else "none",
+            )
+            if big:
+                for i in idx:
+                    ax.annotate(
+                        _label(group),
+                        coords[i],
+                        fontsize=8,
+                        xytext=(5, 5),
+                        textcoords="offset points",
+                    )
+        ax.set_title(name)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0][0].legend(fontsize=8, markerscale=1.5, loc="best")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def cosine_heatmaps(
+    panels: list[tuple[str, np.ndarray]], categories: list[str], title: str
+) -> Figure:
+    """Fig 03: pairwise cosine heatmaps, RdBu_r fixed to [0, 1], cells annotated to 3 decimals."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 5.2), squeeze=False)
+    names = [_label(c) for c in categories]
+    for ax, (name, matrix) in zip(axes[0], panels, strict=True):
+        im = ax.imshow(matrix, cmap="RdBu_r", vmin=0, vmax=1)
+        for i in range(len(names)):
+            for j in range(len(names)):
+                ax.text(
+                    j,
+                    i,
+                    f"{matrix[i, j]:.3f}",
+                    ha="center",
+                    va="center",
+                    fontsize=9,
+                    color="white" if abs(matrix[i, j] - 0.5) > 0.35 else "black",
+                )
+        ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+        ax.set_yticks(range(len(names)), names)
+        ax.set_xticks(np.arange(-0.5, len(names)), minor=True)
+        ax.set_yticks(np.arange(-0.5, len(names)), minor=True)
+        ax.grid(which="minor", color="black", linewidth=1)
+        ax.tick_params(which="minor", length=0)
+        ax.set_title(name)
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def sparse_features(
+    abs_values: list[list[float]],
+    categories: list[str],
+    features: list[int],
+    n_panels: int,
+    title: str,
+) -> Figure:
+    """Fig 04: grouped bars of |v_c[f]| for shared top coordinates, plus one panel per most-shared one."""
+    values = np.array(abs_values)
+    panel_features = features[:n_panels]
+    n_panels = len(panel_features)
+    fig = plt.figure(figsize=(9 + 3 * n_panels, 5))
+    grid = fig.add_gridspec(1, 2 + n_panels, width_ratios=[3, 0.05] + [1] * n_panels)
+    ax = fig.add_subplot(grid[0, 0])
+    x = np.arange(len(categories))
+    width = 0.8 / max(len(features), 1)
+    for j, f in enumerate(features):
+        ax.bar(
+            x + (j - (len(features) - 1) / 2) * width,
+            values[:, j],
+            width,
+            label=f"Feature {f}",
+            color=plt.get_cmap("tab10")(j % 10),
+        )
+    ax.set_xticks(x, [_label(c) for c in categories], rotation=20)
+    ax.set_ylabel("Feature Absolute Value")
+    ax.set_ylim(0, max(0.5, float(values.max()) * 1.15) if values.size else 0.5)
+    ax.set_title("Top Steering Vector Values")
+    ax.legend(ncol=len(features), fontsize=7, loc="upper center")
+    for k, f in enumerate(panel_features):
+        pax = fig.add_subplot(grid[0, 2 + k])
+        pax.bar(
+            x, values[:, k], 0.6, color=[plt.get_cmap("tab20")(i) for i in range(len(categories))]
+        )
+        pax.set_xticks(x, [_label(c)[:6] for c in categories], rotation=60, fontsize=7)
+        pax.set_title(f"Feature #{f}", fontsize=9)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def model_diffing(result: dict, title: str, *, control: dict | None = None) -> Figure:
+    """Fig 06: base-vs-refusal cosine per category with bootstrap CIs, null band and split-half
+    ceiling; with `control`, base-vs-control (fine-tuned without the tokens) in a second panel."""
+    panels = [("base vs refusal-token model", result)]
+    if control:
+        panels.append(("base vs control (same fine-tune, no category tokens)", control))
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(9 * len(panels), 5), squeeze=False, sharey=True
+    )
+    for ax, (name, panel) in zip(axes[0], panels, strict=True):
+        _diffing_panel(ax, panel, name if control else None)
+    axes[0][0].set_ylabel("Cosine similarity")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _diffing_panel(ax, result: dict, subtitle: str | None) -> None:
+    cats = result["categories"]
+    x = np.arange(len(cats))
+    cos = np.array(result["cosine"])
+    ax.bar(
+        x,
+        cos,
+        0.55,
+        color=[GROUP_COLOURS[c] for c in cats],
+        yerr=_bar_errors(cos, np.array(result["ci_low"]), np.array(result["ci_high"])),
+        capsize=4,
+        label="cosine (sparse directions), 95% bootstrap CI",
+    )
+    for i in range(len(cats)):
+        ax.fill_between(
+            [i - 0.4, i + 0.4],
+            result["shuffled_null_p05"][i],
+            result["shuffled_null_p95"][i],
+            color="grey",
+            alpha=0.3,
+            label="shuffled-label null (5-95%)" if i == 0 else None,
+        )
+        ax.hlines(
+            result["random_null_p95"][i],
+            i - 0.4,
+            i + 0.4,
+            color="k",
+            linestyle=":",
+            label="random sparse null (95%)" if i == 0 else None,
+        )
+    ax.scatter(
+        x,
+        result["split_half"],
+        marker="D",
+        color="k",
+        zorder=3,
+        label="split-half ceiling (fine-tuned model)",
+    )
+    ax.scatter(
+        x,
+        result["cosine_dense"],
+        marker="o",
+        facecolors="none",
+        edgecolors="k",
+        zorder=3,
+        label="dense directions",
+    )
+    for i, v in enumerate(cos):
+        ax.text(i + 0.3, max(v, 0) + 0.02, f"{v:.3f}", ha="left", fontsize=9)
+    ax.set_xticks(x, [_label(c) for c in cats])
+    ax.set_ylim(0, 1.05)
+    if subtitle:
+        ax.set_title(subtitle, fontsize=10)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3)
+
+
+def steering_results(
+    methods: list[dict], title: str, *, paraphrase: list[dict] | None = None
+) -> Figure:
+    """Fig 07: grouped bars per metric, one bar per method, with 95% CIs; the paraphrase split's
+    methods (when given) in a second panel below, in the same colours."""
+    panels = [("eval split", methods)] + ([("paraphrase split", paraphrase)] if paraphrase else [])
+    fig, axes = plt.subplots(len(panels), 1, figsize=(16, 6.5 * len(panels)), squeeze=False)
+    colours = {m["name"]: plt.get_cmap("tab20")(j % 20) for j, m in enumerate(methods)}
+    for ax, (name, panel) in zip(axes[:, 0], panels, strict=True):
+        _steering_panel(ax, panel, colours, f"{title}: {name}" if paraphrase else title)
+    fig.tight_layout()
+    return fig
+
+
+def _steering_panel(ax, methods: list[dict], colours: dict, title: str) -> None:
+    metrics = [
+        ("harmful refusal ↑", lambda m: m["harmful_refusal"]["all"]),
+        ("benign over-refusal ↓", lambda m: m["over_refusal"]["benign"]),
+        ("contrast over-refusal ↓", lambda m: m["over_refusal"]["contrast"]),
+        ("capability ↑", lambda m: m["capability"]),
+    ]
+    # A prompt set without checkable answers has no capability: leave the group out.
+    metrics = [(n, get) for n, get in metrics if all(get(m) is not None for m in methods)]
+    x = np.arange(len(metrics))
+    width = 0.84 / len(methods)
+    for j, m in enumerate(methods):
+        rates = [get(m) for _, get in metrics]
+        pos = x + (j - (len(methods) - 1) / 2) * width
+        ax.bar(
+            pos,
+            [r["value"] * 100 for r in rates],
+            width,
+            yerr=_err(rates),
+            capsize=2,
+            label=m["name"],
+            color=colours.get(m["name"], plt.get_cmap("tab20")(j % 20)),
+            # Random-vector controls are hatched, so each reads as the control it is.
+            hatch="//" if m.get("kind") == "random_control" else None,
+            edgecolor="white" if m.get("kind") == "random_control" else None,
+        )
+        for p, r in zip(pos, rates, strict=True):
+            ax.text(p, r["high"] * 100 + 1.5, f"{r['value'] * 100:.0f}", ha="center", fontsize=6)
+    ax.set_xticks(x, [name for name, _ in metrics])
+    ax.set_ylabel("% of prompts")
+    ax.set_ylim(0, 108)
+    ax.set_title(title)
+    ax.legend(
+        fontsize=8, ncol=min(4, len(methods)), loc="upper center", bbox_to_anchor=(0.5, -0.07)
+    )
+    ax.grid(axis="y", alpha=0.3)
+
+
+def tradeoff_curves(curves: dict[str, list[dict]], title: str) -> Figure:
+    """Fig 08: harmful refusal vs contrast over-refusal as the coefficient varies, one curve per method."""
+    fig, ax = plt.subplots(figsize=(7, 5))
+    ax.add_patch(plt.Rectangle((0, 75), 25, 30, color="lightgreen", alpha=0.35, label="desirable"))
+    markers = ["s", "o", "D", "X", "^"]
+    for j, (name, points) in enumerate(curves.items()):
+        xs = [p["over_refusal"] * 100 for p in points]
+        ys = [p["refusal"] * 100 for p in points]
+        ax.plot(xs, ys, marker=markers[j % len(markers)], label=name, color=f"C{j}")
+        for p, xv, yv in zip(points, xs, ys, strict=True):
+            ax.annotate(
+                f"{p['strength']:g}",
+                (xv, yv),
+                fontsize=6,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
+    ax.set_xlabel("Over-refusal rate on contrast prompts (%)")
+    ax.set_ylabel("Refusal rate on harmful prompts (%)")
+    ax.set_xlim(-2, 100)
+    ax.set_ylim(0, 102)
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def layer_sweep(result: dict, title: str) -> Figure:
+    """Fig 09: probe accuracies and relative direction norms by layer; the chosen layer marked."""
+    layers = result["layers"]
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(17, 4.5))
+    ax1.plot(layers, result["category_accuracy"], marker="o", label="category (5-way) probe")
+    ax1.plot(layers, result["harm_accuracy"], marker="s", label="harmful vs benign probe")
+    ax1.set_ylabel("accuracy on held-out templates")
+    ax1.set_ylim(0, 1.05)
+    ax3.plot(
+        layers, result["steering_effect"], marker="D", color="C3", label="refusal logit gap drop"
+    )
+    ax3.set_ylabel("mean drop of refusal logit gap (contrast prompts)")
+    ax3.set_title("steering effect of -1.2 x norm along v_c")
+    for c, norms in result["relative_norm"].items():
+        ax2.plot(layers, norms, marker="o", label=_label(c), color=GROUP_COLOURS[c])
+    ax2.set_ylabel("||v_c|| / mean activation norm")
+    for ax in (ax1, ax2):
+        ax.axvline(
+            result["chosen_layer"], color="k", linestyle="--", alpha=0.6, label="chosen layer"
+        )
+        ax.set_xlabel("layer (resid_post)")
+        ax.set_xticks(layers)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def ablation_matrix(results: list[dict], title: str) -> Figure:
+    """Fig 11: refusal rate per harmful category after ablating each direction (baseline on
+    top), one panel per ablation mode (zero, mean)."""
+    fig, axes = plt.subplots(
+        1, len(results), figsize=(6.5 * len(results), 5.5), squeeze=False, layout="constrained"
+    )
+    for ax, result in zip(axes[0], results, strict=True):
+        rows = ["none (baseline)"] + [
+            _label(a) if a != "global" else "global direction" for a in result["ablated"]
+        ]
+        matrix = np.array([result["baseline"]] + result["refusal"]) * 100
+        im = ax.imshow(matrix, cmap="Reds", vmin=0, vmax=100)
+        for i in range(matrix.shape[0]):
+            for j in range(matrix.shape[1]):
+                ax.text(
+                    j,
+                    i,
+                    f"{matrix[i, j]:.0f}",
+                    ha="center",
+                    va="center",
+                    color="white" if matrix[i, j] > 60 else "black",
+                    fontsize=9,
+                )
+        ax.set_xticks(
+            range(len(result["categories"])),
+            [_label(c) for c in result["categories"]],
+            rotation=30,
+            ha="right",
+        )
+        ax.set_yticks(range(len(rows)), rows)
+        ax.set_xlabel("harmful prompts of category")
+        ax.set_ylabel("ablated direction")
+        ax.axhline(0.5, color="k", linewidth=1.5)
+        ax.set_title(f"{result.get('mode', 'zero')} ablation")
+    fig.colorbar(im, ax=axes[0].tolist(), label="refusal rate (%)")
+    fig.suptitle(title)
+    return fig
+
+
+def save_figure(fig: Figure, path) -> None:
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
+def sae_features(result: dict, title: str) -> Figure:
+    """Fig 05: top SAE features per category (grouped bars), the feature x category matrix, faithfulness curves."""
+    cats = result["categories"]
+    features = result["shown_features"]
+    matrix = np.array(result["shown_matrix"])
+    fig, (ax1, ax2, ax3) = plt.subplots(
+        1, 3, figsize=(18, 5), gridspec_kw={"width_ratios": [1.4, 1.2, 1]}
+    )
+    x = np.arange(len(cats))
+    width = 0.8 / max(len(features), 1)
+    shared = set(result["shared_features"])
+    for j, f in enumerate(features):
+        ax1.bar(
+            x + (j - (len(features) - 1) / 2) * width,
+            matrix[:, j],
+            width,
+            label=f"F{f}{' (shared)' if f in shared else ''}",
+            color=plt.get_cmap("tab20")(j % 20),
+        )
+    ax1.set_xticks(x, [_label(c) for c in cats], rotation=20)
+    ax1.set_ylabel("mean activation, harmful[c] - benign")
+    ax1.set_title("Top SAE features per category")
+    ax1.legend(fontsize=6, ncol=2)
+    im = ax2.imshow(
+        matrix.T, aspect="auto", cmap="RdBu_r", vmin=-abs(matrix).max(), vmax=abs(matrix).max()
+    )
+    ax2.set_xticks(x, [_label(c) for c in cats], rotation=30, ha="right")
+    ax2.set_yticks(
+        range(len(features)), [f"F{f}{'*' if f in shared else ''}" for f in features], fontsize=7
+    )
+    ax2.set_title("Feature x category (* shared)")
+    fig.colorbar(im, ax=ax2, fraction=0.046)
+    for curve in result["faithfulness"]:
+        ax3.plot(
+            curve["ks"],
+            curve["kept"],
+            marker="o",
+            label=_label(curve["category"]),
+            color=GROUP_COLOURS[curve["category"]],
+        )
+    ax3.axhline(1.0, color="k", linestyle=":")
+    ax3.set_xscale("log", base=2)
+    ax3.set_xlabel("top-k SAE features used to rebuild the direction")
+    ax3.set_ylabel("steering effect kept (rebuilt / original)")
+    ax3.set_title("Rebuild faithfulness")
+    ax3.legend(fontsize=7)
+    rep = result["reconstruction"]
+    fig.suptitle(
+        f"{title} — SAE explained variance {rep['explained_variance']:.3f}, mean L0 {rep['mean_l0']:.1f}, "
+        f"dead {rep['dead_fraction']:.1%}"
+    )
+    fig.tight_layout()
+    return fig
+
+
+def patching(result: dict, title: str) -> Figure:
+    """Fig 10: layer x position heatmaps per site (exact), attribution-vs-exact scatter."""
+    sites = result["sites"]
+    fig, axes = plt.subplots(1, len(sites) + 1, figsize=(5 * len(sites) + 5, 4.8))
+    labels = [
+        f"{i - len(result['positions'])}\n{t.strip() or repr(t)}"
+        for i, t in enumerate(result["positions"])
+    ]
+    for ax, site in zip(axes, sites, strict=False):
+        grid = np.array(result["exact"][site])
+        im = ax.imshow(grid, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+        ax.set_yticks(range(grid.shape[0]))
+        ax.set_ylabel("layer")
+        ax.set_xticks(range(grid.shape[1]), labels, fontsize=5)
+        ax.set_title(f"{site} (exact, 1 = clean)")
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    ax = axes[-1]
+    for j, site in enumerate(sites):
+        ax.scatter(
+            np.ravel(result["exact"][site]),
+            np.ravel(result["attribution"][site]),
+            s=8,
+            alpha=0.6,
+            label=f"{site} (r = {result['correlation'][site]:.2f})",
+            color=f"C{j}",
+        )
+    ax.plot([-1, 1.2], [-1, 1.2], "k:", linewidth=1)
+    ax.set_xlabel("exact activation patching")
+    ax.set_ylabel("attribution patching")
+    ax.set_title("Attribution vs exact")
+    ax.legend(fontsize=7)
+    fig.suptitle(f"{title} ({result['n_pairs']} pairs)")
+    fig.tight_layout()
+    return fig
+
+
+def detector_report(reports: dict[str, dict], title: str, note: str = "") -> Figure:
+    """Fig 12: accuracy, precision, recall and AUROC of each refusal scorer against human labels."""
+    metrics = ["accuracy", "precision", "recall", "auroc"]
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    x = np.arange(len(metrics))
+    width = 0.8 / len(reports)
+    for j, (name, report) in enumerate(reports.items()):
+        values = [report.get(m, float("nan")) * 100 for m in metrics]
+        pos = x + (j - (len(reports) - 1) / 2) * width
+        ax.bar(pos, values, width, label=name, color=f"C{j}")
+        for p, v in zip(pos, values, strict=True):
+            if not np.isnan(v):
+                ax.text(p, v + 1.5, f"{v:.0f}", ha="center", fontsize=8)
+    ax.set_xticks(x, ["accuracy", "precision", "recall", "AUROC"])
+    ax.set_ylabel("% (refusal = positive)")
+    ax.set_ylim(0, 110)
+    ax.set_title(title)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), fontsize=8, ncol=2)
+    ax.grid(axis="y", alpha=0.3)
+    if note:
+        fig.text(0.01, 0.01, note, fontsize=7, color="dimgrey")
+    fig.tight_layout(rect=(0, 0.04 if note else 0, 1, 1))
+    return fig
+
+
+def _annotated_heatmap(ax, matrix: np.ndarray, rows: list[str], cols: list[str], cmap, limit):
+    im = ax.imshow(matrix, cmap=cmap, vmin=-limit if cmap == "RdBu_r" else 0, vmax=limit)
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            ax.text(
+                j,
+                i,
+                f"{matrix[i, j]:+.0f}" if cmap == "RdBu_r" else f"{matrix[i, j]:.0f}",
+                ha="center",
+                va="center",
+                fontsize=9,
+                color="white" if abs(matrix[i, j]) > 0.6 * limit else "black",
+            )
+    ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    return im
+
+
+def cross_category(result: dict, title: str) -> Figure:
+    """Fig 14: every category vector on every category's harmful prompts: the change in refusal
+    when it is subtracted, and the share answered with its own token when it is added."""
+    rows = [_label(v) for v in result["vectors"]]
+    cols = [_label(c) for c in result["categories"]]
+    removed = (np.array(result["removed_refusal"]) - np.array(result["baseline_refusal"])) * 100
+    added = (np.array(result["added_token"]) - np.array(result["baseline_token"])) * 100
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), layout="constrained")
+    for ax, matrix, what in (
+        (axes[0], removed, f"refusal change (points), vector x {result['remove_coef']:g}"),
+        (
+            axes[1],
+            added,
+            f"share answered with the vector's token, change (points), x {result['add_coef']:g}",
+        ),
+    ):
+        im = _annotated_heatmap(ax, matrix, rows, cols, "RdBu_r", 100)
+        ax.set_xlabel("harmful prompts of category")
+        ax.set_ylabel("steering vector of category")
+        ax.set_title(what, fontsize=10)
+    fig.colorbar(im, ax=axes.tolist(), label="percentage points")
+    fig.suptitle(title)
+    return fig
+
+
+def ridge_vs_mean(result: dict, title: str) -> Figure:
+    """Fig 15: ridge vs difference-in-means directions: cosine per category, the steering effect
+    as more coordinates are kept, and how well each separates harmful prompts at every layer."""
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8), layout="constrained")
+    cats = list(result["cosine"]["dense"])
+    x = np.arange(len(cats))
+    for j, kind in enumerate(("dense", "sparse")):
+        axes[0].bar(
+            x + (j - 0.5) * 0.38,
+            [result["cosine"][kind][c] for c in cats],
+            0.38,
+            label=f"{kind} vectors",
+            color=f"C{j}",
+        )
+    axes[0].set_xticks(x, [_label(c) for c in cats], rotation=30, ha="right")
+    axes[0].set_ylabel("cosine(ridge, difference in means)")
+    axes[0].set_ylim(-1, 1)
+    axes[0].axhline(0, color="k", linewidth=0.8)
+    axes[0].legend(fontsize=8)
+    axes[0].set_title("agreement per category")
+    for j, (name, points) in enumerate(result["k_curve"].items()):
+        ks = [p["k"] for p in points]
+        axes[1].plot(
+            ks,
+            [p["over_refusal"] * 100 for p in points],
+            marker="o",
+            color=f"C{j}",
+            label=f"{name}: contrast over-refusal",
+        )
+        axes[1].plot(
+            ks,
+            [p["refusal"] * 100 for p in points],
+            marker="s",
+            linestyle="--",
+            color=f"C{j}",
+            label=f"{name}: harmful refusal",
+        )
+    axes[1].axhline(
+        result["unsteered"]["over_refusal"] * 100,
+        color="grey",
+        linestyle=":",
+        label="unsteered contrast over-refusal",
+    )
+    axes[1].set_xscale("log", base=2)
+    axes[1].set_xlabel("coordinates kept (k)")
+    axes[1].set_ylabel("% of eval prompts (first token)")
+    axes[1].set_ylim(0, 102)
+    axes[1].legend(fontsize=7)
+    axes[1].set_title(f"probe-routed steering, coefficient {result['coefficient']:g}")
+    for j, (name, values) in enumerate(result["layer_auroc"].items()):
+        axes[2].plot(result["layers"], values, marker="o", color=f"C{j}", label=name)
+    axes[2].set_xticks(result["layers"])
+    axes[2].set_xlabel("layer (resid_post)")
+    axes[2].set_ylabel("AUROC, harmful vs benign/contrast (eval)")
+    axes[2].set_ylim(0.4, 1.02)
+    axes[2].legend(fontsize=8)
+    axes[2].set_title("global direction: projection separates prompts")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    return fig

@@ -1,0 +1,126 @@
+"""Evaluate steering methods side by side on the same prompts (figures 07, 08, 13).
+
+Methods are objects of the `methods.AnswerMethod` protocol (unsteered, logit bias, global
+direction, categorical under a routing policy, random-vector control); this module only loops
+over them. Every method is scored by the same rules, so numbers are comparable. Sweeps over a
+method's strength live in `sweeps`, ablation and cross-category matrices in `matrices`.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial, wraps
+
+from mechrefusal._progress import tqdm
+from mechrefusal.data.prompts import Prompt
+from mechrefusal.engine.generation import reused_prefix
+from mechrefusal.scoring.evaluation import (
+    EvalResult,
+    ScoredAnswer,
+    generate_scored,
+    summarize,
+)
+from mechrefusal.steering.methods import (
+    AnswerMethod,
+    Unsteered,
+    push_plan,
+)
+from mechrefusal.steering.router import Router
+
+
+def reusing_prefix(fn):
+    """Run `fn(model, ...)` inside `reused_prefix(model)`: its many plans over the same prompts
+    share the blocks below the steering hook (see `generation.reused_prefix`)."""
+
+    @wraps(fn)
+    def wrapper(model, *args, **kwargs):
+        with reused_prefix(model):
+            return fn(model, *args, **kwargs)
+
+    return wrapper
+
+
+def run_method(
+    model,
+    router: Router,
+    prompts: Sequence[Prompt],
+    method: AnswerMethod,
+    *,
+    batch_size: int = 32,
+    max_new_tokens: int = 12,
+) -> list[ScoredAnswer]:
+    """Answer every prompt with one method (a fresh plan per batch) and score the answers."""
+    return generate_scored(
+        model,
+        prompts,
+        partial(method.plan, model, router),
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        progress=False,
+    )
+
+
+@dataclass(frozen=True)
+class MethodResult:
+    method: AnswerMethod
+    result: EvalResult
+    category_changed: float
+    """Share of prompts whose first answer token differs from the unsteered model's."""
+
+    def to_dict(self) -> dict:
+        return {
+            **self.method.describe(),
+            "category_changed": self.category_changed,
+            **self.result.to_dict(),
+        }
+
+
+def result_rates(result: dict) -> dict[str, float | None]:
+    """The headline rates of one `EvalResult.to_dict()` (or a method row, which includes one)."""
+    over = result["over_refusal"]
+    return {
+        "harmful_refusal": result["harmful_refusal"]["all"]["value"],
+        "contrast_over_refusal": over["contrast"]["value"],
+        "benign_over_refusal": over["benign"]["value"] if "benign" in over else None,
+        "capability": result["capability"]["value"] if result["capability"] else None,
+    }
+
+
+def headline_rates(results: Sequence[dict]) -> dict[str, dict]:
+    """Per method (`MethodResult.to_dict()` rows): the rates a figure's MANIFEST headline shows."""
+    return {r["name"]: result_rates(r) for r in results}
+
+
+@reusing_prefix
+def compare_methods(
+    model,
+    router: Router,
+    prompts: Sequence[Prompt],
+    methods: Sequence[AnswerMethod],
+    *,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> list[MethodResult]:
+    """Evaluate each method on the same prompts; the first baseline run is the reference for changes."""
+    reference = run_method(model, router, prompts, Unsteered(), batch_size=batch_size)
+    out = []
+    for method in tqdm(methods, desc="methods", disable=not progress, leave=False):
+        answers = (
+            reference
+            if isinstance(method, Unsteered)
+            else run_method(model, router, prompts, method, batch_size=batch_size)
+        )
+        changed = sum(
+            a.first_token != r.first_token for a, r in zip(answers, reference, strict=True)
+        ) / len(answers)
+        out.append(MethodResult(method=method, result=summarize(answers), category_changed=changed))
+    return out
+
+
+def refused_share(answers: Sequence[ScoredAnswer], kind: str) -> float:
+    mine = [a for a in answers if a.prompt.kind == kind]
+    return sum(a.refused for a in mine) / len(mine) if mine else float("nan")
+
+
+def prompt_push_plan(hook: str, vector):
+    """A plan function adding `vector` at the last prompt token (prompt pass only) of every batch."""
+    return lambda items, tokens, mask: push_plan(hook, vector, "prompt")

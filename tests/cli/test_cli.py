@@ -1,0 +1,175 @@
+"""The `mechrefusal` command: eval, chat and figures on the micro organism, and its errors."""
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mechrefusal.cli.main import build_parser, main
+from mechrefusal.data.prompts import save_jsonl, select
+
+
+def _eval_file(micro, path: Path) -> Path:
+    prompts = select(micro.prompts, split="eval")
+    by_kind = {
+        k: [p for p in prompts if p.kind == k][:12] for k in ("harmful", "contrast", "benign")
+    }
+    save_jsonl([p for rows in by_kind.values() for p in rows], path)
+    return path
+
+
+def test_eval_prints_rates_with_intervals(micro, artifacts_root, tmp_path, capsys):
+    """The table's rates are what `summarize` gives on the same prompts, with their CIs."""
+    from mechrefusal.data.prompts import load_jsonl
+    from mechrefusal.scoring.evaluation import answer_prompts, summarize
+
+    path = _eval_file(micro, tmp_path / "eval.jsonl")
+    out_json = tmp_path / "rates.json"
+    columns = main(
+        [
+            "eval",
+            "--model",
+            "organism:micro",
+            "--prompts",
+            str(path),
+            "--artifacts",
+            str(artifacts_root),
+            "--json",
+            str(out_json),
+        ]
+    )
+    printed = capsys.readouterr().out
+    expected = summarize(answer_prompts(micro.model, load_jsonl(path), progress=False))
+    got = columns["unsteered"]
+    assert got.to_dict() == expected.to_dict()
+    rate = expected.harmful_refusal["all"]
+    assert f"{rate.value:7.1%} [{rate.low:5.1%}, {rate.high:5.1%}] n={rate.n}" in printed
+    assert "contrast over-refusal" in printed and "capability" in printed
+    assert json.loads(out_json.read_text())["unsteered"] == expected.to_dict()
+
+
+def test_eval_steered_adds_a_column(micro, artifacts_root, tmp_path, capsys):
+    path = _eval_file(micro, tmp_path / "eval.jsonl")
+    columns = main(
+        [
+            "eval",
+            "--model",
+            "organism:micro",
+            "--prompts",
+            str(path),
+            "--artifacts",
+            str(artifacts_root),
+            "--steer",
+            "--layer",
+            "1",
+        ]
+    )
+    assert list(columns) == ["unsteered", "steered (layer 1)"]
+    assert "steered (layer 1)" in capsys.readouterr().out
+
+
+def test_chat_prints_the_routers_decision_before_each_answer(micro, artifacts_root):
+    from mechrefusal.steering.preview import preview_steering
+
+    harmful = next(p for p in micro.prompts if p.split == "eval" and p.kind == "harmful")
+    benign = next(p for p in micro.prompts if p.split == "eval" and p.kind == "benign")
+    stdin = io.StringIO(f"{harmful.prompt}\n{benign.prompt}\n\n")
+    stdout = io.StringIO()
+    args = build_parser().parse_args(
+        [
+            "chat",
+            "--model",
+            "organism:micro",
+            "--artifacts",
+            str(artifacts_root),
+            "--layer",
+            "1",
+            "--compare",
+        ]
+    )
+    assert main_chat(args, stdin, stdout) == 2
+    lines = stdout.getvalue().splitlines()
+    decisions = [i for i, line in enumerate(lines) if line.startswith("router: ")]
+    assert len(decisions) == 2
+    for i in decisions:
+        assert lines[i + 1].startswith("model (steered)> ")
+        assert lines[i + 2].startswith("model (unsteered)> ")
+        assert "P(harmful)" in lines[i] and "category " in lines[i] and "coefficient " in lines[i]
+    # The decision printed is the router's own for that prompt.
+    from mechrefusal.reporting import experiment
+
+    run = experiment.start(
+        None, ["--model", "organism:micro", "--artifacts", str(artifacts_root), "--layer", "1"]
+    )
+    (row,) = preview_steering(run.loaded.model, run.router(), [harmful], max_new_tokens=32)
+    assert lines[decisions[0]] == row.decision()
+
+
+def main_chat(args, stdin, stdout):
+    from mechrefusal.cli.chat import run_chat
+
+    return run_chat(args, stdin=stdin, stdout=stdout)
+
+
+def test_figures_quick_runs_the_chosen_scripts(artifacts_root, tmp_path):
+    (manifest,) = main(
+        [
+            "figures",
+            "--quick",
+            "--only",
+            "03",
+            "--out",
+            str(tmp_path),
+            "--artifacts",
+            str(artifacts_root),
+        ]
+    )
+    record = json.loads(manifest.read_text())
+    assert [f["figure"] for f in record["figures"]] == ["03_direction_cosine.png"]
+    assert (tmp_path / "03_direction_cosine.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["eval", "--prompts", "{missing}"], "No prompt file"),
+        (["eval", "--prompts", "{bad}"], "unknown kind 'weird'"),
+        (["eval", "--model", "nosuch-model", "--prompts", "{good}"], "nosuch-model"),
+        (["figures", "--quick", "--only", "99"], "No experiment script numbered 99"),
+    ],
+)
+def test_errors_are_one_line_naming_the_fix(argv, message, tmp_path, micro):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "hi", "kind": "weird"}\n')
+    good = _eval_file(micro, tmp_path / "good.jsonl")
+    files = {"missing": tmp_path / "none.jsonl", "bad": bad, "good": good}
+    argv = [a.format(**files) for a in argv]
+    done = subprocess.run(
+        [sys.executable, "-m", "mechrefusal", *argv, "--artifacts", str(tmp_path / "store")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    err = done.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("mechrefusal: error: ") and message in err[0]
+    assert "Traceback" not in done.stderr
+    # --debug shows the traceback instead.
+    debug = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mechrefusal",
+            *argv,
+            "--artifacts",
+            str(tmp_path / "store"),
+            "--debug",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
