@@ -54,7 +54,11 @@ def test_quickstart_prints_figure_07s_number_from_another_directory(artifacts_ro
     by = {m["name"]: m for m in record["methods"]}
     before = by["unsteered"]["over_refusal"]["contrast"]["value"]
     after = by["categorical (probe, prompt only)"]["over_refusal"]["contrast"]["value"]
-    expected = f"contrast over-refusal {before:.1%} -> {after:.1%} (layer {record['layer']})"
+    broken = by["categorical (probe, prompt only)"]["malformed"]["contrast"]["value"]
+    expected = (
+        f"contrast over-refusal {before:.1%} -> {after:.1%}, malformed {broken:.1%} "
+        f"(layer {record['layer']})"
+    )
     assert printed == expected
 
 

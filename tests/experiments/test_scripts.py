@@ -473,9 +473,11 @@ def test_category_vectors_are_called_specific_only_beside_a_separated_random_con
     assert table.beats_random(same, same) == "not distinguishable from random"
     better = method((0.05, 0.01, 0.09), (0.9, 0.85, 0.95))
     assert table.beats_random(better, same) == "category-specific"
-    # Less over-refusal bought with refusal lost beyond the intervals: random does better.
+    # Less over-refusal bought with refusal lost beyond the intervals: a trade, not specificity.
     traded = method((0.05, 0.01, 0.09), (0.5, 0.45, 0.55))
-    assert table.beats_random(traded, same) == "random vectors do better"
+    assert table.beats_random(traded, same).startswith("a trade: less over-refusal")
+    worse = method((0.2, 0.1, 0.3), (0.5, 0.45, 0.55))
+    assert table.beats_random(worse, same) == "random vectors do better"
     overlapping = method((0.15, 0.08, 0.25), (0.9, 0.85, 0.95))
     assert table.beats_random(overlapping, same) == "not distinguishable from random"
 
