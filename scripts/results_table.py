@@ -1049,7 +1049,8 @@ def timing(figures: Path) -> str:
         return "_no figures yet: run `make figures`_"
     total = sum(seconds for _, seconds, _, _ in runs) / 60
     parts = ", ".join(
-        f"{label} {seconds / 60:.1f} min ({n} figures)" for label, seconds, n, _ in runs
+        f"{label} {seconds / 60:.1f} min ({n} figure{'s' if n != 1 else ''})"
+        for label, seconds, n, _ in runs
     )
     sha = runs[0][3][:7] if runs[0][3] else "unknown"
     return (
