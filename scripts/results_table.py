@@ -96,6 +96,8 @@ def contrast(m: dict) -> dict:
     """Contrast prompts *not answered*: refused, or answered with a malformed first token or
     degenerate text (`EvalResult.malformed`). A push that breaks the model must not read as
     less over-refusal, so every verdict and cell that says "contrast" counts both."""
+    if (m.get("not_answered") or {}).get("contrast"):
+        return m["not_answered"]["contrast"]
     rate = m["over_refusal"]["contrast"]
     bad = (m.get("malformed") or {}).get("contrast")
     if not bad or not bad["value"]:
@@ -1084,7 +1086,7 @@ def limits_table(figures: Path) -> str:
         f"Oracle routing at {record['hook']} (coefficients x the mean activation norm "
         f"{record['act_norm']:.0f}); first answer token on the eval split.",
         "",
-        "| coefficient | harmful refusal (harmful push) | random vectors | contrast over-refusal (benign push) | random vectors |",
+        "| coefficient | harmful refusal (harmful push) | random vectors | contrast not answered: refused or malformed (benign push) | random vectors |",
         "|---|---|---|---|---|",
     ]
     harm, benign = record["harmful_push"], record["benign_push"]

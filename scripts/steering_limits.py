@@ -8,8 +8,8 @@ renders it), with:
 
 - `harmful_push`: first-token harmful refusal at each harmful coefficient (x the mean
   activation norm), and random vectors of the same norms and sparsity at each;
-- `benign_push`: first-token contrast over-refusal at each benign coefficient, and the random
-  vectors at each;
+- `benign_push`: contrast prompts not answered (refused or malformed first token) at each
+  benign coefficient, and the random vectors at each;
 - `capability`: exact match on the benign tasks (decoded, `--tokens`) at each benign
   coefficient, pushed at the prompt pass only and at every generated token (the paper's mode),
   with the first benign answer at the strongest push as an example of what the text becomes.
@@ -82,8 +82,9 @@ def benign_push(run, router) -> dict:
         BENIGN_COEFS,
         batch_size=run.args.batch_size,
     )
-    return {str(p.strength): p.over_refusal for p in points} | {
-        f"random vectors at {p.strength}": p.over_refusal for p in random
+    # Not answered: refused or malformed (a push that breaks answers has not answered them).
+    return {str(p.strength): p.not_answered for p in points} | {
+        f"random vectors at {p.strength}": p.not_answered for p in random
     }
 
 

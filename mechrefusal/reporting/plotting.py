@@ -296,7 +296,11 @@ def _steering_panel(ax, methods: list[dict], colours: dict, title: str) -> None:
     metrics = [
         ("harmful refusal ↑", lambda m: m["harmful_refusal"]["all"]),
         ("benign over-refusal ↓", lambda m: m["over_refusal"]["benign"]),
-        ("contrast over-refusal ↓", lambda m: m["over_refusal"]["contrast"]),
+        # Refused or malformed: a push that breaks the answers must not look like a cure.
+        (
+            "contrast not answered ↓\n(refused or malformed)",
+            lambda m: m.get("not_answered", {}).get("contrast") or m["over_refusal"]["contrast"],
+        ),
         ("capability ↑", lambda m: m["capability"]),
     ]
     # A prompt set without checkable answers has no capability: leave the group out.
@@ -331,12 +335,13 @@ def _steering_panel(ax, methods: list[dict], colours: dict, title: str) -> None:
 
 
 def tradeoff_curves(curves: dict[str, list[dict]], title: str) -> Figure:
-    """Fig 08: harmful refusal vs contrast over-refusal as the coefficient varies, one curve per method."""
+    """Fig 08: harmful refusal vs contrast prompts not answered (refused or malformed) as the
+    coefficient varies, one curve per method: a push that breaks answers is not a cure."""
     fig, ax = plt.subplots(figsize=(7, 5))
     ax.add_patch(plt.Rectangle((0, 75), 25, 30, color="lightgreen", alpha=0.35, label="desirable"))
     markers = ["s", "o", "D", "X", "^"]
     for j, (name, points) in enumerate(curves.items()):
-        xs = [p["over_refusal"] * 100 for p in points]
+        xs = [p.get("not_answered", p["over_refusal"]) * 100 for p in points]
         ys = [p["refusal"] * 100 for p in points]
         ax.plot(xs, ys, marker=markers[j % len(markers)], label=name, color=f"C{j}")
         for p, xv, yv in zip(points, xs, ys, strict=True):
@@ -347,7 +352,7 @@ def tradeoff_curves(curves: dict[str, list[dict]], title: str) -> Figure:
                 xytext=(3, 3),
                 textcoords="offset points",
             )
-    ax.set_xlabel("Over-refusal rate on contrast prompts (%)")
+    ax.set_xlabel("Contrast prompts not answered: refused or malformed (%)")
     ax.set_ylabel("Refusal rate on harmful prompts (%)")
     ax.set_xlim(-2, 100)
     ax.set_ylim(0, 102)

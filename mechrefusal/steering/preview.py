@@ -8,12 +8,10 @@ decision and its effect side by side. `mechrefusal chat` prints this for every m
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 
 from mechrefusal.data.prompts import Prompt
-from mechrefusal.engine.generation import generate_planned
 from mechrefusal.scoring.evaluation import ScoredAnswer, generate_scored, score_generation
-from mechrefusal.steering.router import Router, SteeringConfig, categorical_plan
+from mechrefusal.steering.router import Router, SteeringConfig, steered_generate
 
 
 @dataclass(frozen=True)
@@ -65,18 +63,10 @@ def preview_steering(
         progress=progress,
         decode_all=True,
     )
-    generation, plans = generate_planned(
-        model,
-        prompts,
-        [p.prompt for p in prompts],
-        partial(categorical_plan, model, router, config),
-        batch_size=batch_size,
-        max_new_tokens=max_new_tokens,
-        progress=progress,
-        desc="steer",
+    generation, records = steered_generate(
+        model, prompts, router, config, batch_size=batch_size, max_new_tokens=max_new_tokens
     )
     steered = score_generation(model.tokenizer, prompts, generation)
-    records = [plan.record for plan in plans]
     flat = {
         name: [v for r in records for v in getattr(r, name)]
         for name in ("harmful", "harm_score", "category", "coefficient")

@@ -266,3 +266,19 @@ def test_routing_confusion_reports_the_decisions_steering_makes(micro, router, m
     right = sum(category[i] == mixed[i].category for i in graded) / len(graded)
     assert confusion["category_accuracy"]["all"]["value"] == pytest.approx(right)
     assert set(confusion["routed_harmful"]) == {"harmful", "contrast", "benign"}
+
+
+def test_pick_strength_does_not_take_a_push_that_breaks_the_answers():
+    """A strength whose contrast answers are malformed has not removed over-refusal: it must
+    not win on its low refusal share."""
+    broken = SweepPoint(
+        strength=-2.0,
+        refusal=0.9,
+        over_refusal=0.0,
+        benign_over_refusal=0.0,
+        contrast_malformed=0.9,
+    )
+    sound = SweepPoint(strength=-0.5, refusal=0.8, over_refusal=0.04, benign_over_refusal=0.0)
+    assert broken.not_answered == pytest.approx(0.9)
+    assert pick_strength([broken, sound]) == -0.5
+    assert broken.to_dict()["not_answered"] == pytest.approx(0.9)

@@ -96,3 +96,5 @@ def test_malformed_first_tokens_are_counted_apart_from_compliance(micro):
     assert result.malformed["contrast"].value == pytest.approx(1 / 3)
     assert result.over_refusal["contrast"].value == pytest.approx(1 / 3)
     assert result.to_dict()["malformed"]["contrast"]["n"] == 3
+    # Not answered: the refusal and the malformed answer, never the [respond] one.
+    assert result.not_answered["contrast"].value == pytest.approx(2 / 3)
