@@ -151,7 +151,7 @@ def test_errors_are_one_line_naming_the_fix(argv, message, tmp_path, micro):
         [sys.executable, "-m", "mechrefusal", *argv, "--artifacts", str(tmp_path / "store")],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
     )
     assert done.returncode == 2
     err = done.stderr.strip().splitlines()
@@ -170,6 +170,6 @@ def test_errors_are_one_line_naming_the_fix(argv, message, tmp_path, micro):
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
     )
     assert debug.returncode != 0 and "Traceback" in debug.stderr
