@@ -19,7 +19,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from mechrefusal._entry import run_entry  # noqa: E402
-from mechrefusal.scoring.evaluation import wilson  # noqa: E402
 from mechrefusal.store.artifacts import file_hash, source_hash  # noqa: E402
 
 
@@ -94,16 +93,10 @@ PROMPT_TUNED = "categorical (probe, prompt only, tuned, capability kept)"
 
 def contrast(m: dict) -> dict:
     """Contrast prompts *not answered*: refused, or answered with a malformed first token or
-    degenerate text (`EvalResult.malformed`). A push that breaks the model must not read as
-    less over-refusal, so every verdict and cell that says "contrast" counts both."""
-    if (m.get("not_answered") or {}).get("contrast"):
-        return m["not_answered"]["contrast"]
-    rate = m["over_refusal"]["contrast"]
-    bad = (m.get("malformed") or {}).get("contrast")
-    if not bad or not bad["value"]:
-        return rate
-    n = rate["n"]
-    return wilson(round(rate["value"] * n) + round(bad["value"] * n), n).to_dict()
+    degenerate text (`EvalResult.not_answered`, which every current figure records; older ones
+    are refused as stale). A push that breaks the model must not read as less over-refusal, so
+    every verdict and cell that says "contrast" counts both."""
+    return m["not_answered"]["contrast"]
 
 
 def harmful(m: dict) -> dict:

@@ -21,14 +21,9 @@ def _eval_file(micro, path: Path) -> Path:
     return path
 
 
-def test_eval_prints_rates_with_intervals(micro, artifacts_root, tmp_path, capsys):
-    """The table's rates are what `summarize` gives on the same prompts, with their CIs."""
-    from mechrefusal.data.prompts import load_jsonl
-    from mechrefusal.scoring.evaluation import answer_prompts, summarize
-
-    path = _eval_file(micro, tmp_path / "eval.jsonl")
-    out_json = tmp_path / "rates.json"
-    columns = main(
+def _eval(path, artifacts_root, *extra: str):
+    """`mechrefusal eval` on the micro organism with the session's artifact store."""
+    return main(
         [
             "eval",
             "--model",
@@ -37,10 +32,19 @@ def test_eval_prints_rates_with_intervals(micro, artifacts_root, tmp_path, capsy
             str(path),
             "--artifacts",
             str(artifacts_root),
-            "--json",
-            str(out_json),
+            *extra,
         ]
     )
+
+
+def test_eval_prints_rates_with_intervals(micro, artifacts_root, tmp_path, capsys):
+    """The table's rates are what `summarize` gives on the same prompts, with their CIs."""
+    from mechrefusal.data.prompts import load_jsonl
+    from mechrefusal.scoring.evaluation import answer_prompts, summarize
+
+    path = _eval_file(micro, tmp_path / "eval.jsonl")
+    out_json = tmp_path / "rates.json"
+    columns = _eval(path, artifacts_root, "--json", str(out_json))
     printed = capsys.readouterr().out
     expected = summarize(answer_prompts(micro.model, load_jsonl(path), progress=False))
     got = columns["unsteered"]
@@ -53,20 +57,7 @@ def test_eval_prints_rates_with_intervals(micro, artifacts_root, tmp_path, capsy
 
 def test_eval_steered_adds_a_column(micro, artifacts_root, tmp_path, capsys):
     path = _eval_file(micro, tmp_path / "eval.jsonl")
-    columns = main(
-        [
-            "eval",
-            "--model",
-            "organism:micro",
-            "--prompts",
-            str(path),
-            "--artifacts",
-            str(artifacts_root),
-            "--steer",
-            "--layer",
-            "1",
-        ]
-    )
+    columns = _eval(path, artifacts_root, "--steer", "--layer", "1")
     assert list(columns) == ["unsteered", "steered (layer 1)"]
     assert "steered (layer 1)" in capsys.readouterr().out
 

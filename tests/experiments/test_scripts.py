@@ -464,8 +464,10 @@ def test_category_vectors_are_called_specific_only_beside_a_separated_random_con
     table = _results_table()
 
     def method(c, h):
+        contrast = {"value": c[0], "low": c[1], "high": c[2]}
         return {
-            "over_refusal": {"contrast": {"value": c[0], "low": c[1], "high": c[2]}},
+            "over_refusal": {"contrast": contrast},
+            "not_answered": {"contrast": contrast},
             "harmful_refusal": {"all": {"value": h[0], "low": h[1], "high": h[2]}},
         }
 
