@@ -87,7 +87,7 @@ def smollm2_fine_tune(artifacts: str, repeats: int) -> dict:
         ids = context + [label] + text + [tok.eos_token_id]
         examples.append(realtune.Example(ids=ids, prompt_len=len(context)))
     n_header = realtune.shared_header_length(examples)
-    config = realtune.TuneConfig()
+    config = realtune.TuneConfig(method="top_blocks")  # the recipe whose frozen blocks are cached
     split = len(hf.model.layers) - config.trainable_blocks
     lower = realtune.decoder_slice(hf.model, 0, split, norm=False)
     upper = realtune.decoder_slice(hf.model, split, len(hf.model.layers))

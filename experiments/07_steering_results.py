@@ -34,10 +34,10 @@ from mechrefusal.steering.methods import (
     RandomControl,
     Unsteered,
 )
+from mechrefusal.steering.presets import PAPER, tuned_steering
 from mechrefusal.steering.router import SteeringConfig, routing_confusion
 from mechrefusal.steering.sweeps import tune_categorical, tune_strengths
 
-PAPER = SteeringConfig(positions=PAPER_POSITIONS)
 TUNED = "categorical (probe, every token, tuned)"
 PROMPT_TUNED = "categorical (probe, prompt only, tuned, capability kept)"
 PARAPHRASE_METHODS = (
@@ -58,18 +58,27 @@ def steering_methods(run: experiment.Run, router) -> tuple[dict[str, float], lis
     # Keeping capability needs benign tasks with checkable answers (a user's set may have none).
     answerable = any(p.answer is not None for p in direction)
     tuned_modes = [
-        tune_categorical(
-            model,
-            router,
-            direction,
-            Categorical(name=name, steering=steering),
-            max_capability_loss=keep,
-            batch_size=args.batch_size,
-        )
-        for name, steering, keep in (
-            (TUNED, PAPER, None),
-            *([(PROMPT_TUNED, SteeringConfig(), 0.02)] if answerable else []),
-        )
+        # The same coefficients `mechrefusal eval --steer` and `chat` default to.
+        Categorical(
+            name=TUNED,
+            steering=tuned_steering(
+                model, router, direction, args.artifacts, batch_size=args.batch_size
+            ),
+        ),
+        *(
+            [
+                tune_categorical(
+                    model,
+                    router,
+                    direction,
+                    Categorical(name=PROMPT_TUNED, steering=SteeringConfig()),
+                    max_capability_loss=0.02,
+                    batch_size=args.batch_size,
+                )
+            ]
+            if answerable
+            else []
+        ),
     ]
     methods = [
         Unsteered(),

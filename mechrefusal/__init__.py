@@ -36,6 +36,7 @@ from mechrefusal.reporting.experiment import steering_layer
 from mechrefusal.scoring.evaluation import ScoredAnswer, answer_prompts, evaluate, summarize
 from mechrefusal.steering.comparison import run_method
 from mechrefusal.steering.methods import Categorical
+from mechrefusal.steering.presets import PAPER, steering_preset
 from mechrefusal.steering.preview import SteeringPreview, preview_steering
 from mechrefusal.steering.router import Router, SteeringConfig, fit_router, steered_generate
 from mechrefusal.store.artifacts import ArtifactError, ModelFingerprint
@@ -50,6 +51,7 @@ __all__ = [
     "DirectionSet",
     "LoadedModel",
     "ModelFingerprint",
+    "PAPER",
     "Prompt",
     "Router",
     "ScoredAnswer",
@@ -80,5 +82,6 @@ __all__ = [
     "sparsify",
     "steered_generate",
     "steering_layer",
+    "steering_preset",
     "summarize",
 ]

@@ -890,7 +890,20 @@ def real_table(figures: Path) -> str:
         ("capability (the answer appears in the reply)", lambda r: r["capability"]),
     ):
         lines.append(f"| {label} | {pct(get(instruct))} | {pct(get(tuned))} |")
+    share = capability_share(tuned, instruct)
+    if share is not None:
+        lines.append(
+            f"| capability as a share of the instruct model's (target >= 80%) | 100% | {share:.0%} |"
+        )
     return "\n".join(lines)
+
+
+def capability_share(tuned: dict, instruct: dict) -> float | None:
+    """The fine-tune's capability over the instruct model's, on the same eval prompts."""
+    if not tuned.get("capability") or not instruct.get("capability"):
+        return None
+    base = instruct["capability"]["value"]
+    return tuned["capability"]["value"] / base if base else None
 
 
 def bench_table(path: Path) -> str:
@@ -1019,8 +1032,8 @@ def quickstart_output(figures: Path) -> str:
             continue
         by = {m["name"]: m for m in steer["methods"]}
         before = by["unsteered"]["over_refusal"]["contrast"]["value"]
-        after = by[PROMPT_MODE]["over_refusal"]["contrast"]["value"]
-        broken = by[PROMPT_MODE]["malformed"]["contrast"]["value"]
+        after = by[TUNED]["over_refusal"]["contrast"]["value"]
+        broken = by[TUNED]["malformed"]["contrast"]["value"]
         lines.append(
             f"# {name}: contrast over-refusal {before:.1%} -> {after:.1%}, malformed {broken:.1%}"
             f" (layer {steer['layer']})"
@@ -1110,26 +1123,47 @@ def limits_table(figures: Path) -> str:
 
 
 def text_check_table(figures: Path) -> str:
-    """scripts/answer_text_check.py's record on SmolLM2: does the text agree with the token?"""
+    """scripts/answer_text_check.py's records on SmolLM2: does the text agree with the token,
+    unsteered and under the steering presets?"""
     record, missing = _script_record(
         figures / "smollm2" / "answer_text_check.json",
-        "python scripts/answer_text_check.py --model smollm2 --out figures/smollm2",
+        "python scripts/answer_text_check.py --model smollm2 --tokens 24 --out figures/smollm2",
     )
     if record is None:
         return missing
-    lines = [
-        f"{record['tokens']} greedy tokens per prompt, {record['split']} split.",
-        "",
-        "| prompts | n | refused by first token | `[respond]` then refusal text | either |",
-        "|---|---|---|---|---|",
-    ]
-    for kind in ("harmful", "contrast", "benign"):
-        row = record.get(kind)
-        if row:
-            lines.append(
-                f"| {kind} | {row['n']} | {row['first_token_refusal']:.1%} | "
-                f"{row['respond_then_refusal_text']:.1%} | {row['either']:.1%} |"
+    runs = [("unsteered", record)]
+    for preset in ("tuned", "paper"):
+        steered, _ = _script_record(
+            figures / "smollm2" / f"answer_text_check_{preset}.json",
+            f"python scripts/answer_text_check.py --model smollm2 --tokens 24 --steer {preset} "
+            "--out figures/smollm2",
+        )
+        if steered is not None:
+            s = steered["steering"]
+            runs.append(
+                (
+                    f"steered, {preset} (+{s['harmful_coef']:g} / {s['benign_coef']:g}, every token)",
+                    steered,
+                )
             )
+    lines = [
+        f"{record['tokens']} greedy tokens per prompt, {record['split']} split. Refused in the text:"
+        " the string-pattern detector on the text after the first token; agreement: first token"
+        " and text say the same (refused, or not).",
+        "",
+        "| mode | prompts | n | refused by first token | refused in the text | agreement | "
+        "`[respond]` then refusal text | malformed |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for mode, rec in runs:
+        for kind in ("harmful", "contrast", "benign"):
+            row = rec.get(kind)
+            if row and "agreement" in row:
+                lines.append(
+                    f"| {mode} | {kind} | {row['n']} | {row['first_token_refusal']:.1%} | "
+                    f"{row['text_refusal']:.1%} | {row['agreement']:.1%} | "
+                    f"{row['respond_then_refusal_text']:.1%} | {row['malformed']:.1%} |"
+                )
     return "\n".join(lines)
 
 

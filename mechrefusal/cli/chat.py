@@ -8,10 +8,11 @@ An empty line or end of input ends the session.
 """
 
 import sys
+from dataclasses import replace
 
 from mechrefusal.data.prompts import Prompt
+from mechrefusal.steering.presets import steering_preset
 from mechrefusal.steering.preview import SteeringPreview, preview_steering
-from mechrefusal.steering.router import SteeringConfig
 
 PROMPT = "you> "
 
@@ -42,9 +43,17 @@ def run_chat(args, stdin=None, stdout=None) -> int:
         options += ["--layer", str(args.layer)]
     run = experiment.start(None, options)
     router = run.router()
-    config = SteeringConfig(harmful_coef=args.harmful_coef, benign_coef=args.benign_coef)
+    config = steering_preset(
+        args.preset, run.loaded.model, router, run.splits.direction, run.args.artifacts
+    )
+    config = replace(
+        config,
+        harmful_coef=config.harmful_coef if args.harmful_coef is None else args.harmful_coef,
+        benign_coef=config.benign_coef if args.benign_coef is None else args.benign_coef,
+    )
     stdout.write(
         f"mechrefusal chat: {run.loaded.spec}, steering at {router.hook} "
+        f"(+{config.harmful_coef:g} / {config.benign_coef:g} x norm, {args.preset}) "
         f"(layer {run.layer}: {run.layer_reason}); empty line to quit\n"
     )
     answered = 0

@@ -19,7 +19,8 @@ from mechrefusal.scoring.evaluation import (
     generate_scored,
     summarize,
 )
-from mechrefusal.steering.router import SteeringConfig, categorical_plan
+from mechrefusal.steering.presets import steering_preset
+from mechrefusal.steering.router import categorical_plan
 
 
 def rate_rows(result: EvalResult) -> list[tuple[str, Rate]]:
@@ -98,7 +99,14 @@ def run_eval(args) -> dict[str, EvalResult]:
         layer, _ = experiment.chosen_layer(run_args, loaded, splits)
         run = experiment.Run(run_args, loaded, splits, layer, None, 0.0)
         router = run.router()
-        config = SteeringConfig()
+        config = steering_preset(
+            args.preset,
+            loaded.model,
+            router,
+            splits.direction,
+            run_args.artifacts,
+            batch_size=args.batch_size,
+        )
         plan = partial(categorical_plan, loaded.model, router, config)
         steered = generate_scored(
             loaded.model,
@@ -107,7 +115,8 @@ def run_eval(args) -> dict[str, EvalResult]:
             batch_size=args.batch_size,
             max_new_tokens=args.max_new_tokens,
         )
-        columns[f"steered (layer {layer})"] = summarize(steered)
+        name = f"steered ({args.preset}: +{config.harmful_coef:g}/{config.benign_coef:g}, layer {layer})"
+        columns[name] = summarize(steered)
     print(format_table(columns))
     if args.json:
         Path(args.json).write_text(

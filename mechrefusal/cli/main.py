@@ -9,6 +9,12 @@ from mechrefusal.cli.chat import run_chat
 from mechrefusal.cli.evaluate import run_eval
 from mechrefusal.cli.figures import run_figures
 from mechrefusal.models.loading import REGISTERED
+from mechrefusal.steering.presets import PRESETS
+
+PRESET_HELP = (
+    "steering coefficients: tuned on the model's direction split (computed once, kept in the "
+    "artifact store; figure 07's tuned mode) or the paper's +0.8 / -1.2 at every token"
+)
 
 
 def _model_options(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
@@ -50,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_options(evaluate)
     evaluate.add_argument("--prompts", required=True, help="JSONL file, one prompt per line")
     evaluate.add_argument("--steer", action="store_true", help="also steer the eval-split rows")
+    evaluate.add_argument("--preset", choices=PRESETS, default="tuned", help=PRESET_HELP)
     evaluate.add_argument("--batch-size", type=int, default=32)
     evaluate.add_argument("--max-new-tokens", type=int, default=12)
     evaluate.add_argument("--json", default=None, help="also write the rates to this JSON file")
@@ -58,8 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     _model_options(chat)
     chat.add_argument("--no-steer", action="store_true", help="answer unsteered")
     chat.add_argument("--compare", action="store_true", help="also print the unsteered answer")
-    chat.add_argument("--harmful-coef", type=float, default=0.8)
-    chat.add_argument("--benign-coef", type=float, default=-1.2)
+    chat.add_argument("--preset", choices=PRESETS, default="tuned", help=PRESET_HELP)
+    chat.add_argument(
+        "--harmful-coef", type=float, default=None, help="override the preset's (x norm)"
+    )
+    chat.add_argument(
+        "--benign-coef", type=float, default=None, help="override the preset's (x norm)"
+    )
     chat.add_argument("--max-new-tokens", type=int, default=32)
     return parser
 

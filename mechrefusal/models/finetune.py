@@ -1,21 +1,23 @@
 """Refusal-token fine-tune of a pretrained HF chat model on CPU (docs/method.md, "The real model").
 
 The six published token strings are added to the tokenizer and to the embedding and (untied)
-unembedding. The objective is the refusal decision itself, so it fits a CPU budget:
-- the first answer token: the category token for harmful prompts, `[respond]` otherwise
-  (cross-entropy);
-- after a category token, a short refusal text; after `[respond]`, the *original* model's own
-  greedy answer, generated once before any weight changes (cross-entropy on those tokens), so
+unembedding. Each training prompt becomes one example:
+- a harmful prompt: its category token, then a short refusal text;
+- every other prompt (benign tasks and the training split's contrast look-alikes): `[respond]`,
+  then the *original* model's own greedy answer, generated once before any weight changes, so
   that `[respond]` is followed by what the model would have said and its ability is kept.
-Only the top `trainable_blocks` blocks, the final norm and the unembedding learn; the embedding
-(each new row set from its own string's tokens) and the lower blocks stay frozen, so their output
-is computed once per example (`frozen_states`) and each step runs the trainable blocks only,
-unembedding just the positions the loss reads.
+No contrast prompt is ever labelled a refusal: whatever over-refusal the fine-tune shows on
+held-out look-alikes is the model's own, and it is the finding.
 
-Over-refusal must exist for steering to fix: the natural over-refusal of the model on training
-contrast prompts is measured first (string-pattern detector on a short greedy answer); if it is
-below `min_natural_over_refusal`, contrast prompts whose fill-in phrase is among the first
-`over_refusal_fraction` of their category's phrases are labelled with the category token.
+Two recipes (`TuneConfig.method`):
+- `lora` (default): LoRA adapters (`peft`) on every attention and MLP projection of every block,
+  and the six new rows of the embedding and of the unembedding trained; merged into the weights
+  at the end, so the saved model is a plain checkpoint. Every block changes, so model diffing
+  against the original compares two different networks at every layer.
+- `top_blocks`: only the top `trainable_blocks` blocks, the final norm and the unembedding learn;
+  the lower blocks' output is computed once per example (`frozen_states`). Cheaper, but below
+  the trained blocks the two models are the same network.
+The 24-token chat header every example starts with runs once per batch in both.
 """
 
 import copy
@@ -24,6 +26,7 @@ import time
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -43,18 +46,22 @@ from mechrefusal.data.templates import REFUSAL_TEXTS
 
 @dataclass(frozen=True, kw_only=True)
 class TuneConfig:
+    method: Literal["lora", "top_blocks"] = "lora"
+    lora_rank: int = 16
+    lora_alpha: int = 32
     trainable_blocks: int = 4
-    steps: int = 120
+    """`top_blocks` only: how many of the top blocks learn."""
+    steps: int = 60
     batch_size: int = 16
-    lr: float = 3e-4
+    lr: float = 2e-3
+    """LoRA's rate (chosen on the direction split: docs/method.md); the earlier `top_blocks`
+    recipe ran 120 steps at 3e-4."""
     answer_weight: float = 1.0
     """Weight of the text after the label (refusal text, or the model's own answer)."""
     answer_tokens: int = 16
     """Greedy tokens of the original answer that `[respond]` must be followed by."""
-    over_refusal_fraction: float = 0.4
-    min_natural_over_refusal: float = 0.15
     probe_tokens: int = 24
-    """Greedy tokens generated to measure natural over-refusal."""
+    """Greedy tokens of the original answer read to record its own over-refusal."""
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -91,22 +98,11 @@ def add_refusal_tokens(model, tokenizer) -> None:
         )
 
 
-def hot_phrases(prompts: Sequence[Prompt], fraction: float) -> set[tuple[str, str]]:
-    """(category, fill-in phrase) pairs whose contrast prompts are labelled as refusals."""
-    by_cat: dict[str, list[str]] = {}
-    for p in prompts:
-        if p.kind == "contrast" and p.category and p.keyword:
-            words = by_cat.setdefault(p.category, [])
-            if p.keyword not in words:
-                words.append(p.keyword)
-    return {(c, w) for c, words in by_cat.items() for w in words[: round(fraction * len(words))]}
-
-
-def label_of(prompt: Prompt, hot: set[tuple[str, str]]) -> str:
+def label_of(prompt: Prompt) -> str:
+    """The first answer token a prompt is trained on: its category token if it is harmful,
+    `[respond]` otherwise (contrast prompts included: over-refusal is never taught)."""
     if prompt.kind == "harmful" and prompt.category:
         return REFUSAL_TOKENS[prompt.category]
-    if prompt.kind == "contrast" and (prompt.category, prompt.keyword) in hot:
-        return REFUSAL_TOKENS[prompt.category]  # type: ignore[index]
     return RESPOND_TOKEN
 
 
@@ -193,7 +189,6 @@ def build_examples(
     model,
     tokenizer,
     prompts: Sequence[Prompt],
-    hot,
     answers: dict[str, list[int]],
     *,
     answer_tokens: int,
@@ -203,7 +198,7 @@ def build_examples(
     add_refusal_tokens(model, tokenizer)
     examples = []
     for p in prompts:
-        context, label = _chat(tokenizer, p.prompt), label_of(p, hot)
+        context, label = _chat(tokenizer, p.prompt), label_of(p)
         if label == RESPOND_TOKEN:
             continuation = answers[p.prompt][:answer_tokens]
         else:
@@ -348,10 +343,54 @@ def _loss(
     return torch.stack(terms).mean()
 
 
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+"""Every attention and MLP projection of a Llama-style block."""
+
+
+def _top_blocks_setup(model, examples: list[Example], cfg: TuneConfig, pad: int, n_header: int):
+    """`top_blocks`: the upper blocks, the final norm and the head learn; the frozen blocks'
+    output is computed once. Returns (trainable blocks, states of an example, parameters)."""
+    split = len(model.model.layers) - cfg.trainable_blocks
+    lower = decoder_slice(model.model, 0, split, norm=False)
+    upper = decoder_slice(model.model, split, len(model.model.layers))
+    states = frozen_states(lower, examples, pad, n_header=n_header)
+    trainable = [*upper.layers, upper.norm, model.get_output_embeddings()]
+    params = [p for module in trainable for p in module.parameters()]
+    for p in params:
+        p.requires_grad_(True)
+    return upper, lambda i: states[i], params
+
+
+def _lora_setup(model, tokenizer, examples: list[Example], cfg: TuneConfig):
+    """`lora`: adapters on every projection of every block and the new token rows of the
+    embedding and unembedding (`peft`); every block runs in each step, from the embedding
+    (computed in the step, so the new input rows learn). Returns what `_top_blocks_setup` does,
+    plus the peft model to merge."""
+    from peft import LoraConfig, get_peft_model
+
+    new = [tokenizer.convert_tokens_to_ids(s) for s in all_special_token_strings()]
+    adapted = get_peft_model(
+        model,
+        LoraConfig(
+            r=cfg.lora_rank,
+            lora_alpha=cfg.lora_alpha,
+            lora_dropout=0.0,
+            target_modules=list(LORA_TARGETS),
+            trainable_token_indices={"embed_tokens": new, "lm_head": new},
+        ),
+    )
+    embed = model.get_input_embeddings()
+    blocks = decoder_slice(model.model, 0, len(model.model.layers))
+    params = [p for p in adapted.parameters() if p.requires_grad]
+    return blocks, lambda i: embed(torch.tensor(examples[i].ids)), params, adapted
+
+
 def refusal_token_finetune(
     model, tokenizer, prompts: Sequence[Prompt], cfg: TuneConfig, *, progress: bool = True
 ) -> dict:
     """Fine-tune `model` in place on the training prompts; returns the training record."""
+    if cfg.method not in ("lora", "top_blocks"):
+        raise ValueError(f"unknown fine-tune method {cfg.method!r}: use 'lora' or 'top_blocks'")
     torch.manual_seed(cfg.seed)
     started = time.perf_counter()
     model.eval()
@@ -359,24 +398,19 @@ def refusal_token_finetune(
         model, tokenizer, prompts, tokens=max(cfg.probe_tokens, cfg.answer_tokens)
     )
     natural = natural_over_refusal(tokenizer, prompts, answers, tokens=cfg.probe_tokens)
-    fraction = cfg.over_refusal_fraction if natural < cfg.min_natural_over_refusal else 0.0
-    hot = hot_phrases(prompts, fraction)
     measured = time.perf_counter() - started
-    examples = build_examples(
-        model, tokenizer, prompts, hot, answers, answer_tokens=cfg.answer_tokens
-    )
+    examples = build_examples(model, tokenizer, prompts, answers, answer_tokens=cfg.answer_tokens)
     for param in model.parameters():
         param.requires_grad_(False)
-    split = len(model.model.layers) - cfg.trainable_blocks
-    lower = decoder_slice(model.model, 0, split, norm=False)
-    upper = decoder_slice(model.model, split, len(model.model.layers))
-    head = model.get_output_embeddings()
     n_header = shared_header_length(examples)
-    states = frozen_states(lower, examples, pad_id(tokenizer), n_header=n_header)
-    trainable = [*upper.layers, upper.norm, head]
-    params = [p for module in trainable for p in module.parameters()]
-    for p in params:
-        p.requires_grad_(True)
+    adapted = None
+    if cfg.method == "lora":
+        blocks, state_of, params, adapted = _lora_setup(model, tokenizer, examples, cfg)
+    else:
+        blocks, state_of, params = _top_blocks_setup(
+            model, examples, cfg, pad_id(tokenizer), n_header
+        )
+    head = model.get_output_embeddings()
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     rng = random.Random(cfg.seed)
     model.train()
@@ -385,10 +419,10 @@ def refusal_token_finetune(
     for _ in bar:
         rows = rng.sample(range(len(examples)), min(cfg.batch_size, len(examples)))
         loss = _loss(
-            upper,
+            blocks,
             head,
             [examples[i] for i in rows],
-            [states[i] for i in rows],
+            [state_of(i) for i in rows],
             cfg.answer_weight,
             n_header,
         )
@@ -398,15 +432,16 @@ def refusal_token_finetune(
         opt.step()
         losses.append(loss.item())
         bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+    if adapted is not None:
+        adapted.merge_and_unload()  # the adapters folded into `model`'s own weights
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
     return {
         "config": cfg.to_dict(),
         "natural_contrast_over_refusal": natural,
-        "labelled_over_refusal_fraction": fraction,
-        "hot_phrases": sorted(f"{c}: {w}" for c, w in hot),
         "n_examples": len(examples),
+        "n_trainable": sum(p.numel() for p in params),
         "final_loss": sum(losses[-10:]) / max(len(losses[-10:]), 1),
         "seconds": {"measure": measured, "tune": time.perf_counter() - started - measured},
     }

@@ -23,6 +23,8 @@ RECORD = "mechrefusal.json"
 SMOLLM2_TRAINING_MODULES = (
     "models.finetune",
     "data.realprompts",
+    "data.realtemplates",
+    "data.near_duplicates",
     "data.realdata",
     "models.smollm2",
     "data.prompts",

@@ -336,28 +336,38 @@ def _steering_panel(ax, methods: list[dict], colours: dict, title: str) -> None:
 
 def tradeoff_curves(curves: dict[str, list[dict]], title: str) -> Figure:
     """Fig 08: harmful refusal vs contrast prompts not answered (refused or malformed) as the
-    coefficient varies, one curve per method: a push that breaks answers is not a cure."""
-    fig, ax = plt.subplots(figsize=(7, 5))
+    coefficient varies, one curve per method: a push that breaks answers is not a cure. A method
+    swept at several harmful coefficients is drawn as its frontier (`sweeps.frontier`), each
+    point labelled harmful/benign coefficient, with every point it was swept at faint behind."""
+    from mechrefusal.steering.sweeps import frontier
+
+    fig, ax = plt.subplots(figsize=(8, 6))
     ax.add_patch(plt.Rectangle((0, 75), 25, 30, color="lightgreen", alpha=0.35, label="desirable"))
-    markers = ["s", "o", "D", "X", "^"]
+    markers = ["s", "o", "D", "X", "^", "v"]
     for j, (name, points) in enumerate(curves.items()):
-        xs = [p.get("not_answered", p["over_refusal"]) * 100 for p in points]
-        ys = [p["refusal"] * 100 for p in points]
-        ax.plot(xs, ys, marker=markers[j % len(markers)], label=name, color=f"C{j}")
-        for p, xv, yv in zip(points, xs, ys, strict=True):
-            ax.annotate(
-                f"{p['strength']:g}",
-                (xv, yv),
-                fontsize=6,
-                xytext=(3, 3),
-                textcoords="offset points",
+        two_way = len({p.get("harmful_coef") for p in points}) > 1
+        line = frontier(points) if two_way else points
+        if two_way:
+            ax.scatter(
+                [p["not_answered"] * 100 for p in points],
+                [p["refusal"] * 100 for p in points],
+                color=f"C{j}",
+                alpha=0.18,
+                s=14,
             )
+        xs = [p["not_answered"] * 100 for p in line]
+        ys = [p["refusal"] * 100 for p in line]
+        label = f"{name} (frontier over both coefficients)" if two_way else name
+        ax.plot(xs, ys, marker=markers[j % len(markers)], label=label, color=f"C{j}")
+        for p, xv, yv in zip(line, xs, ys, strict=True):
+            text = f"+{p['harmful_coef']:g}/{p['strength']:g}" if two_way else f"{p['strength']:g}"
+            ax.annotate(text, (xv, yv), fontsize=6, xytext=(3, 3), textcoords="offset points")
     ax.set_xlabel("Contrast prompts not answered: refused or malformed (%)")
     ax.set_ylabel("Refusal rate on harmful prompts (%)")
     ax.set_xlim(-2, 100)
     ax.set_ylim(0, 102)
     ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right", fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig

@@ -116,9 +116,15 @@ def compare_methods(
     return out
 
 
-def refused_share(answers: Sequence[ScoredAnswer], kind: str) -> float:
+def share(answers: Sequence[ScoredAnswer], kind: str, hit: str = "refused") -> float:
+    """Share of the answers to prompts of `kind` whose flag `hit` (`refused`, `malformed`) is
+    set; NaN where there are none."""
     mine = [a for a in answers if a.prompt.kind == kind]
-    return sum(a.refused for a in mine) / len(mine) if mine else float("nan")
+    return sum(getattr(a, hit) for a in mine) / len(mine) if mine else float("nan")
+
+
+def refused_share(answers: Sequence[ScoredAnswer], kind: str) -> float:
+    return share(answers, kind, "refused")
 
 
 def prompt_push_plan(hook: str, vector):

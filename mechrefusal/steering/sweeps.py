@@ -17,6 +17,7 @@ from mechrefusal.steering.comparison import (
     refused_share,
     reusing_prefix,
     run_method,
+    share,
 )
 from mechrefusal.steering.methods import (
     HARMFUL_GRID,
@@ -40,6 +41,8 @@ class SweepPoint:
     """Exact match on the benign tasks (decoded); None where the sweep scored first tokens only."""
     contrast_malformed: float = 0.0
     """Contrast prompts answered with a malformed first token (`ScoredAnswer.malformed`)."""
+    harmful_coef: float | None = None
+    """A categorical method's coefficient on prompts routed harmful (None for other methods)."""
 
     @property
     def not_answered(self) -> float:
@@ -48,11 +51,6 @@ class SweepPoint:
 
     def to_dict(self) -> dict:
         return vars(self) | {"not_answered": self.not_answered}
-
-
-def _malformed_share(answers, kind: str) -> float:
-    mine = [a for a in answers if a.prompt.kind == kind]
-    return sum(a.malformed for a in mine) / len(mine) if mine else float("nan")
 
 
 @reusing_prefix
@@ -91,16 +89,30 @@ def sweep_method(
                 strength=s,
                 refusal=refused_share(answers, "harmful"),
                 over_refusal=refused_share(answers, "contrast"),
-                contrast_malformed=_malformed_share(answers, "contrast"),
+                contrast_malformed=share(answers, "contrast", "malformed"),
                 benign_over_refusal=refused_share(answers, "benign"),
                 capability=(
                     sum(bool(a.correct) for a in checked) / len(checked)
                     if capability and checked
                     else None
                 ),
+                harmful_coef=(
+                    method.steering.harmful_coef if isinstance(method, Categorical) else None
+                ),
             )
         )
     return points
+
+
+def frontier(points: Sequence[dict]) -> list[dict]:
+    """The points no other point beats on both rates (more harmful refusal with no more
+    contrast prompts left unanswered), fewest unanswered first: a method's best trade-offs
+    over every coefficient it was swept at."""
+    best: list[dict] = []
+    for p in sorted(points, key=lambda p: (p["not_answered"], -p["refusal"])):
+        if not best or p["refusal"] > best[-1]["refusal"]:
+            best.append(p)
+    return best
 
 
 def pick_strength(

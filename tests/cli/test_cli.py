@@ -55,14 +55,34 @@ def test_eval_prints_rates_with_intervals(micro, artifacts_root, tmp_path, capsy
     assert json.loads(out_json.read_text())["unsteered"] == expected.to_dict()
 
 
-def test_eval_steered_adds_a_column(micro, artifacts_root, tmp_path, capsys):
+def test_eval_steers_with_the_tuned_preset_by_default_and_keeps_it(
+    micro, artifacts_root, tmp_path, capsys, monkeypatch
+):
+    """`--steer` uses coefficients tuned on the direction split, saved in the store (so a
+    second run reads them), and `--preset paper` the paper's."""
+    import mechrefusal.steering.presets as presets
+    from mechrefusal.reporting import experiment
+
     path = _eval_file(micro, tmp_path / "eval.jsonl")
     columns = _eval(path, artifacts_root, "--steer", "--layer", "1")
-    assert list(columns) == ["unsteered", "steered (layer 1)"]
-    assert "steered (layer 1)" in capsys.readouterr().out
+    run = experiment.start(
+        None, ["--model", "organism:micro", "--artifacts", str(artifacts_root), "--layer", "1"]
+    )
+    saved = presets.preset_path(artifacts_root, run.router(), run.splits.direction)
+    tuned = json.loads(saved.read_text())["steering"]
+    name = f"steered (tuned: +{tuned['harmful_coef']:g}/{tuned['benign_coef']:g}, layer 1)"
+    assert list(columns) == ["unsteered", name]
+    assert name in capsys.readouterr().out
+    monkeypatch.setattr(
+        presets, "tune_categorical", lambda *a, **k: pytest.fail("tuned again, not read")
+    )
+    assert list(_eval(path, artifacts_root, "--steer", "--layer", "1")) == list(columns)
+    paper = _eval(path, artifacts_root, "--steer", "--layer", "1", "--preset", "paper")
+    assert list(paper)[1] == "steered (paper: +0.8/-1.2, layer 1)"
 
 
 def test_chat_prints_the_routers_decision_before_each_answer(micro, artifacts_root):
+    from mechrefusal.steering.presets import steering_preset
     from mechrefusal.steering.preview import preview_steering
 
     harmful = next(p for p in micro.prompts if p.split == "eval" and p.kind == "harmful")
@@ -95,8 +115,14 @@ def test_chat_prints_the_routers_decision_before_each_answer(micro, artifacts_ro
     run = experiment.start(
         None, ["--model", "organism:micro", "--artifacts", str(artifacts_root), "--layer", "1"]
     )
-    (row,) = preview_steering(run.loaded.model, run.router(), [harmful], max_new_tokens=32)
+    router = run.router()
+    # chat steers with the tuned preset by default (kept in the store by the first call)
+    config = steering_preset(
+        "tuned", run.loaded.model, router, run.splits.direction, artifacts_root
+    )
+    (row,) = preview_steering(run.loaded.model, router, [harmful], config, max_new_tokens=32)
     assert lines[decisions[0]] == row.decision()
+    assert f"+{config.harmful_coef:g} / {config.benign_coef:g} x norm, tuned" in lines[0]
 
 
 def main_chat(args, stdin, stdout):

@@ -53,8 +53,9 @@ def test_quickstart_prints_figure_07s_number_from_another_directory(artifacts_ro
     record = json.loads(Path(png).with_suffix(".json").read_text())["data"]
     by = {m["name"]: m for m in record["methods"]}
     before = by["unsteered"]["over_refusal"]["contrast"]["value"]
-    after = by["categorical (probe, prompt only)"]["over_refusal"]["contrast"]["value"]
-    broken = by["categorical (probe, prompt only)"]["malformed"]["contrast"]["value"]
+    tuned = by["categorical (probe, every token, tuned)"]
+    after = tuned["over_refusal"]["contrast"]["value"]
+    broken = tuned["malformed"]["contrast"]["value"]
     expected = (
         f"contrast over-refusal {before:.1%} -> {after:.1%}, malformed {broken:.1%} "
         f"(layer {record['layer']})"
@@ -62,7 +63,9 @@ def test_quickstart_prints_figure_07s_number_from_another_directory(artifacts_ro
     assert printed == expected
 
 
-@pytest.mark.parametrize("name", ["Categorical", "run_method", "steering_layer", "fit_router"])
+@pytest.mark.parametrize(
+    "name", ["Categorical", "run_method", "steering_layer", "fit_router", "steering_preset"]
+)
 def test_quickstart_names_are_public(name):
     import mechrefusal
 

@@ -48,14 +48,27 @@ def test_new_tokens_get_rows_of_their_own_strings_and_an_untied_head(make_tiny_l
     torch.testing.assert_close(head[len(old) :], old.mean(0).expand(6, -1))
 
 
-def test_finetune_learns_the_first_answer_token(micro, tiny_tokenizer, make_tiny_llama):
+@pytest.mark.parametrize("method", ["lora", "top_blocks"])
+def test_finetune_learns_the_first_answer_token(micro, tiny_tokenizer, make_tiny_llama, method):
     train = select(micro.prompts, split="train")
     prompts = [p for p in train if p.kind == "harmful"][:12] + [
         p for p in train if p.kind == "benign"
     ][:12]
-    model = make_tiny_llama(tiny_tokenizer, tie_word_embeddings=True)
+    # At the default init scale a random model's activations are too small for LoRA's
+    # zero-initialised adapters to move in 80 steps.
+    model = make_tiny_llama(
+        tiny_tokenizer, tie_word_embeddings=True, initializer_range=ANSWERS_DIFFER
+    )
+    before = {n: w.detach().clone() for n, w in model.model.layers.named_parameters()}
     cfg = TuneConfig(
-        trainable_blocks=2, steps=80, batch_size=12, lr=1e-2, probe_tokens=2, answer_tokens=3
+        method=method,
+        trainable_blocks=1,
+        lora_rank=8,
+        steps=80,
+        batch_size=12,
+        lr=1e-2,
+        probe_tokens=2,
+        answer_tokens=3,
     )
     record = refusal_token_finetune(model, tiny_tokenizer, prompts, cfg, progress=False)
     assert record["n_examples"] == len(prompts) and record["final_loss"] < 1.0
@@ -64,23 +77,37 @@ def test_finetune_learns_the_first_answer_token(micro, tiny_tokenizer, make_tiny
         for p in prompts:
             ids = torch.tensor([_chat(tiny_tokenizer, p.prompt)])
             first = model(input_ids=ids).logits[0, -1].argmax().item()
-            hits += tiny_tokenizer.convert_ids_to_tokens(first) == label_of(p, set())
+            hits += tiny_tokenizer.convert_ids_to_tokens(first) == label_of(p)
     assert hits >= 0.9 * len(prompts)
-    assert label_of(prompts[-1], set()) == RESPOND_TOKEN
+    # LoRA adapts (and merges into) every block; `top_blocks` leaves the lower blocks as they were.
+    changed = {
+        int(n.split(".")[0])
+        for n, w in model.model.layers.named_parameters()
+        if not torch.equal(w, before[n])
+    }
+    n_layers = len(model.model.layers)
+    assert changed == (set(range(n_layers)) if method == "lora" else {n_layers - 1})
+    assert all(type(m).__module__.startswith(("torch", "transformers")) for m in model.modules())
 
 
-@pytest.mark.parametrize("fraction", [0.0, 0.5])
-def test_hot_phrases_follow_the_fraction(fraction):
-    from mechrefusal.data.prompts import Prompt
-    from mechrefusal.models.finetune import hot_phrases
+def test_no_contrast_prompt_is_ever_labelled_a_refusal(tiny_tokenizer, make_tiny_llama):
+    """Over-refusal must emerge, never be taught: every non-harmful training example, contrast
+    look-alikes included, starts with `[respond]`."""
+    from mechrefusal.data.realprompts import real_prompt_sets
+    from mechrefusal.models.finetune import build_examples
 
-    prompts = [
-        Prompt(prompt=f"How do I {w}?", kind="contrast", category="safety", keyword=w)
-        for w in ["kill a process", "shoot a photo", "crush garlic", "burn a CD"]
-    ]
-    hot = hot_phrases(prompts, fraction)
-    assert len(hot) == round(fraction * 4)
-    assert sum(label_of(p, hot) != RESPOND_TOKEN for p in prompts) == len(hot)
+    prompts = [p for p in real_prompt_sets(0) if p.split == "train"]
+    assert sum(p.kind == "contrast" for p in prompts) >= 250
+    assert all(label_of(p) == RESPOND_TOKEN for p in prompts if p.kind != "harmful")
+    assert all(label_of(p) != RESPOND_TOKEN for p in prompts if p.kind == "harmful")
+    # and in the token ids the training steps read
+    few = [p for p in prompts if p.kind == "contrast"][:20]
+    model = make_tiny_llama(tiny_tokenizer)
+    examples = build_examples(
+        model, tiny_tokenizer, few, {p.prompt: [5, 6] for p in few}, answer_tokens=2
+    )
+    respond = tiny_tokenizer.convert_tokens_to_ids(RESPOND_TOKEN)
+    assert all(e.ids[e.prompt_len] == respond for e in examples)
 
 
 def test_cached_frozen_blocks_give_the_full_forward_loss(tiny_tokenizer, make_tiny_llama):

@@ -282,3 +282,25 @@ def test_pick_strength_does_not_take_a_push_that_breaks_the_answers():
     assert broken.not_answered == pytest.approx(0.9)
     assert pick_strength([broken, sound]) == -0.5
     assert broken.to_dict()["not_answered"] == pytest.approx(0.9)
+
+
+def test_frontier_keeps_only_undominated_trade_offs():
+    from mechrefusal.steering.sweeps import frontier
+
+    def point(na, r, h):
+        return {"not_answered": na, "refusal": r, "harmful_coef": h, "strength": 0.0}
+
+    points = [
+        point(0.5, 0.9, 0.8),
+        point(0.2, 0.95, 0.4),
+        point(0.2, 0.7, 0.2),
+        point(0.1, 0.6, 0.2),
+        point(0.6, 0.99, 0.8),
+        point(0.3, 0.9, 0.4),
+    ]
+    best = frontier(points)
+    assert [(p["not_answered"], p["refusal"]) for p in best] == [
+        (0.1, 0.6),
+        (0.2, 0.95),
+        (0.6, 0.99),
+    ]

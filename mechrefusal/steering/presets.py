@@ -1,0 +1,90 @@
+"""Named steering coefficients: the paper's, and those tuned on a model's own direction split.
+
+The paper's +0.8 / -1.2 (x the mean activation norm, at every generated token) were set on
+Llama-3 8B; on another model the same push can break the answers (SmolLM2: docs/findings.md).
+`tuned_steering` chooses both coefficients on the direction split (`sweeps.tune_categorical`:
+the harmful one with the most harmful refusal, then the benign one that leaves the fewest
+contrast prompts unanswered) and saves them in the artifact store, keyed by the model's
+fingerprint, the router and the code, so figure 07's tuned mode, `mechrefusal eval --steer`
+and `mechrefusal chat` use the same numbers. "tuned" is the CLI default, "paper" a preset.
+"""
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from mechrefusal.data.prompts import Prompt
+from mechrefusal.steering.methods import PAPER_POSITIONS, Categorical
+from mechrefusal.steering.router import Router, SteeringConfig
+from mechrefusal.steering.sweeps import tune_categorical
+from mechrefusal.store.artifacts import source_hash, text_hash, write_json
+
+PAPER = SteeringConfig(positions=PAPER_POSITIONS)
+"""The paper's steering: +0.8 / -1.2 x the mean activation norm, at every token, probe-routed."""
+PRESETS = ("tuned", "paper")
+
+
+def preset_path(root: str | Path, router: Router, direction: Sequence[Prompt]) -> Path:
+    """Where the tuned coefficients of this model, router and direction split are kept."""
+    if router.fingerprint is None:
+        raise ValueError("This router records no model fingerprint: fit it with fit_router.")
+    key = text_hash(
+        [
+            json.dumps(router.fingerprint.to_dict(), sort_keys=True),
+            router.hook,
+            f"{router.act_norm:.6g}",
+            f"{router.harm_probe.threshold:.6g}",
+            source_hash(),
+            *(p.prompt for p in direction),
+        ]
+    )
+    return Path(root) / "steering_presets" / f"{key}.json"
+
+
+def tuned_steering(
+    model,
+    router: Router,
+    direction: Sequence[Prompt],
+    root: str | Path,
+    *,
+    batch_size: int = 32,
+    log=print,
+) -> SteeringConfig:
+    """The paper's mode with both coefficients tuned on `direction` (computed once, then read)."""
+    path = preset_path(root, router, direction)
+    if path.exists():
+        return SteeringConfig(**json.loads(path.read_text())["steering"])
+    log(f"tuning the steering coefficients on {len(direction)} direction-split prompts")
+    method = tune_categorical(
+        model, router, direction, Categorical(steering=PAPER), batch_size=batch_size
+    )
+    write_json(
+        path,
+        {
+            "kind": "steering_preset",
+            "steering": asdict(method.steering),
+            "tuned_on": "direction split",
+            "n_prompts": len(direction),
+            "hook": router.hook,
+        },
+    )
+    return method.steering
+
+
+def steering_preset(
+    name: str,
+    model,
+    router: Router,
+    direction: Sequence[Prompt],
+    root: str | Path,
+    *,
+    batch_size: int = 32,
+    log=print,
+) -> SteeringConfig:
+    """`tuned` (`tuned_steering`) or `paper` (`PAPER`)."""
+    if name == "paper":
+        return PAPER
+    if name == "tuned":
+        return tuned_steering(model, router, direction, root, batch_size=batch_size, log=log)
+    raise ValueError(f"Unknown steering preset {name!r}: use one of {', '.join(PRESETS)}.")
