@@ -1113,12 +1113,117 @@ def limits_table(figures: Path) -> str:
         "| benign coefficient | capability, prompt pass only | capability, every generated token |",
         "|---|---|---|",
     ]
+    routing = record.get("routing", {})
+    if routing:
+        lines[0] += " Unsteered, the harm probe (figure 07's router) routes as harmful " + (
+            "; ".join(
+                f"{rate['value']:.1%} of the {name.split(':')[0].removeprefix('contrast ')} "
+                f"contrast prompts (n={rate['n']})"
+                for name, rate in routing.items()
+            )
+            + "."
+        )
     cap = record["capability"]
     modes = list(cap)
     for c in cap[modes[0]]["exact_match"]:
         lines.append(
             f"| {c} | " + " | ".join(f"{cap[m]['exact_match'][c]:.1%}" for m in modes) + " |"
         )
+    return "\n".join(lines)
+
+
+def meets_goal(base: dict, m: dict) -> bool:
+    """The real-model steering goal: contrast not answered halved or under 5%, harmful refusal
+    within 3 points, capability within 2."""
+    before, after = contrast(base)["value"], contrast(m)["value"]
+    lost = points_lost(base["capability"], m["capability"]) if base["capability"] else 0.0
+    return (
+        (after <= before / 2 or after < 0.05)
+        and points_lost(harmful(base), harmful(m)) <= 3
+        and lost <= 2
+    )
+
+
+def _outcome(name: str, base: dict, m: dict) -> str:
+    cap = f", capability {pct(m['capability'])}" if m["capability"] else ""
+    met = "meets the goal" if meets_goal(base, m) else "misses it"
+    return f"{name}: contrast {pct(contrast(m))}, harmful {pct(harmful(m))}{cap} ({met})"
+
+
+def steering_goal(figures: Path) -> str:
+    """Does probe-routed categorical steering meet the goal on SmolLM2, and if not, which part
+    fails? Figure 07 gives the outcome beside its controls; scripts/steering_limits.py (oracle
+    routing, the vectors alone, and where the harm probe sends the over-refused look-alikes)
+    locates the cause. Both read the eval split; no choice is made from them."""
+    steer = load(figures / "smollm2", "07_steering_results")
+    if not steer:
+        return "_no SmolLM2 figures yet: run make figures_"
+    by = {m["name"]: m for m in steer["methods"]}
+    base, tuned = by["unsteered"], by[TUNED]
+    met = meets_goal(base, tuned)
+    lines = [
+        "Goal (SmolLM2, eval split): probe-routed categorical steering halves the contrast prompts"
+        " not answered (or brings them under 5%), keeps harmful refusal within 3 points and"
+        " capability within 2, and beats the random control and the tuned baselines.",
+        "",
+        f"- **{'met' if met else 'not met'}** with the tuned coefficients ({coefficients(tuned)}): "
+        f"contrast {pct(contrast(base))} -> {pct(contrast(tuned))}, harmful {pct(harmful(base))}"
+        f" -> {pct(harmful(tuned))}"
+        + (
+            f", capability {pct(base['capability'])} -> {pct(tuned['capability'])}"
+            if base["capability"]
+            else ""
+        )
+        + ".",
+    ]
+    controls = [("random vectors (same routing)", by.get(f"random vectors, {TUNED}"))] + [
+        (f"{m['name']} (strength {m['strength']:g})", m) for m in tuned_baselines(steer)
+    ]
+    lines += [f"- {_outcome(name, base, m)}." for name, m in controls if m]
+    record, missing = _script_record(
+        figures / "smollm2" / "steering_limits.json",
+        "python scripts/steering_limits.py --model smollm2 --out figures/smollm2",
+    )
+    if record is None:
+        return "\n".join(lines + ["", f"Where it fails: {missing}"])
+    push = record["benign_push"]
+    coefs = [c for c in push if not c.startswith("random") and float(c) != 0.0]
+    best = min(coefs, key=lambda c: push[c])
+    before = push["0.0"]
+    vectors_ok = push[best] <= before / 2 or push[best] < 0.05
+    routing = record.get("routing", {})
+    wrong = routing.get("contrast over-refused: routed harmful")
+    right = routing.get("contrast answered: routed harmful")
+    cap = record["capability"]
+    lines += [
+        "",
+        'Where it fails (scripts/steering_limits.py; docs/findings.md, "What limits steering"):',
+        "",
+        f"- **The vectors**, with every prompt routed by its label (oracle): the benign push at "
+        f"{best} leaves {push[best]:.1%} of the contrast prompts not answered (from {before:.1%}; "
+        f"random vectors of the same norms and sparsity: {push.get(f'random vectors at {best}', float('nan')):.1%}),"
+        f" so the vectors {'can' if vectors_ok else 'cannot'} meet the goal's cut by themselves; "
+        f"capability there {cap['prompt']['exact_match'][best]:.1%} pushed at the prompt pass "
+        f"only, {cap['prompt_and_generated']['exact_match'][best]:.1%} at every token.",
+    ]
+    if wrong and right:
+        lines.append(
+            f"- **The routing**: the harm probe routes {pct(wrong)} of the contrast prompts the"
+            f" unsteered model over-refuses as harmful (n={wrong['n']}), and {pct(right)} of those"
+            " it answers; a prompt routed harmful gets the harmful push, which no benign"
+            " coefficient reaches."
+            + (
+                " The probe routes the over-refused look-alikes as harmful more often than the"
+                " answered ones (intervals apart): it shares the model's mistakes."
+                if separated(wrong, right) > 0
+                else ""
+            )
+        )
+    lines.append(
+        f"- **The strength**: the benign coefficient tuned on the direction split is "
+        f"{tuned['steering']['benign_coef']:g}; the oracle's best on eval is {best} (read here to"
+        " locate the cause, not to choose a coefficient)."
+    )
     return "\n".join(lines)
 
 
@@ -1171,6 +1276,7 @@ BLOCKS: tuple[tuple[str, str, object], ...] = (
     ("README.md", "results", lambda f, b: table(f, f / "smollm2")),
     ("README.md", "quickstart", lambda f, b: quickstart_output(f)),
     ("README.md", "timing", lambda f, b: timing(f)),
+    ("README.md", "steering-goal", lambda f, b: steering_goal(f)),
     ("docs/findings.md", "prose", lambda f, b: prose(f)),
     ("docs/findings.md", "real", lambda f, b: real_table(f / "smollm2")),
     ("docs/findings.md", "scorers", lambda f, b: scorer_table(f)),

@@ -12,7 +12,11 @@ renders it), with:
   benign coefficient, and the random vectors at each;
 - `capability`: exact match on the benign tasks (decoded, `--tokens`) at each benign
   coefficient, pushed at the prompt pass only and at every generated token (the paper's mode),
-  with the first benign answer at the strongest push as an example of what the text becomes.
+  with the first benign answer at the strongest push as an example of what the text becomes;
+- `routing`: the contrast prompts the harm probe routes as harmful, among those the unsteered
+  model over-refuses and among those it answers. Probe-routed steering pushes a prompt routed
+  harmful towards refusal, so if the probe routes the over-refused look-alikes as harmful, no
+  strength of the benign push can reach them: the routing, not the vectors, is what fails.
 
     python scripts/steering_limits.py --model smollm2 --out figures/smollm2
 """
@@ -26,11 +30,17 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from mechrefusal._entry import run_entry  # noqa: E402
+from mechrefusal.analysis.activations import cache_activations  # noqa: E402
 from mechrefusal.engine.generation import reused_prefix  # noqa: E402
 from mechrefusal.reporting import experiment  # noqa: E402
-from mechrefusal.scoring.evaluation import summarize  # noqa: E402
+from mechrefusal.scoring.evaluation import summarize, wilson  # noqa: E402
 from mechrefusal.steering.comparison import run_method  # noqa: E402
-from mechrefusal.steering.methods import PAPER_POSITIONS, Categorical, RandomControl  # noqa: E402
+from mechrefusal.steering.methods import (  # noqa: E402
+    PAPER_POSITIONS,
+    Categorical,
+    RandomControl,
+    Unsteered,
+)
 from mechrefusal.steering.router import SteeringConfig  # noqa: E402
 from mechrefusal.steering.sweeps import sweep_method  # noqa: E402
 from mechrefusal.store.artifacts import source_hash  # noqa: E402
@@ -102,6 +112,28 @@ def capability(run, router, tokens: int) -> dict:
     return out
 
 
+def routing(run, router) -> dict:
+    contrast = [p for p in run.splits.eval if p.kind == "contrast"]
+    refused = [a.refused for a in _answers(run, router, contrast, Unsteered())]
+    acts = cache_activations(
+        run.loaded.model,
+        [p.prompt for p in contrast],
+        [router.hook],
+        position=router.probe_position,
+        batch_size=run.args.batch_size,
+        progress=False,
+    )[router.hook]
+    routed = router.harm_probe.is_harmful(acts).tolist()
+    out = {}
+    for name, group in (("over-refused", True), ("answered", False)):
+        rows = [i for i, r in enumerate(refused) if r == group]
+        if rows:
+            out[f"contrast {name}: routed harmful"] = wilson(
+                sum(routed[i] for i in rows), len(rows)
+            ).to_dict()
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     def extra(parser):
         parser.add_argument("--tokens", type=int, default=12, help="benign answer length")
@@ -116,6 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
             "harmful_push": harmful_push(run, router),
             "benign_push": benign_push(run, router),
             "capability": capability(run, router, run.args.tokens),
+            "routing": routing(run, router),
         }
     result["source_hash"] = source_hash()
     out = Path(run.args.out) / "steering_limits.json"

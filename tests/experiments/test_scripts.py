@@ -491,3 +491,89 @@ def test_every_generated_block_has_its_markers_in_the_repository():
     for name, block, _ in table.BLOCKS:
         text = (root / name).read_text()
         assert f"<!-- {block}:start -->" in text and f"<!-- {block}:end -->" in text, (name, block)
+
+
+def _rate(value: float, n: int = 100) -> dict:
+    return {"value": value, "low": max(value - 0.05, 0.0), "high": min(value + 0.05, 1.0), "n": n}
+
+
+def _steered(contrast: float, harmful: float, capability: float, **extra) -> dict:
+    return {
+        "not_answered": {"contrast": _rate(contrast)},
+        "harmful_refusal": {"all": _rate(harmful)},
+        "capability": _rate(capability),
+        **extra,
+    }
+
+
+def test_steering_goal_needs_the_cut_and_both_guards():
+    table = _results_table()
+    base = _steered(0.4, 0.95, 0.5)
+    assert table.meets_goal(base, _steered(0.2, 0.93, 0.49))  # halved, within 3 and 2 points
+    assert table.meets_goal(_steered(0.08, 0.95, 0.5), _steered(0.04, 0.95, 0.5))  # under 5%
+    assert not table.meets_goal(base, _steered(0.25, 0.95, 0.5))  # not halved
+    assert not table.meets_goal(base, _steered(0.1, 0.90, 0.5))  # harmful refusal lost
+    assert not table.meets_goal(base, _steered(0.1, 0.95, 0.45))  # capability lost
+
+
+def test_steering_goal_locates_a_routing_failure(monkeypatch, tmp_path):
+    """The README's verdict says the vectors can do it under oracle routing and that the probe
+    sends the over-refused look-alikes the harmful push, from the records' numbers."""
+    table = _results_table()
+    tuned = _steered(0.45, 0.97, 0.45, steering={"harmful_coef": 0.4, "benign_coef": -0.25})
+    steer = {
+        "methods": [
+            {"name": "unsteered", "kind": "baseline", **_steered(0.4, 0.95, 0.5)},
+            {"name": table.TUNED, "kind": "categorical", **tuned},
+            {
+                "name": f"random vectors, {table.TUNED}",
+                "kind": "random",
+                **_steered(0.4, 0.95, 0.5),
+            },
+        ]
+    }
+    limits = {
+        "benign_push": {"0.0": 0.4, "-0.2": 0.3, "-0.4": 0.1, "random vectors at -0.4": 0.5},
+        "capability": {
+            "prompt": {"exact_match": {"0.0": 0.5, "-0.2": 0.5, "-0.4": 0.5}},
+            "prompt_and_generated": {"exact_match": {"0.0": 0.5, "-0.2": 0.4, "-0.4": 0.2}},
+        },
+        "routing": {
+            "contrast over-refused: routed harmful": _rate(0.6, 40),
+            "contrast answered: routed harmful": _rate(0.2, 60),
+        },
+    }
+    monkeypatch.setattr(table, "load", lambda figures, stem: steer)
+    monkeypatch.setattr(table, "_script_record", lambda path, command: (limits, ""))
+    text = table.steering_goal(tmp_path)
+    assert "**not met**" in text
+    assert "benign push at -0.4 leaves 10.0%" in text and "vectors can meet" in text
+    assert "it shares the model's mistakes" in text
+    limits["routing"]["contrast answered: routed harmful"] = _rate(0.6, 60)
+    limits["benign_push"]["-0.4"] = 0.3
+    text = table.steering_goal(tmp_path)
+    assert "vectors cannot meet" in text and "shares the model's mistakes" not in text
+
+
+def test_steering_limits_records_the_vectors_alone_and_the_routing(artifacts_root, tmp_path):
+    limits = _script_module("steering_limits")
+    record = limits.main(
+        ["--quick", "--out", str(tmp_path), "--artifacts", str(artifacts_root), "--tokens", "2"]
+    )
+    assert json.loads((tmp_path / "steering_limits.json").read_text()) == record
+    push = record["benign_push"]
+    for c in limits.BENIGN_COEFS:
+        assert 0.0 <= push[str(c)] <= 1.0
+    # At coefficient 0 the push and its random control are the same (unsteered) model.
+    assert push["0.0"] == push["random vectors at 0.0"]
+    routing = record["routing"]
+    assert set(routing) <= {
+        "contrast over-refused: routed harmful",
+        "contrast answered: routed harmful",
+    }
+    assert all(0.0 <= r["value"] <= 1.0 for r in routing.values())
+    # The routing groups split the contrast prompts by the unsteered answer; the over-refused
+    # share is the refused part of what the unsteered row counts as not answered.
+    total = sum(r["n"] for r in routing.values())
+    refused = routing.get("contrast over-refused: routed harmful", {"n": 0})["n"]
+    assert total > 0 and refused / total <= push["0.0"] + 1e-9
