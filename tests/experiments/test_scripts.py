@@ -601,3 +601,10 @@ def test_real_over_refusal_has_no_target_band_only_whether_it_emerges():
     none = {"value": 0.0, "low": 0.0, "high": 0.015, "n": 250}
     assert verdict_of(none, table.REAL) == "**does not emerge (no target)**"
     assert verdict_of(small, table.ORGANISM) == "**target missed**"  # the planted band
+
+
+def test_prompt_only_rate_is_printed_only_where_it_differs_from_the_papers_mode():
+    table = _results_table()
+    paper = _rate(0.3, 250)
+    assert "the same first tokens" in table.prompt_only(_rate(0.3, 250), paper)
+    assert table.prompt_only(_rate(0.2, 250), paper).startswith("prompt pass only 20.0%")
