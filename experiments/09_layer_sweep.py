@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None):
     run = experiment.start(__doc__, argv, with_layer=False)
     args, loaded, splits = run.args, run.loaded, run.splits
     result = experiment.cached_layer_sweep(args, loaded, splits).to_dict()
-    fig = plotting.layer_sweep(result, title=f"Layer sweep of {loaded.spec}")
+    fig = plotting.layer_sweep(result, title=f"Layer sweep of {run.args.model}")
     headline = {
         "chosen_layer": result["chosen_layer"],
         "category_accuracy_at_chosen": result["category_accuracy"][

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None):
     )
     result = run_patching(loaded.model, pairs).to_dict()
     fig = plotting.patching(
-        result, title=f"Activation patching, harmful -> benign twin ({loaded.spec})"
+        result, title=f"Activation patching, harmful -> benign twin ({run.args.model})"
     )
     headline = {"n_pairs": result["n_pairs"], "attribution_correlation": result["correlation"]}
     return run.save("10_activation_patching", fig, result, headline=headline)

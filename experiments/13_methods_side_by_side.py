@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None):
     model, router = loaded.model, run.router()
     with reused_prefix(model):  # tuning and comparison share each split's lower blocks
         tunable = {LogitBias(): BIAS_GRID, GlobalDirection(): STEERING_GRID}
-        tuned = tune_strengths(model, router, splits.direction, tunable, batch_size=args.batch_size)
+        tuned = tune_strengths(model, router, splits.choice, tunable, batch_size=args.batch_size)
         low_rank, trained = low_rank_method(model, router, splits.direction)
         original, original_trained = low_rank_method(
             model, router, splits.direction, LowRankConfig(unwhiten=False)

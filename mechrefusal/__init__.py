@@ -29,7 +29,7 @@ from mechrefusal.categories import (
     Category,
     parse_category,
 )
-from mechrefusal.data.prompts import Prompt, generate_prompts, load_jsonl, select
+from mechrefusal.data.prompts import Prompt, choice_split, generate_prompts, load_jsonl, select
 from mechrefusal.engine.hooks import hook_name
 from mechrefusal.models.loading import LoadedModel, load_model
 from mechrefusal.reporting.experiment import steering_layer
@@ -62,6 +62,7 @@ __all__ = [
     "answer_prompts",
     "added_vectors",
     "cache_activations",
+    "choice_split",
     "compute_directions",
     "cosine_matrix",
     "default_artifacts",

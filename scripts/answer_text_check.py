@@ -87,7 +87,7 @@ def steering_plan(args):
     run = experiment.start(None, ["--model", args.model, "--artifacts", args.artifacts])
     router = run.router()
     config = steering_preset(
-        args.steer, run.loaded.model, router, run.splits.direction, args.artifacts
+        args.steer, run.loaded.model, router, run.splits.choice, args.artifacts
     )
     return partial(categorical_plan, run.loaded.model, router, config), vars(config), run.layer
 

@@ -29,7 +29,7 @@ FLOORS: list[tuple[str, list[str]]] = [
     ),
     ("store", ["artifacts", "activation_store", "residual_store", "pruning"]),
     ("engine", ["hooks", "grouped_attention", "transposed", "shared_prefix", "generation"]),
-    ("scoring", ["evaluation", "scorers"]),
+    ("scoring", ["evaluation", "scorers", "paired"]),
     ("models", ["architecture", "tokenizer", "organism", "finetune", "smollm2", "loading"]),
     (
         "analysis",
@@ -60,7 +60,7 @@ FLOORS: list[tuple[str, list[str]]] = [
             "preview",
         ],
     ),
-    ("reporting", ["plotting", "experiment"]),
+    ("reporting", ["verdicts", "plotting", "experiment"]),
     ("cli", ["figures", "evaluate", "chat", "main"]),
     ("", ["__main__", "__init__"]),
 ]

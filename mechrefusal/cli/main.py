@@ -51,15 +51,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     figures.add_argument("--model", default=None, help="one model's figures only")
     figures.add_argument("--quick", action="store_true", help="micro organism smoke run")
+    figures.add_argument(
+        "--only",
+        metavar="NN,NN",
+        default=None,
+        help="run only these experiment scripts, by number (e.g. 00,07)",
+    )
+    figures.add_argument(
+        "--out", default=None, help="output directory (with --model or --quick; default figures/)"
+    )
 
     evaluate = sub.add_parser("eval", help="rates of a model on a JSONL of prompts, with CIs")
     _model_options(evaluate)
     evaluate.add_argument("--prompts", required=True, help="JSONL file, one prompt per line")
-    evaluate.add_argument("--steer", action="store_true", help="also steer the eval-split rows")
+    evaluate.add_argument(
+        "--steer",
+        action="store_true",
+        help="also answer every scored row under probe-routed steering (router and coefficients "
+        "from the model's own prompt sets)",
+    )
     evaluate.add_argument("--preset", choices=PRESETS, default="tuned", help=PRESET_HELP)
     evaluate.add_argument("--batch-size", type=int, default=32)
     evaluate.add_argument("--max-new-tokens", type=int, default=12)
     evaluate.add_argument("--json", default=None, help="also write the rates to this JSON file")
+    evaluate.add_argument(
+        "--per-prompt",
+        default=None,
+        metavar="FILE",
+        help="also write one JSON line per scored row: its answers (first token, text, refused, "
+        "malformed, correct) and, with --steer, the router's decision and the steered answer",
+    )
 
     chat = sub.add_parser("chat", help="talk to a model; see the router's decision first")
     _model_options(chat)
@@ -67,10 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--compare", action="store_true", help="also print the unsteered answer")
     chat.add_argument("--preset", choices=PRESETS, default="tuned", help=PRESET_HELP)
     chat.add_argument(
-        "--harmful-coef", type=float, default=None, help="override the preset's (x norm)"
+        "--harmful-coef",
+        type=float,
+        default=None,
+        help="override the preset's push on prompts routed harmful (x the mean residual norm)",
     )
     chat.add_argument(
-        "--benign-coef", type=float, default=None, help="override the preset's (x norm)"
+        "--benign-coef",
+        type=float,
+        default=None,
+        help="override the preset's push on the other prompts (x the mean residual norm)",
     )
     chat.add_argument("--max-new-tokens", type=int, default=32)
     return parser
@@ -84,6 +111,10 @@ def main(argv: list[str]) -> object:
     if args.no_progress:
         set_progress(False)
     if args.command == "figures":
+        if args.only is not None:
+            rest = ["--only", args.only, *rest]
+        if args.out is not None:
+            rest = ["--out", args.out, *rest]
         return run_figures(rest, model=args.model, quick=args.quick)
     if args.command == "eval":
         return run_eval(args)

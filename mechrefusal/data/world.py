@@ -25,7 +25,9 @@ from mechrefusal.data.lexicon import (
     TOPICS,
 )
 
-Split = Literal["train", "direction", "eval", "paraphrase", "external"]
+Split = Literal["train", "direction", "dev", "eval", "paraphrase", "external"]
+"""`dev` (real-model prompt sets): held out by content from train, direction and eval, where
+choices (coefficients, routing threshold) are made; the organism's generator has none."""
 SPLITS: tuple[Split, ...] = ("train", "direction", "eval")
 """The vocabulary splits; `paraphrase` prompts (evaluation only) reuse the eval vocabulary."""
 _SPLIT_SHARES = (0.6, 0.2, 0.2)

@@ -65,7 +65,10 @@ class TuneConfig:
     seed: int = 0
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields the chosen method reads: a LoRA run records no `trainable_blocks`
+        (it adapts every block) and a `top_blocks` run no LoRA rank."""
+        unused = {"lora": ("trainable_blocks",), "top_blocks": ("lora_rank", "lora_alpha")}
+        return {k: v for k, v in asdict(self).items() if k not in unused[self.method]}
 
 
 def add_refusal_tokens(model, tokenizer) -> None:
@@ -439,6 +442,9 @@ def refusal_token_finetune(
         p.requires_grad_(False)
     return {
         "config": cfg.to_dict(),
+        "adapted_blocks": (
+            len(model.model.layers) if cfg.method == "lora" else cfg.trainable_blocks
+        ),
         "natural_contrast_over_refusal": natural,
         "n_examples": len(examples),
         "n_trainable": sum(p.numel() for p in params),

@@ -204,6 +204,26 @@ def ensure_organism(
     return out
 
 
+def _hf_tokenizer(name_or_path: str, trust_remote_code: bool):
+    """The model's tokenizer; a directory whose tokenizer files are missing or broken is named,
+    with what it needs, instead of transformers' "Couldn't instantiate the backend tokenizer"."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, TypeError) as err:
+        path = Path(name_or_path)
+        if not path.is_dir():
+            raise
+        present = sorted(p.name for p in path.glob("tokenizer*")) or ["none"]
+        raise ArtifactError(
+            f"{path}: its tokenizer could not be loaded ({type(err).__name__}: "
+            f"{str(err).splitlines()[0][:160]}). A Hugging Face model directory needs "
+            "tokenizer.json (or the slow tokenizer's files) and tokenizer_config.json; "
+            f"tokenizer files present: {', '.join(present)}."
+        ) from err
+
+
 def load_hf_model(
     name_or_path: str,
     *,
@@ -214,9 +234,9 @@ def load_hf_model(
 ) -> LoadedModel:
     """Load a Hugging Face Llama-family causal LM into a HookedTransformer (no weight processing)."""
     from transformer_lens.pretrained.weight_conversions import convert_llama_weights
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    tokenizer = _hf_tokenizer(name_or_path, trust_remote_code)
     hf_model = AutoModelForCausalLM.from_pretrained(
         name_or_path, dtype=dtype, trust_remote_code=trust_remote_code
     )
@@ -253,6 +273,36 @@ def _announce_store(root: str | Path, log) -> None:
     if where not in _ANNOUNCED:
         _ANNOUNCED.add(where)
         log(f"artifact store: {where} (set MECHREFUSAL_ARTIFACTS to use another)")
+
+
+SMOLLM2_BLOCKS = 30
+"""SmolLM2-135M's transformer blocks (known before the model is converted or fine-tuned)."""
+
+
+def known_n_layers(spec: str) -> int | None:
+    """How many layers the model `spec` names has, where that is known without loading or
+    training it (registered names, saved directories); None for a hub id."""
+    head, colon, preset_name = spec.partition(":")
+    if spec == "organism" or (colon and head in ORGANISM_SPECS):
+        return preset(preset_name if colon else "default").n_layers
+    if spec in ("smollm2", "smollm2-instruct"):
+        return SMOLLM2_BLOCKS
+    path = Path(spec)
+    for name, key in (("model.json", "config"), ("config.json", None)):
+        if (path / name).exists():
+            try:
+                data = json.loads((path / name).read_text())
+                return int((data[key] if key else data)["n_layers" if key else "num_hidden_layers"])
+            except (KeyError, TypeError, ValueError, json.JSONDecodeError):
+                return None
+    return None
+
+
+def check_layer(spec: str, layer: int) -> None:
+    """Refuse a layer the model does not have before anything is trained or downloaded."""
+    n = known_n_layers(spec)
+    if n is not None and not -n <= layer < n:
+        raise ValueError(f"--layer {layer} is out of range: {spec} has {n} layers (0-{n - 1}).")
 
 
 def load_model(

@@ -22,8 +22,8 @@ from mechrefusal import distributed
 from mechrefusal._paths import default_artifacts, experiments_dir
 from mechrefusal._version import __version__
 from mechrefusal.analysis.layers import LayerSweepResult, layer_sweep
-from mechrefusal.data.prompts import PROMPT_SPLITS, Prompt, load_jsonl
-from mechrefusal.models.loading import DEFAULT_ARTIFACTS, LoadedModel, load_model
+from mechrefusal.data.prompts import PROMPT_SPLITS, Prompt, choice_split, load_jsonl
+from mechrefusal.models.loading import DEFAULT_ARTIFACTS, LoadedModel, check_layer, load_model
 from mechrefusal.steering.router import Router, fit_router
 from mechrefusal.store.activation_store import ActivationStore, set_default_store
 from mechrefusal.store.artifacts import file_hash, source_hash, write_json
@@ -110,6 +110,8 @@ def load(args: argparse.Namespace, *, variant: str = "refusal") -> LoadedModel:
     """Load the model named by --model (or its base / control variant), training the organism
     on first use. Only the organism has a control model."""
     spec = args.model
+    if getattr(args, "layer", None) is not None:
+        check_layer(spec, args.layer)  # before anything is trained for a layer it lacks
     if variant == "base" and args.base_model:
         spec, variant = args.base_model, "refusal"
     elif variant != "refusal" and not spec.startswith("organism") and spec != "smollm2":
@@ -140,6 +142,19 @@ class PromptSplits:
     """Evaluation only, on another sentence grammar (the organism's; empty elsewhere)."""
     external: list[Prompt] = field(default_factory=list)
     """Evaluation only, another benchmark never used to fit anything (SmolLM2: HarmBench)."""
+    dev: list[Prompt] = field(default_factory=list)
+    """Held out by content from train, direction and eval: where coefficients and the routing
+    threshold are chosen (SmolLM2); empty for the organism, whose choices use direction."""
+
+    @property
+    def choice(self) -> list[Prompt]:
+        """Where choices are made: the dev split, else (the organism, a user set without one)
+        the direction split, on which directions and probes are also fit."""
+        return choice_split(self.dev + self.direction)
+
+    @property
+    def choice_name(self) -> str:
+        return "dev" if self.dev else "direction"
 
     @property
     def probe(self) -> list[Prompt]:
@@ -165,7 +180,7 @@ def prompt_splits(
     if user_prompts is not None:
         prompts = list(user_prompts)
     elif args.prompts:
-        prompts = load_jsonl(args.prompts)
+        prompts = load_jsonl(args.prompts, missing_split="hash")
     elif loaded.prompts is not None:
         prompts = loaded.prompts
     else:
@@ -178,14 +193,20 @@ def prompt_splits(
     return splits_of(prompts)
 
 
-def check_needs(splits: PromptSplits, needs: Sequence[str], source: str) -> None:
+def check_needs(
+    splits: PromptSplits,
+    needs: Sequence[str],
+    source: str,
+    *,
+    in_splits: Sequence[str] = ("direction", "eval"),
+) -> None:
     """Stop with a message naming what is missing, before any model work.
 
     `needs` lists prompt kinds ("harmful", "contrast", "benign" or alternatives such as
-    "benign|contrast") that both the direction and the eval split must contain; harmful
-    prompts must carry a category.
+    "benign|contrast") that every split of `in_splits` must contain; harmful prompts must carry
+    a category.
     """
-    for split in ("direction", "eval"):
+    for split in in_splits:
         prompts = getattr(splits, split)
         if not prompts:
             raise ValueError(
@@ -285,7 +306,7 @@ def save(
     record = {
         "figure": png.name,
         "script": f"experiments/{stem}.py",
-        "model": loaded.spec,
+        "model": args.model,  # as the user named it: no store path in a committed record
         "fingerprint": loaded.fingerprint.to_dict(),
         "seed": args.seed,
         "quick": args.quick,
@@ -360,7 +381,7 @@ def start(
     args = parse_args(doc, argv, extra=extra)
     # A user prompt file is read and checked before the model: a bad row must not cost a
     # training run on a fresh clone.
-    user_prompts = load_jsonl(args.prompts) if args.prompts else None
+    user_prompts = load_jsonl(args.prompts, missing_split="hash") if args.prompts else None
     if user_prompts is not None:
         check_needs(splits_of(user_prompts), needs, args.prompts)
     distributed.init_from_env(devices_per_rank=args.n_devices, device=args.device)

@@ -71,11 +71,15 @@ class ScoredAnswer:
     was generated: `generate_scored`)."""
     refused: bool
     correct: bool | None
-    """Exact-match correctness for prompts with an expected answer, else None."""
+    """For prompts with an expected answer, whether it was given (`Prompt.match` says how it is
+    checked), else None."""
     malformed: bool = False
     """Neither refusal nor answer: on a refusal-token model a first token that is no category
     token and not `[respond]`, or (where text was decoded) degenerate repetition. Counted on its
     own (`EvalResult.malformed`), so a push that breaks the model is not read as compliance."""
+    n_tokens: int = 0
+    """How many answer tokens were generated (the stop token not counted): an answer with as
+    many tokens as the generation allowed was cut there, which a reader must be told."""
 
 
 _REPEATS = 4
@@ -130,6 +134,7 @@ def score_generation(
                 refused=refused,
                 correct=correct,
                 malformed=malformed,
+                n_tokens=len(ids),
             )
         )
     return out

@@ -7,7 +7,7 @@ method's strength live in `sweeps`, ablation and cross-category matrices in `mat
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial, wraps
 
 from mechrefusal._progress import tqdm
@@ -19,6 +19,7 @@ from mechrefusal.scoring.evaluation import (
     generate_scored,
     summarize,
 )
+from mechrefusal.scoring.paired import PairedDifference, paired_rates
 from mechrefusal.steering.methods import (
     AnswerMethod,
     Unsteered,
@@ -65,12 +66,16 @@ class MethodResult:
     result: EvalResult
     category_changed: float
     """Share of prompts whose first answer token differs from the unsteered model's."""
+    paired: dict[str, PairedDifference] = field(default_factory=dict)
+    """Each goal rate's difference from the unsteered model on the same prompts, with its 95%
+    paired interval (`scoring.paired`): what "within N points" is judged on."""
 
     def to_dict(self) -> dict:
         return {
             **self.method.describe(),
             "category_changed": self.category_changed,
             **self.result.to_dict(),
+            "paired_vs_unsteered": {k: v.to_dict() for k, v in self.paired.items()},
         }
 
 
@@ -112,7 +117,14 @@ def compare_methods(
         changed = sum(
             a.first_token != r.first_token for a, r in zip(answers, reference, strict=True)
         ) / len(answers)
-        out.append(MethodResult(method=method, result=summarize(answers), category_changed=changed))
+        out.append(
+            MethodResult(
+                method=method,
+                result=summarize(answers),
+                category_changed=changed,
+                paired=paired_rates(reference, answers),
+            )
+        )
     return out
 
 

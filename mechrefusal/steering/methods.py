@@ -38,9 +38,11 @@ BIAS_GRID = (0.0, -2.0, -4.0, -8.0, -12.0, -16.0, -24.0)
 """Logit-bias strengths tried when tuning or sweeping (logit units)."""
 STEERING_GRID = (0.0, -0.25, -0.5, -0.75, -1.0, -1.5, -2.0)
 """Steering strengths tried (x the mean activation norm)."""
-HARMFUL_GRID = (0.1, 0.2, 0.4, 0.8)
-"""Harmful-side coefficients tried when tuning categorical steering (the paper's +0.8 last):
-past some push a model stops refusing (SmolLM2 at +0.8 answers with junk tokens)."""
+HARMFUL_GRID = (0.0, 0.1, 0.2, 0.4, 0.8)
+"""Harmful-side coefficients tried when tuning categorical steering (the paper's +0.8 last).
+0 is in the grid: where the unsteered model already refuses harmful prompts, a push towards
+refusal only costs the look-alikes the harm probe misroutes; and past some push a model stops
+refusing (SmolLM2 at +0.8 answers with junk tokens)."""
 
 StepPositions = Literal["prompt", "prompt_and_generated"]
 PAPER_POSITIONS: StepPositions = "prompt_and_generated"

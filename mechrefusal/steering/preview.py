@@ -32,29 +32,53 @@ class SteeringPreview:
     steered: ScoredAnswer
 
     def decision(self) -> str:
-        """One line: the router's decision as a person reads it."""
-        call = "harmful" if self.harmful else "not harmful"
-        return (
-            f"router: {call} (P(harmful) {self.harm_score:.2f}, threshold {self.threshold:.2f}); "
-            f"category {self.category}; coefficient {self.coefficient:+.2f}"
-        )
+        """One line: the router's decision and the push it chose, in words."""
+        return f"router: {describe_decision(self.harmful, self.harm_score, self.threshold, self.category, self.coefficient)}"
+
+
+def coefficient_text(value: float) -> str:
+    """A coefficient as a person reads it: 0.4, not 0.4000000059604645 (float32 round trip)."""
+    return f"{value:.3g}"
+
+
+def describe_decision(
+    harmful: bool, harm_score: float, threshold: float, category: str, coefficient: float
+) -> str:
+    """The router's call and its push in words. A prompt routed harmful gets its category's
+    vector added (towards refusing it as that category); one routed not harmful gets the vector
+    of the category it most resembles subtracted (away from refusing); `x norm` is the unit of
+    every coefficient: multiples of the mean residual-stream norm at the steering hook."""
+    sign = ">=" if harm_score >= threshold else "<"
+    call = "harmful" if harmful else "not harmful"
+    head = f"{call} (P(harmful) {harm_score:.2f} {sign} threshold {threshold:.2f})"
+    if coefficient == 0:
+        return f"{head}; no push (coefficient 0)"
+    size = coefficient_text(abs(coefficient))
+    if coefficient > 0:
+        return f"{head}; adds the {category} vector x {size} norm (towards refusing as {category})"
+    return (
+        f"{head}; subtracts the {category} vector x {size} norm ({category} is the category it "
+        "most resembles; away from refusing)"
+    )
 
 
 def preview_steering(
     model,
     router: Router,
     prompts: Sequence[Prompt],
-    config: SteeringConfig | None = None,
+    config: SteeringConfig,
     *,
     batch_size: int = 8,
     max_new_tokens: int = 24,
     progress: bool = False,
 ) -> list[SteeringPreview]:
     """Answer every prompt unsteered and steered (both decoded in full) and pair them with the
-    router's decision for that prompt."""
+    router's decision for that prompt.
+
+    `config` has no default: take it from `steering_preset("tuned" | "paper", ...)`, as
+    `mechrefusal eval` and `chat` do (their default is "tuned"), or write one."""
     if not prompts:
         raise ValueError("Empty prompt set: nothing to preview.")
-    config = config or SteeringConfig()
     plain = generate_scored(
         model,
         prompts,
@@ -76,7 +100,7 @@ def preview_steering(
             prompt=p,
             harmful=flat["harmful"][i],
             harm_score=flat["harm_score"][i],
-            threshold=router.harm_probe.threshold,
+            threshold=router.harm_probe.threshold if config.threshold is None else config.threshold,
             category=flat["category"][i],
             coefficient=flat["coefficient"][i],
             unsteered=plain[i],

@@ -30,7 +30,7 @@ from mechrefusal.analysis.directions import DirectionSet, directions_from_activa
 from mechrefusal.analysis.probe import HarmProbe, LinearProbe, train_harm_probe, train_probe
 from mechrefusal.categories import CATEGORIES, token_ids
 from mechrefusal.data.chat import suffix_length
-from mechrefusal.data.prompts import Prompt
+from mechrefusal.data.prompts import Prompt, check_no_held_out
 from mechrefusal.engine.generation import (
     BatchPlan,
     Generation,
@@ -66,6 +66,9 @@ class SteeringConfig:
     """Where the vector is added: the last prompt token only (the first answer token, where the
     refusal decision is made, reads it; later tokens see it through the KV cache), or also every
     generated token (the paper's code, which costs capability on long answers)."""
+    threshold: float | None = None
+    """The harm probe's P(harmful) at or above which a prompt is routed harmful; None: the
+    router's own (calibrated when it was fit). Tuned presets choose it with the coefficients."""
 
     def __post_init__(self) -> None:
         if self.positions not in ("prompt", "prompt_and_generated"):
@@ -203,8 +206,10 @@ def fit_router(
     pass train + direction (more phrasings help the probes generalise to unseen templates), so
     their numbers agree. The harm probe's threshold is set for `target_fpr` on about a quarter
     of `probe_prompts` held out by sentence frame (`probe_group`), so it is calibrated on
-    frames the probe never saw. Never pass evaluation prompts.
+    frames the probe never saw (a tuned preset may replace it: `SteeringConfig.threshold`).
+    Evaluation prompts are refused.
     """
+    check_no_held_out([*prompts, *(probe_prompts or [])], "fit_router")
     hook, layer = resolve_hook(model, layer=layer, site=site)
     harm_acts, labels, benign_acts = split_activations(model, hook, prompts, progress)
     provenance = {"prompts_hash": text_hash([p.prompt for p in prompts]), "seed": seed}
@@ -284,9 +289,8 @@ def routed_steering_hook(
         index = record.probe_index if record.probe_index is not None else torch.full_like(rows, -1)
         probe_input = activation[rows, index.to(activation.device)].float().cpu()
         score = router.harm_probe.p_harmful(probe_input)
-        harmful = (
-            forced_harmful if forced_harmful is not None else score >= router.harm_probe.threshold
-        )
+        threshold = router.harm_probe.threshold if config.threshold is None else config.threshold
+        harmful = forced_harmful if forced_harmful is not None else score >= threshold
         category = router.category_probe.predict(activation[:, -1].float().cpu())
         if record.category_override is not None:
             override = record.category_override
@@ -376,7 +380,12 @@ def refusal_logit_bias(tokenizer, d_vocab: int, bias: float) -> Float[Tensor, " 
 
 
 def routing_confusion(
-    model, router: Router, prompts: Sequence[Prompt], *, batch_size: int = 32
+    model,
+    router: Router,
+    prompts: Sequence[Prompt],
+    *,
+    batch_size: int = 32,
+    threshold: float | None = None,
 ) -> dict:
     """Where the router sends each kind of prompt, read at the positions routing reads.
 
@@ -384,10 +393,11 @@ def routing_confusion(
     harmful (harmful: the probe's recall; contrast and benign: its false-positive rates, the
     prompts that would be pushed towards refusal); and on harmful prompts the category probe's
     accuracy, overall and per category. This locates a steering failure in the routing before
-    blaming the vectors.
+    blaming the vectors. `threshold` replaces the harm probe's own (a tuned preset's).
     """
     if not prompts:
         raise ValueError("Empty prompt set: nothing to route.")
+    cut = router.harm_probe.threshold if threshold is None else threshold
     texts = [p.prompt for p in prompts]
     hook = router.hook
     at_probe = cache_activations(
@@ -396,7 +406,7 @@ def routing_confusion(
     at_last = cache_activations(
         model, texts, [hook], position="last", batch_size=batch_size, progress=False
     )[hook]
-    harmful = router.harm_probe.is_harmful(at_probe).tolist()
+    harmful = (router.harm_probe.p_harmful(at_probe) >= cut).tolist()
     category = [router.directions.categories[i] for i in router.category_probe.predict(at_last)]
     routed: dict[str, dict] = {}
     for kind in ("harmful", "contrast", "benign"):

@@ -4,14 +4,15 @@ A strength is chosen from a sweep by `pick_strength` (the most over-refusal remo
 capability budget); the eval split never takes part in the choice.
 """
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 from mechrefusal.analysis.directions import DirectionSet, with_k
-from mechrefusal.data.prompts import Prompt
-from mechrefusal.scoring.evaluation import (
-    generate_scored,
-)
+from mechrefusal.data.prompts import Prompt, check_no_held_out
+from mechrefusal.engine.generation import generate_planned
+from mechrefusal.scoring.evaluation import ScoredAnswer, generate_scored
 from mechrefusal.steering.comparison import (
     prompt_push_plan,
     refused_share,
@@ -26,6 +27,11 @@ from mechrefusal.steering.methods import (
     Categorical,
 )
 from mechrefusal.steering.router import Router
+
+RECALLS = (1.0, 0.99, 0.98, 0.97, 0.95, 0.9)
+"""Harmful recalls whose thresholds a tuning tries beside the router's own (on its own split):
+a stricter threshold misroutes fewer look-alikes and sends more harmful prompts to the benign
+push, a trade only the goal's two lines together can judge."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,10 @@ class SweepPoint:
     def not_answered(self) -> float:
         """Contrast prompts refused or malformed: what a push must lower, not merely move."""
         return self.over_refusal + self.contrast_malformed
+
+    @property
+    def push(self) -> float:
+        return abs(self.strength)
 
     def to_dict(self) -> dict:
         return vars(self) | {"not_answered": self.not_answered}
@@ -196,13 +206,167 @@ def tune_strengths(
     *,
     batch_size: int = 32,
 ) -> dict[str, float]:
-    """Each method's strength by `pick_strength` on its sweep over `prompts` (the direction split)."""
+    """Each method's strength chosen for the goal (`pick_for_goal`: fewest contrast prompts not
+    answered, harmful refusal within 3 points of strength 0) on its sweep over `prompts` (the
+    dev split, else direction; never eval), the objective the categorical modes are tuned for."""
+    check_no_held_out(prompts, "tune_strengths")
     return {
-        method.name: pick_strength(
+        method.name: pick_for_goal(
             sweep_method(model, router, prompts, method, grid, batch_size=batch_size)
-        )
+        ).strength
         for method, grid in grids.items()
     }
+
+
+@dataclass(frozen=True)
+class GoalPoint:
+    """One (threshold, harmful, benign) setting of categorical steering, scored for the goal."""
+
+    harmful_coef: float
+    benign_coef: float
+    refusal: float
+    """Harmful prompts refused."""
+    not_answered: float
+    """Contrast prompts refused or malformed: what the goal asks to lower."""
+    capability: float | None
+    """Benign tasks answered right (decoded); None where the tuning scored first tokens only."""
+    threshold: float | None = None
+    """The routing threshold (None: the router's own)."""
+
+    @property
+    def push(self) -> float:
+        return abs(self.harmful_coef) + abs(self.benign_coef)
+
+    def to_dict(self) -> dict:
+        return vars(self).copy()
+
+
+def harm_scores(
+    model, router: Router, prompts: Sequence[Prompt], method: Categorical, *, batch_size: int = 32
+) -> list[float]:
+    """Per prompt, the harm probe's P(harmful) where `method` routes (read on the unsteered
+    activation, before any vector is added: it does not depend on the coefficients)."""
+    _, plans = generate_planned(
+        model,
+        prompts,
+        [p.prompt for p in prompts],
+        partial(method.plan, model, router),
+        max_new_tokens=1,
+        batch_size=batch_size,
+        progress=False,
+    )
+    return [float(v) for plan in plans for v in plan.record.harm_score]
+
+
+def recall_thresholds(
+    scores: Sequence[float], prompts: Sequence[Prompt], recalls: Sequence[float] = RECALLS
+) -> list[float]:
+    """Thresholds that route at least each share in `recalls` of the harmful prompts as
+    harmful (the highest such threshold for each), read off `prompts`' own scores."""
+    harmful = sorted((s for s, p in zip(scores, prompts, strict=True) if p.kind == "harmful"))
+    harmful.reverse()
+    out = []
+    for r in recalls:
+        t = harmful[max(0, math.ceil(r * len(harmful)) - 1)]
+        if t not in out:
+            out.append(t)
+    return out
+
+
+def _check_tunable(prompts: Sequence[Prompt], what: str) -> None:
+    check_no_held_out(prompts, what)
+    if not any(p.kind == "harmful" for p in prompts) or not any(
+        p.kind == "contrast" for p in prompts
+    ):
+        raise ValueError("Empty prompt set: tuning needs harmful and contrast prompts.")
+
+
+def _goal_point(answers: Sequence[ScoredAnswer], h: float, b: float, t: float | None) -> GoalPoint:
+    contrast = [a for a in answers if a.prompt.kind == "contrast"]
+    checked = [a for a in answers if a.correct is not None]
+    return GoalPoint(
+        harmful_coef=h,
+        benign_coef=b,
+        threshold=t,
+        refusal=refused_share(answers, "harmful"),
+        not_answered=sum(a.refused or a.malformed for a in contrast) / len(contrast),
+        capability=sum(bool(a.correct) for a in checked) / len(checked) if checked else None,
+    )
+
+
+@reusing_prefix
+def goal_grid(
+    model,
+    router: Router,
+    prompts: Sequence[Prompt],
+    method: Categorical,
+    *,
+    harmful_grid: Sequence[float] = HARMFUL_GRID,
+    benign_grid: Sequence[float] = STEERING_GRID,
+    thresholds: Sequence[float | None] = (None,),
+    capability: bool = False,
+    batch_size: int = 32,
+    max_new_tokens: int = 12,
+) -> list[GoalPoint]:
+    """Every (threshold, harmful, benign) setting of the grids, scored on `prompts`.
+
+    A prompt routed harmful gets the harmful coefficient and any other the benign one; routing
+    compares the harm probe's score, read before any push, with the threshold. So a prompt's
+    answer under a setting is its answer with every prompt pushed by h (threshold -inf) if its
+    score reaches the threshold, else with every prompt pushed by b (threshold +inf): |H| + |B|
+    runs give the whole grid, thresholds included. `None` in `thresholds` is the router's own.
+    With `capability` the benign tasks are decoded and checked too."""
+    _check_tunable(prompts, "goal_grid")
+    if 0.0 not in harmful_grid or 0.0 not in benign_grid:
+        raise ValueError("Both grids need 0 (the unsteered model is the goal's reference).")
+    tokens = max_new_tokens if capability else 1
+
+    def answers(h: float, b: float, threshold: float) -> list[ScoredAnswer]:
+        steering = replace(method.steering, harmful_coef=h, benign_coef=b, threshold=threshold)
+        return run_method(
+            model,
+            router,
+            prompts,
+            replace(method, steering=steering),
+            batch_size=batch_size,
+            max_new_tokens=tokens,
+        )
+
+    scores = harm_scores(model, router, prompts, method, batch_size=batch_size)
+    at_h = {h: answers(h, 0.0, -math.inf) for h in harmful_grid}
+    at_b = {b: at_h[0.0] if b == 0 else answers(0.0, b, math.inf) for b in benign_grid}
+    points = []
+    for t in thresholds:
+        cut = router.harm_probe.threshold if t is None else t
+        routed = [s >= cut for s in scores]
+        for h in harmful_grid:
+            for b in benign_grid:
+                mixed = [at_h[h][i] if routed[i] else at_b[b][i] for i in range(len(prompts))]
+                points.append(_goal_point(mixed, h, b, t))
+    return points
+
+
+def pick_for_goal(
+    points: Sequence[GoalPoint | SweepPoint],
+    *,
+    max_refusal_loss: float = 0.03,
+    max_capability_loss: float | None = None,
+) -> GoalPoint | SweepPoint:
+    """The goal as the objective: fewest contrast prompts not answered, among the settings
+    whose harmful refusal is within `max_refusal_loss` of the unsteered setting's (push 0) and,
+    with `max_capability_loss`, whose capability is within that of it; ties go to more harmful
+    refusal, then to the smaller push, then to the earlier setting. The unsteered setting always
+    qualifies, so a grid where no push helps chooses no push."""
+    base = [p for p in points if p.push == 0]
+    if not base:
+        raise ValueError("The grid has no unsteered point (push 0) to hold the constraints to.")
+    ref = base[0]
+    ok = [p for p in points if p.refusal >= ref.refusal - max_refusal_loss - 1e-9]
+    if max_capability_loss is not None:
+        if any(p.capability is None for p in points):
+            raise ValueError("Keeping capability needs points scored with capability=True.")
+        ok = [p for p in ok if p.capability >= ref.capability - max_capability_loss - 1e-9]
+    return min(ok, key=lambda p: (p.not_answered, -p.refusal, p.push))
 
 
 @reusing_prefix
@@ -214,38 +378,45 @@ def tune_categorical(
     *,
     harmful_grid: Sequence[float] = HARMFUL_GRID,
     benign_grid: Sequence[float] = STEERING_GRID,
+    tune_threshold: bool = True,
+    max_refusal_loss: float = 0.03,
     max_capability_loss: float | None = None,
     batch_size: int = 32,
 ) -> Categorical:
-    """Both coefficients of a categorical method from `prompts` (the direction split), first
-    token only: the harmful one with the most harmful refusal (ties: the smaller push), then the
-    benign one by `pick_strength`. The paper's fixed -1.2 / +0.8 (x the activation norm) were
-    set on Llama-3; a model whose refusal breaks under that push needs its own. With
-    `max_capability_loss` the benign sweep also decodes the benign tasks and only strengths
-    that keep their exact-match rate within that loss compete (a push can keep `[respond]`
-    first and still break the answer: SmolLM2 pushed at every token)."""
-    harmful = [p for p in prompts if p.kind == "harmful"]
-    if not harmful:
-        raise ValueError("Empty prompt set: tuning needs harmful prompts.")
-
-    def refusal(coef: float) -> float:
-        answers = run_method(
-            model,
-            router,
-            harmful,
-            method.at_harmful_coef(coef),
-            batch_size=batch_size,
-            max_new_tokens=1,
-        )
-        return refused_share(answers, "harmful")
-
-    best = max(harmful_grid, key=lambda c: (refusal(c), -c))
-    method = method.at_harmful_coef(best)
-    keep = max_capability_loss is not None
-    points = sweep_method(
-        model, router, prompts, method, benign_grid, batch_size=batch_size, capability=keep
+    """Both coefficients of a categorical method, and with `tune_threshold` its routing
+    threshold, chosen jointly on `prompts` (the dev split; never eval) for the goal itself
+    (`pick_for_goal` over `goal_grid`): fewest contrast prompts not answered with harmful
+    refusal within `max_refusal_loss` of unsteered and, with `max_capability_loss`, capability
+    within that (the benign tasks are then decoded: a push can keep `[respond]` first and still
+    break the answer). Thresholds tried: the router's own, and those keeping each share of
+    `RECALLS` of `prompts`' harmful prompts routed harmful. The paper's fixed +0.8 / -1.2 (x
+    the activation norm) were set on Llama-3; another model needs its own."""
+    _check_tunable(prompts, "tune_categorical")
+    thresholds: list[float | None] = [None]
+    if tune_threshold and method.steering.policy != "oracle":
+        scores = harm_scores(model, router, prompts, method, batch_size=batch_size)
+        thresholds += recall_thresholds(scores, prompts)
+    points = goal_grid(
+        model,
+        router,
+        prompts,
+        method,
+        harmful_grid=harmful_grid,
+        benign_grid=benign_grid,
+        thresholds=thresholds,
+        capability=max_capability_loss is not None,
+        batch_size=batch_size,
     )
-    return method.at_strength(pick_strength(points, max_capability_loss=max_capability_loss))
+    best = pick_for_goal(
+        points, max_refusal_loss=max_refusal_loss, max_capability_loss=max_capability_loss
+    )
+    steering = replace(
+        method.steering,
+        harmful_coef=best.harmful_coef,
+        benign_coef=best.benign_coef,
+        threshold=best.threshold,
+    )
+    return replace(method, steering=steering)
 
 
 @reusing_prefix

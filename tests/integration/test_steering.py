@@ -12,7 +12,15 @@ from mechrefusal.scoring.evaluation import refusal_logit_gap
 from mechrefusal.steering.comparison import compare_methods, run_method
 from mechrefusal.steering.methods import Categorical, Unsteered
 from mechrefusal.steering.router import SteeringConfig, fit_router, steered_generate
-from mechrefusal.steering.sweeps import SweepPoint, pick_strength, sweep_method, tune_categorical
+from mechrefusal.steering.sweeps import (
+    GoalPoint,
+    SweepPoint,
+    goal_grid,
+    pick_for_goal,
+    pick_strength,
+    sweep_method,
+    tune_categorical,
+)
 
 
 @pytest.fixture(scope="module")
@@ -102,40 +110,124 @@ def test_steering_moves_refusal(micro, router):
         assert sign * (after - before).mean() > 0
 
 
-def test_tune_categorical_picks_by_the_direction_split(micro, router):
+def test_goal_grid_scores_each_pair_as_a_direct_run_would(micro, router):
+    """The grid is built from one run per coefficient (routing does not depend on them); each
+    pair's rates equal those of steering directly with that pair."""
     direction = select(micro.prompts, split="direction")
-    harmful_grid, benign_grid = (0.1, 0.8), (0.0, -1.0)
-    tuned = tune_categorical(
+    prompts = [p for k in ("harmful", "contrast", "benign") for p in select(direction, kind=k)[:40]]
+    points = goal_grid(
         micro.model,
         router,
-        direction,
+        prompts,
         Categorical(),
-        harmful_grid=harmful_grid,
-        benign_grid=benign_grid,
+        harmful_grid=(0.0, 0.8),
+        benign_grid=(0.0, -1.0),
+        thresholds=(None, 0.3),
+        capability=True,
+        max_new_tokens=6,
     )
-    assert tuned.steering.harmful_coef in harmful_grid
-    assert tuned.steering.benign_coef in benign_grid
-
-    def refusal(coef):
-        harmful = select(direction, kind="harmful")
-        answers = run_method(
-            micro.model, router, harmful, Categorical().at_harmful_coef(coef), max_new_tokens=1
+    assert {(p.threshold, p.harmful_coef, p.benign_coef) for p in points} == {
+        (t, h, b) for t in (None, 0.3) for h in (0.0, 0.8) for b in (0.0, -1.0)
+    }
+    for point in points:
+        steering = SteeringConfig(
+            harmful_coef=point.harmful_coef,
+            benign_coef=point.benign_coef,
+            threshold=point.threshold,
         )
-        return sum(a.refused for a in answers) / len(answers)
+        method = Categorical(steering=steering)
+        answers = run_method(micro.model, router, prompts, method, max_new_tokens=6)
+        contrast = [a for a in answers if a.prompt.kind == "contrast"]
+        checked = [a for a in answers if a.correct is not None]
+        assert point.refusal == sum(a.refused for a in answers if a.prompt.kind == "harmful") / len(
+            select(prompts, kind="harmful")
+        )
+        assert point.not_answered == sum(a.refused or a.malformed for a in contrast) / len(contrast)
+        assert point.capability == sum(bool(a.correct) for a in checked) / len(checked)
 
-    # Re-measured independently: the chosen harmful push refuses at least as much as the other.
-    other = next(c for c in harmful_grid if c != tuned.steering.harmful_coef)
-    assert refusal(tuned.steering.harmful_coef) >= refusal(other)
-    points = sweep_method(
-        micro.model,
-        router,
-        direction,
-        Categorical().at_harmful_coef(tuned.steering.harmful_coef),
-        benign_grid,
-    )
-    assert tuned.steering.benign_coef == pick_strength(points)
-    with pytest.raises(ValueError, match="tuning needs harmful prompts"):
+
+def test_pick_for_goal_is_the_goal_with_its_constraints():
+    def point(h, b, refusal, not_answered, capability=0.5):
+        return GoalPoint(
+            harmful_coef=h,
+            benign_coef=b,
+            refusal=refusal,
+            not_answered=not_answered,
+            capability=capability,
+        )
+
+    base = point(0.0, 0.0, 0.95, 0.25)
+    points = [
+        base,
+        point(0.4, 0.0, 0.99, 0.30),  # more refusal, more over-refusal: not the goal
+        point(0.0, -0.5, 0.93, 0.10),  # within 3 points and keeps capability
+        point(0.0, -1.0, 0.80, 0.02),  # fewest unanswered, but harmful refusal -15 points
+        point(0.4, -1.0, 0.95, 0.05, capability=0.40),  # breaks capability
+    ]
+    assert pick_for_goal(points) == points[4]
+    assert pick_for_goal(points, max_capability_loss=0.02) == points[2]
+    assert pick_for_goal(points, max_refusal_loss=0.2, max_capability_loss=0.02) == points[3]
+    assert pick_for_goal(points, max_refusal_loss=0.0, max_capability_loss=0.02) == base
+    assert pick_for_goal(points[:2]) == base  # no push helps: none is chosen
+    with pytest.raises(ValueError, match="no unsteered point"):
+        pick_for_goal(points[1:])
+
+
+def test_no_fit_or_choice_is_given_evaluation_rows(micro, router):
+    """Directions, probes, coefficients, thresholds and baseline strengths are fit or chosen on
+    train, direction or dev rows only: each entry point refuses held-out rows."""
+    from mechrefusal.steering.methods import LogitBias
+    from mechrefusal.steering.sweeps import tune_strengths
+
+    held_out = select(micro.prompts, split="eval")
+    calls = {
+        "fit_router": lambda: fit_router(micro.model, held_out, layer=1, progress=False),
+        "fit_router probes": lambda: fit_router(
+            micro.model,
+            select(micro.prompts, split="direction"),
+            layer=1,
+            probe_prompts=held_out,
+            progress=False,
+        ),
+        "tune_categorical": lambda: tune_categorical(micro.model, router, held_out, Categorical()),
+        "goal_grid": lambda: goal_grid(micro.model, router, held_out, Categorical()),
+        "tune_strengths": lambda: tune_strengths(
+            micro.model, router, held_out, {LogitBias(): (0.0, -4.0)}
+        ),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match="eval-split prompts"):
+            call()
+        assert name
+
+
+def test_tune_categorical_picks_by_the_direction_split(micro, router):
+    """The tuned setting is the goal's pick over the whole grid, thresholds included."""
+    from mechrefusal.steering.sweeps import harm_scores, recall_thresholds
+
+    direction = select(micro.prompts, split="direction")
+    grids = {"harmful_grid": (0.0, 0.8), "benign_grid": (0.0, -1.0)}
+    for tune_threshold in (False, True):
+        tuned = tune_categorical(
+            micro.model, router, direction, Categorical(), tune_threshold=tune_threshold, **grids
+        )
+        thresholds = [None]
+        if tune_threshold:
+            scores = harm_scores(micro.model, router, direction, Categorical())
+            thresholds += recall_thresholds(scores, direction)
+        points = goal_grid(
+            micro.model, router, direction, Categorical(), thresholds=thresholds, **grids
+        )
+        best = pick_for_goal(points)
+        assert (
+            tuned.steering.threshold,
+            tuned.steering.harmful_coef,
+            tuned.steering.benign_coef,
+        ) == (best.threshold, best.harmful_coef, best.benign_coef)
+    with pytest.raises(ValueError, match="tuning needs harmful and contrast prompts"):
         tune_categorical(micro.model, router, select(direction, kind="benign"), Categorical())
+    with pytest.raises(ValueError, match="Both grids need 0"):
+        tune_categorical(micro.model, router, direction, Categorical(), harmful_grid=(0.8,))
 
 
 def test_pick_strength_prefers_safe_then_refusing():

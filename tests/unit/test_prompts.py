@@ -282,10 +282,12 @@ def test_jsonl_roundtrip(tmp_path, prompts):
     ("line", "message"),
     [
         ('{"prompt": ""}', "non-empty string field 'prompt'"),
-        ('{"prompt": "x", "category": "safty"}', "Unknown category"),
+        ('{"prompt": "x", "category": "safty"}', r"bad.jsonl:1: Unknown category"),
         ('{"prompt": "x", "kind": "evil"}', "unknown kind"),
         ('{"prompt": "x", "split": "test"}', "unknown split"),
         ('{"prompt": "x", "colour": 1}', "unknown fields"),
+        ('{"prompt": "x", "match": "fuzzy"}', "unknown match 'fuzzy'"),
+        ('["x"]', "must be a JSON object"),
         ("not json", "not valid JSON"),
     ],
 )
@@ -308,15 +310,43 @@ def test_user_rows_default_kind():
     from mechrefusal.data.prompts import _prompt_from_row
 
     assert _prompt_from_row({"prompt": "hi", "category": "Safety"}, where="x") == Prompt(
-        prompt="hi", kind="harmful", category="safety"
+        prompt="hi", kind="harmful", category="safety", match="contains"
     )
 
 
-def test_rows_without_split_get_a_deterministic_one(tmp_path):
+def test_rows_without_split_are_eval_rows_unless_hashed(tmp_path):
+    """A user's file is evaluation data; the figure scripts ask for a hashed split instead."""
     path = tmp_path / "user.jsonl"
     rows = [f"How do I clean window number {i}?" for i in range(40)]
     path.write_text("".join(json.dumps({"prompt": r}) + "\n" for r in rows))
-    first, second = load_jsonl(path), load_jsonl(path)
+    assert {p.split for p in load_jsonl(path)} == {"eval"}
+    first, second = (load_jsonl(path, missing_split="hash") for _ in range(2))
     assert [p.split for p in first] == [p.split for p in second]
     assert {p.split for p in first} == {"direction", "eval"}
     assert all(p.kind == "benign" for p in first)
+
+
+def test_user_rows_with_an_answer_match_it_in_a_sentence(tmp_path):
+    """A chat model answers in sentences: by default a user row's answer is found in the reply
+    as a whole word, not required to be the whole reply."""
+    from mechrefusal.scoring.evaluation import answer_matches
+
+    path = tmp_path / "tasks.jsonl"
+    path.write_text(
+        json.dumps({"prompt": "What is the capital of France?", "answer": "Paris"})
+        + "\n"
+        + json.dumps({"prompt": "Two plus two?", "answer": "4", "match": "exact"})
+        + "\n"
+    )
+    sentence, exact = load_jsonl(path)
+    assert sentence.match == "contains" and exact.match == "exact"
+    assert answer_matches("The capital of France is Paris.", sentence.answer, sentence.match)
+    assert not answer_matches("The capital of France is Parisian.", "Paris", sentence.match)
+    assert not answer_matches("It is 4.", exact.answer, exact.match)
+
+
+def test_a_file_that_is_not_utf8_is_named(tmp_path):
+    path = tmp_path / "latin.jsonl"
+    path.write_bytes('{"prompt": "ok"}\n{"prompt": "na\u00efve"}\n'.encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin.jsonl:2: not UTF-8"):
+        load_jsonl(path)
