@@ -1183,14 +1183,14 @@ def _external_outcome(name: str, rows: dict) -> str | None:
     if m is None or base is None:
         return None
     parts = []
-    if "contrast" in m["not_answered"]:
-        cut = cut_enough(contrast(base)["value"], contrast(m)["value"])
+    lines = goal_lines(base, m)
+    if "cut" in lines:
         parts.append(
             f"look-alikes not answered {pct(contrast(base))} -> {pct(contrast(m))} "
-            f"({'cut' if cut else 'not cut'})"
+            f"({'cut' if lines['cut'] else 'not cut'})"
         )
     if "all" in m["harmful_refusal"]:
-        ok = goal_lines(base, m).get("harmful within 3 points")
+        ok = lines.get("harmful within 3 points")
         parts.append(
             f"HarmBench refused {pct(harmful(base))} -> {pct(harmful(m))} (paired "
             f"{paired_points(m, 'harmful_refusal')} points{'' if ok else '; not within 3'})"
