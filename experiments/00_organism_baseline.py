@@ -51,10 +51,11 @@ def main(argv: list[str] | None = None):
             "first_tokens": dict(Counter(a.first_token for a in answers).most_common()),
             "source": sorted({p.template for p in splits.external}),
         }
-    record = Path(loaded.spec).parent / "organism.json"
+    source = loaded.source_dir or Path(loaded.spec)
+    record = source.parent / "organism.json"
     if record.exists():  # the organism's own training record
         result["training_seconds"] = json.loads(record.read_text())["seconds"]
-    tuned = Path(loaded.spec) / FINETUNE_RECORD
+    tuned = source / FINETUNE_RECORD
     if tuned.exists():  # a refusal-token fine-tune's record: what it cost, what it adapted
         saved = json.loads(tuned.read_text())
         result["finetune"] = {

@@ -1,11 +1,14 @@
 """Figure 05 — SAE features of each category direction (top, shared vs specific) and rebuild faithfulness.
 
-On the organism, a TopK SAE is trained with sae-lens on the chosen layer (cached under
---artifacts); on a real model pass --sae-release/--sae-id for a pretrained sae-lens release.
+A TopK SAE is trained with sae-lens's own trainer on the chosen layer, from the train and
+direction prompts (text no evaluation reads), and cached under --artifacts in sae-lens's format;
+or pass --sae-release/--sae-id for a pretrained sae-lens release. Its quality (explained
+variance, L0, dead share) is measured on held-out eval prompts; below
+`analysis.sae.MIN_EXPLAINED_VARIANCE` the figure reports it and shows no features.
 The feature x category matrix is the difference of mean feature activations (harmful[c] vs
 benign, direction split); the curve shows how much of each direction's steering effect (drop of
 the refusal logit gap on harmful[c] eval prompts, coefficient -1.2 x mean norm) survives when it
-is rebuilt from its top-k features. The paper's SAE analysis was exploratory (docs/method.md, "Other analyses").
+is rebuilt from its top-k features, beside the same rebuild from k random features. The paper's SAE analysis was exploratory (docs/method.md, "Other analyses").
 """
 
 from pathlib import Path
@@ -45,7 +48,7 @@ def main(argv: list[str] | None = None):
             device=args.device or "cpu",
         )
     else:
-        train = splits.train or splits.direction
+        train = [*splits.train, *splits.direction]
         cache = (
             Path(args.artifacts)
             / "sae"

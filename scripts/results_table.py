@@ -512,9 +512,10 @@ def rows(figures: Path, targets: Targets = ORGANISM) -> list[tuple[str, str, str
             (
                 "SAE reconstructs the residual stream (target: explained variance >= 0.8)",
                 "no SAE result in the paper",
-                f"EV {rep['explained_variance']:.3f} at mean L0 {rep['mean_l0']:.1f} ({rep['on']}); "
+                f"EV {rep['explained_variance']:.3f} at mean L0 {rep['mean_l0']:.1f}, "
+                f"{rep['dead_fraction']:.0%} dead ({rep['on']}); "
                 f"last position only {rep['last_position']['explained_variance']:.3f}; "
-                f"{len(sae['shared_features'])} shared top features",
+                + sae_features_cell(sae),
                 verdict(rep["explained_variance"] >= 0.8, "target met", "target missed"),
             )
         )
@@ -529,8 +530,10 @@ def rows(figures: Path, targets: Targets = ORGANISM) -> list[tuple[str, str, str
             (
                 "Where category identity is written (activation patching)",
                 "no valid patching result in the paper",
+                f"{patch['n_pairs']} minimal pairs; "
                 f"resid_pre restores most at layer {best[0]}, position {patch['positions'][best[1]]!r} ({grid[best[0]][best[1]]:.2f}); "
-                f"attribution vs exact r = {patch['correlation']['resid_pre']:.2f}",
+                "attribution vs exact r = "
+                + ", ".join(f"{s} {r:.2f}" for s, r in patch["correlation"].items()),
                 "see fig 10",
             )
         )
@@ -851,6 +854,23 @@ def prose(figures: Path) -> str:
 SCORERS_CLAIM = "Refusal scorers vs human labels (string patterns; LLM judge)"
 MODEL_FREE = (SCORERS_CLAIM,)
 """Rows whose figure does not depend on the model (figure 12 scores third-party replies)."""
+
+
+def sae_features_cell(sae: dict, k: int = 8) -> str:
+    """The features' part of the SAE row: none where the SAE is too lossy to read; else the
+    shared features and how much steering effect k features keep beside k random ones."""
+    if not sae.get("interpretable", True):
+        return "too lossy to read features from: none shown"
+    curves = [c for c in sae["faithfulness"] if k in c["ks"] and "kept_random" in c]
+    kept = [c["kept"][c["ks"].index(k)] for c in curves]
+    rand = [c["kept_random"][c["ks"].index(k)] for c in curves]
+    rebuild = (
+        f"; top-{k} features keep {sum(kept) / len(kept):.0%} of the steering effect "
+        f"(random {k}: {sum(rand) / len(rand):.0%}; mean over {len(curves)} categories)"
+        if curves
+        else ""
+    )
+    return f"{len(sae['shared_features'])} shared top features{rebuild}"
 
 
 def table(figures: Path, real: Path | None = None) -> str:

@@ -16,7 +16,7 @@ import json
 import logging
 import random
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -45,74 +45,78 @@ from mechrefusal.store.artifacts import (
 
 @dataclass(frozen=True, kw_only=True)
 class SAETrainConfig:
-    """A TopK SAE trained by sae-lens on one hook of the organism."""
+    """A TopK SAE trained by sae-lens on one hook of a model."""
 
     expansion: int = 8
     """d_sae = expansion x d_model."""
     k: int = 16
     """Active features per token (TopK)."""
     training_tokens: int = 600_000
-    context_size: int = 64
     batch_size_tokens: int = 1024
     lr: float = 1e-3
     seed: int = 0
 
 
-def token_dataset(tokenizer, texts: Sequence[str], *, context_size: int):
-    """Concatenate tokenised texts and cut them into fixed-length rows (an HF `datasets.Dataset`)."""
-    from datasets import Dataset
-
-    ids: list[int] = []
-    for text in texts:
-        ids += tokenizer.encode(text, add_special_tokens=False)
-    rows = [ids[i : i + context_size] for i in range(0, len(ids) - context_size + 1, context_size)]
-    if not rows:
-        raise ValueError(f"Not enough text for one row of {context_size} tokens.")
-    return Dataset.from_dict({"input_ids": rows})
-
-
 def sae_training_texts(tokenizer, prompts: Sequence[Prompt]) -> list[str]:
-    """Chat-formatted prompts, so the positions the analyses read are in the SAE's distribution."""
-    return [format_prompt(tokenizer, p.prompt) for p in prompts]
+    """The prompts as the analyses read them (chat-formatted by `token_activations`)."""
+    return [p.prompt for p in prompts]
+
+
+def activation_batches(
+    acts: Float[Tensor, "n d_model"], *, batch_size: int, seed: int
+) -> Iterator[Float[Tensor, "batch d_model"]]:
+    """Endless shuffled batches of stored activations: sae-lens's trainer's data provider."""
+    generator = torch.Generator().manual_seed(seed)
+    while True:
+        order = torch.randperm(acts.shape[0], generator=generator)
+        for start in range(0, acts.shape[0] - batch_size + 1, batch_size):
+            yield acts[order[start : start + batch_size]]
 
 
 def train_sae(model, hook: str, texts: Sequence[str], cfg: SAETrainConfig = SAETrainConfig()):
-    """Train a TopK SAE with sae-lens's `LanguageModelSAETrainingRunner` (CPU, no wandb, no network)."""
-    from sae_lens import LanguageModelSAERunnerConfig, LanguageModelSAETrainingRunner, LoggingConfig
-    from sae_lens.saes.topk_sae import TopKTrainingSAEConfig
+    """Train a TopK SAE with sae-lens's `SAETrainer` (CPU, no wandb, no network).
 
-    dataset = token_dataset(model.tokenizer, texts, context_size=cfg.context_size)
-    d_model = model.cfg.d_model
-    runner_cfg = LanguageModelSAERunnerConfig(
-        sae=TopKTrainingSAEConfig(d_in=d_model, d_sae=cfg.expansion * d_model, k=cfg.k),
-        model_name="mechrefusal-organism",
-        hook_name=hook,
-        dataset_path="in-memory",
-        is_dataset_tokenized=True,
-        streaming=False,
-        context_size=cfg.context_size,
-        prepend_bos=False,
-        training_tokens=cfg.training_tokens,
-        train_batch_size_tokens=cfg.batch_size_tokens,
-        store_batch_size_prompts=32,
-        n_batches_in_buffer=16,
-        lr=cfg.lr,
-        lr_warm_up_steps=10,
-        device=str(next(model.parameters()).device),
-        seed=cfg.seed,
-        logger=LoggingConfig(log_to_wandb=False),
-        output_path=None,
-        checkpoint_path=None,
-        n_checkpoints=0,
-        n_batches_for_norm_estimate=10,
-        verbose=False,
+    The activations are read once with the toolkit's engine (stopping at the hook's layer, the
+    chat header left out) and fed to the trainer as shuffled batches: sae-lens's own store
+    runs the whole model with its logits per batch, 392 tokens/s on SmolLM2 on 2 cores."""
+    from sae_lens import LoggingConfig
+    from sae_lens.config import SAETrainerConfig
+    from sae_lens.saes.topk_sae import TopKTrainingSAE, TopKTrainingSAEConfig
+    from sae_lens.training.sae_trainer import SAETrainer
+
+    torch.manual_seed(cfg.seed)
+    acts = token_activations(model, texts, hook)
+    device = str(next(model.parameters()).device)
+    sae = TopKTrainingSAE(
+        TopKTrainingSAEConfig(
+            d_in=model.cfg.d_model,
+            d_sae=cfg.expansion * model.cfg.d_model,
+            k=cfg.k,
+            # Residual norms differ by orders of magnitude between models; the scale is
+            # estimated, trained under, then folded into the weights by the trainer.
+            normalize_activations="expected_average_only_in",
+            device=device,
+        )
     )
+    trainer_cfg = SAETrainerConfig(
+        total_training_samples=cfg.training_tokens,
+        train_batch_size_samples=cfg.batch_size_tokens,
+        lr=cfg.lr,
+        lr_end=cfg.lr / 10,  # what sae-lens's runner config sets when none is given
+        lr_warm_up_steps=10,
+        device=device,
+        logger=LoggingConfig(log_to_wandb=False),
+        n_batches_for_norm_estimate=10,
+    )
+    # What sae-lens's own runner records, so `SAE.load_from_disk` users see where it reads.
+    sae.cfg.metadata.hook_name = hook
+    sae.cfg.metadata.model_name = getattr(model.cfg, "model_name", None)
+    sae.cfg.metadata.prepend_bos = False
+    batches = activation_batches(acts.to(device), batch_size=cfg.batch_size_tokens, seed=cfg.seed)
     previous = logging.getLogger("sae_lens").level
     logging.getLogger("sae_lens").setLevel(logging.ERROR)
     try:
-        trained = LanguageModelSAETrainingRunner(
-            runner_cfg, override_dataset=dataset, override_model=model
-        ).run()
+        trained = SAETrainer(cfg=trainer_cfg, sae=sae, data_provider=batches).fit()
     finally:
         logging.getLogger("sae_lens").setLevel(previous)
     return _as_inference_sae(trained)
@@ -141,14 +145,25 @@ class ReconstructionReport:
 
 
 @torch.inference_mode()
+def header_length(tokenizer) -> int:
+    """Tokens every chat-formatted prompt starts with (system turn, role markers) before the
+    user's text: the same in every prompt, so an SAE trained on them learns one point."""
+    marker = "mechrefusalheadermarker"
+    header = format_prompt(tokenizer, marker).split(marker, 1)[0]
+    return len(tokenizer.encode(header, add_special_tokens=False)) if header else 0
+
+
 def token_activations(
     model, texts: Sequence[str], hook: str, *, batch_size: int = 32
 ) -> Float[Tensor, "n_tokens d_model"]:
-    """Activations at every real (non-pad) token of chat-formatted prompts: what an SAE sees."""
+    """Activations at every real (non-pad) token of chat-formatted prompts after the chat
+    header (`header_length`): what an SAE sees. The header is the same in every
+    prompt, and on SmolLM2 it is over half the tokens and holds the attention-sink norms."""
     if not texts:
         raise ValueError("Empty prompt set: no tokens to read.")
     out = []
     device = next(model.parameters()).device
+    header = header_length(model.tokenizer)
     for start in range(0, len(texts), batch_size):
         tokens, mask = tokenize_prompts(
             model.tokenizer, list(texts[start : start + batch_size]), n_ctx=model.cfg.n_ctx
@@ -159,7 +174,9 @@ def token_activations(
             names_filter=[hook],
             stop_at_layer=stop_layer_for([hook]),
         )
-        out.append(cache[hook][mask.bool().to(device)].float().cpu())
+        index = mask.cumsum(-1) - 1  # each real token's position in its own prompt
+        keep = mask.bool() & (index >= header)
+        out.append(cache[hook][keep.to(device)].float().cpu())
     return torch.cat(out)
 
 
@@ -211,7 +228,7 @@ def save_sae(
             "hook": hook,
             "fingerprint": fingerprint.to_dict(),
             "report": report.to_dict(),
-            "report_on": "every token of a stratified sample of the training prompts",
+            "report_on": "every token after the chat header of a stratified sample of the training prompts",
             "key": key,
         },
     )
@@ -292,10 +309,16 @@ def shared_and_specific(tops: list[list[int]]) -> tuple[list[int], list[list[int
     return shared, [[f for f in row if counts[f] == 1] for row in tops]
 
 
-def rebuild_direction(sae, scores: Float[Tensor, " d_sae"], k: int) -> Float[Tensor, " d_model"]:
-    """Unit direction built from the top-k features: sum of their decoder rows weighted by score."""
-    top = scores.topk(k).indices
-    vec = einsum(scores[top], sae.W_dec.detach().float()[top], "k, k d_model -> d_model")
+def rebuild_direction(
+    sae, scores: Float[Tensor, " d_sae"], k: int, *, generator: torch.Generator | None = None
+) -> Float[Tensor, " d_model"]:
+    """Unit direction built from the top-k features: sum of their decoder rows weighted by score.
+    With `generator`, k features drawn at random instead (the control a rebuild must beat)."""
+    if generator is None:
+        chosen = scores.topk(k).indices
+    else:
+        chosen = torch.randperm(scores.shape[0], generator=generator)[:k]
+    vec = einsum(scores[chosen], sae.W_dec.detach().float()[chosen], "k, k d_model -> d_model")
     return vec / vec.norm().clamp_min(1e-12)
 
 
@@ -309,9 +332,15 @@ class FaithfulnessCurve:
     effect_rebuilt: list[float]
     kept: list[float]
     cosine_to_original: list[float]
+    kept_random: list[float]
+    """Control: the same rebuild from k features drawn at random (weighted by their scores)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _share(effect: float, original: float) -> float:
+    return effect / original if abs(original) > 1e-9 else float("nan")
 
 
 def steering_faithfulness(
@@ -325,15 +354,22 @@ def steering_faithfulness(
     coef: float,
     act_norm: float,
     sparse: bool = False,
+    max_prompts: int = 64,
 ) -> list[FaithfulnessCurve]:
     """Steer harmful[c] eval prompts away from refusal with the original vs rebuilt direction.
 
-    The effect is the mean drop of the refusal logit gap; `kept = effect_rebuilt / effect_original`.
+    The effect is the mean drop of the refusal logit gap over the first `max_prompts` prompts of
+    each category (a mean over 64 is steady; SmolLM2's eval split has 331 safety prompts and
+    every curve point is a pass over them); `kept = effect_rebuilt / effect_original`.
+    `kept_random` rebuilds from k random features (seeded), so "k features keep X%" can be read
+    against what any k features keep.
     """
+    generator = torch.Generator().manual_seed(0)
     baseline_cache: dict[str, Tensor] = {}
     curves = []
     for i, c in enumerate(directions.categories):
         texts = [p.prompt for p in prompts if p.kind == "harmful" and p.category == c]
+        texts = texts[:max_prompts]
         if not texts:
             continue
         baseline_cache[c] = refusal_logit_gap(model, texts)
@@ -346,16 +382,18 @@ def steering_faithfulness(
         base_effect = effect(original)
         rebuilt = [rebuild_direction(sae, scores[i], k) for k in ks]
         effects = [effect(v) for v in rebuilt]
+        random_effects = [
+            effect(rebuild_direction(sae, scores[i], k, generator=generator)) for k in ks
+        ]
         curves.append(
             FaithfulnessCurve(
                 category=c,
                 ks=list(ks),
                 effect_original=base_effect,
                 effect_rebuilt=effects,
-                kept=[
-                    e / base_effect if abs(base_effect) > 1e-9 else float("nan") for e in effects
-                ],
+                kept=[_share(e, base_effect) for e in effects],
                 cosine_to_original=[float(v @ original / original.norm()) for v in rebuilt],
+                kept_random=[_share(e, base_effect) for e in random_effects],
             )
         )
     return curves
@@ -424,12 +462,20 @@ def _load_or_train_sae(model, fingerprint, hook, train_prompts, directory: Path,
     return sae
 
 
+MIN_EXPLAINED_VARIANCE = 0.6
+"""Below this share of held-out variance, a feature is as much the SAE's error as the model's
+signal: fig 05 then reports the SAE's quality and shows no features (fixed before any real-model
+SAE was trained, not tuned to one)."""
+
+
 @dataclass(frozen=True)
 class SAEFeatureResult:
     """Everything fig 05 shows."""
 
     categories: list[str]
     reconstruction: dict
+    interpretable: bool
+    """Held-out explained variance (every token) at least `MIN_EXPLAINED_VARIANCE`."""
     top_features: list[list[int]]
     shared_features: list[int]
     specific_features: list[list[int]]
@@ -472,13 +518,15 @@ def sae_feature_view(
         model, sae, directions, scores, eval_prompts, ks=ks, coef=coef, act_norm=norm
     )
     align = decoder_alignment(sae, torch.stack([directions.vector(c, sparse=False) for c in cats]))
+    report = reconstruction_report(
+        sae, token_activations(model, held_out, directions.hook, batch_size=batch_size)
+    )
     return SAEFeatureResult(
         categories=cats,
+        interpretable=report.explained_variance >= MIN_EXPLAINED_VARIANCE,
         reconstruction={
-            **reconstruction_report(
-                sae, token_activations(model, held_out, directions.hook, batch_size=batch_size)
-            ).to_dict(),
-            "on": f"every token of {len(held_out)} eval-split prompts (held out)",
+            **report.to_dict(),
+            "on": f"every token after the chat header of {len(held_out)} eval-split prompts (held out)",
             "last_position": reconstruction_report(
                 sae,
                 cache_activations(

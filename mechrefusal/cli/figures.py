@@ -21,12 +21,11 @@ from mechrefusal.store.artifacts import write_json
 
 FULL_RUN: tuple[tuple[str, str, str | None], ...] = (
     ("organism", "figures", None),
-    ("smollm2", "figures/smollm2", "00,01,02,03,04,06,07,08,09,11,13,14,15"),
+    ("smollm2", "figures/smollm2", "00,01,02,03,04,05,06,07,08,09,10,11,13,14,15"),
     ("smollm2-instruct", "figures/smollm2-instruct", "00"),
 )
-"""(model, output directory, scripts) of the full job. Figures 05 and 10 need the organism's
-own SAE training and its templated minimal pairs; figure 12 does not depend on the model, so it
-runs once per job, with the organism's figures, and the results table shows it once."""
+"""(model, output directory, scripts) of the full job. Figure 12 does not depend on the model,
+so it runs once per job, with the organism's figures, and the results table shows it once."""
 QUICK_OUT = "figures-quick"
 
 

@@ -14,6 +14,7 @@
 No weight processing (no LN folding, no centring): residual values equal the HF hidden states.
 """
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from mechrefusal.models.organism import (
     train_organism,
 )
 from mechrefusal.models.smollm2 import (
+    checkpoint_dir,
     ensure_smollm2_checkpoint,
     ensure_smollm2_refusal,
     refusal_dir,
@@ -50,7 +52,9 @@ from mechrefusal.store.artifacts import (
     save_artifact,
     source_hash,
     text_hash,
+    write_json,
 )
+from mechrefusal.store.locking import artifact_lock
 
 DEFAULT_ARTIFACTS = default_artifacts()
 """The artifact store when none is named (`_paths.default_artifacts`: env, checkout, cache)."""
@@ -79,6 +83,9 @@ class LoadedModel:
     spec: str
     prompts: list[Prompt] | None = None
     """The organism's own prompt sets (None for external models)."""
+    source_dir: Path | None = None
+    """The directory the weights were read from (its training record sits there); None for a
+    hub id."""
 
 
 def save_model_dir(
@@ -152,13 +159,20 @@ def load_model_dir(
     prompts_path = directory.parent / "prompts.jsonl"
     prompts = load_jsonl(prompts_path) if prompts_path.exists() else None
     return LoadedModel(
-        model=model, tokenizer=tokenizer, fingerprint=fp, spec=str(directory), prompts=prompts
+        model=model,
+        tokenizer=tokenizer,
+        fingerprint=fp,
+        spec=str(directory),
+        prompts=prompts,
+        source_dir=Path(directory),
     )
 
 
 def save_organism(trained: TrainedOrganism, root: str | Path) -> Path:
     """Write both models, the prompt sets and the training record for a preset."""
     out = organism_dir(root, trained.config.name)
+    # The record goes first out and last in: until it is back, the directory is not an organism.
+    (out / "organism.json").unlink(missing_ok=True)
     for variant in VARIANTS:
         model = getattr(trained, variant)
         save_model_dir(
@@ -174,7 +188,7 @@ def save_organism(trained: TrainedOrganism, root: str | Path) -> Path:
         "prompts_hash": text_hash([p.prompt for p in trained.prompts]),
         "source_hash": source_hash(*TRAINING_MODULES),
     }
-    (out / "organism.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_json(out / "organism.json", record)
     return out
 
 
@@ -187,21 +201,32 @@ def ensure_organism(
 ) -> Path:
     """Train and save the organism unless an up-to-date copy is on disk; returns its directory."""
     cfg = config or preset(name)
-    out = organism_dir(default_artifacts() if root is None else root, cfg.name)
-    record = out / "organism.json"
-    if record.exists():
-        saved = json.loads(record.read_text())
-        same_config = saved.get("config") == json.loads(json.dumps(cfg.to_dict()))
-        # The generator and the training loop are code: an organism trained by other code is stale.
-        same_code = saved.get("source_hash") == source_hash(*TRAINING_MODULES)
-        if same_config and same_code:
+    root = default_artifacts() if root is None else root
+    out = organism_dir(root, cfg.name)
+    # A second process sharing the store waits here, then finds the first one's organism.
+    with artifact_lock(out):
+        if _organism_is_current(out, cfg, log):
             return out
-        log(f"organism at {out} was trained with another config or code; retraining")
-    log(f"training organism {cfg.name!r} (first use; cached in {out})")
-    start = time.perf_counter()
-    save_organism(train_organism(cfg), root)
-    log(f"trained organism {cfg.name!r} in {time.perf_counter() - start:.0f}s")
+        log(f"training organism {cfg.name!r} (first use; cached in {out})")
+        start = time.perf_counter()
+        save_organism(train_organism(cfg), root)
+        log(f"trained organism {cfg.name!r} in {time.perf_counter() - start:.0f}s")
     return out
+
+
+def _organism_is_current(out: Path, cfg: OrganismConfig, log) -> bool:
+    """The record is written last (atomically), so a run killed while saving leaves none and
+    the organism is trained again; one made by another config or code is stale."""
+    record = out / "organism.json"
+    if not record.exists():
+        return False
+    saved = json.loads(record.read_text())
+    same_config = saved.get("config") == json.loads(json.dumps(cfg.to_dict()))
+    # The generator and the training loop are code: an organism trained by other code is stale.
+    same_code = saved.get("source_hash") == source_hash(*TRAINING_MODULES)
+    if not (same_config and same_code):
+        log(f"organism at {out} was trained with another config or code; retraining")
+    return same_config and same_code
 
 
 def _hf_tokenizer(name_or_path: str, trust_remote_code: bool):
@@ -279,11 +304,17 @@ SMOLLM2_BLOCKS = 30
 """SmolLM2-135M's transformer blocks (known before the model is converted or fine-tuned)."""
 
 
+def is_organism_spec(spec: str) -> bool:
+    """`organism`, or `organism[-variant]:<preset>`: a model made from the synthetic world."""
+    head, colon, _ = spec.partition(":")
+    return spec == "organism" or bool(colon and head in ORGANISM_SPECS)
+
+
 def known_n_layers(spec: str) -> int | None:
     """How many layers the model `spec` names has, where that is known without loading or
     training it (registered names, saved directories); None for a hub id."""
     head, colon, preset_name = spec.partition(":")
-    if spec == "organism" or (colon and head in ORGANISM_SPECS):
+    if is_organism_spec(spec):
         return preset(preset_name if colon else "default").n_layers
     if spec in ("smollm2", "smollm2-instruct"):
         return SMOLLM2_BLOCKS
@@ -327,7 +358,7 @@ def load_model(
     root = default_artifacts() if root is None else root
     _announce_store(root, log)
     head, colon, preset_name = spec.partition(":")
-    if spec == "organism" or (colon and head in ORGANISM_SPECS):
+    if is_organism_spec(spec):
         if head != "organism":  # organism-base:<preset> / organism-control:<preset>
             variant = head.removeprefix("organism-")
         directory = ensure_organism(preset_name if colon else "default", root=root, log=log)
@@ -336,15 +367,20 @@ def load_model(
         if variant == "control":
             raise ValueError("SmolLM2 has no control model; variants: 'refusal', 'base'.")
         tuned = spec == "smollm2" and variant == "refusal"
-        checkpoint = (
-            ensure_smollm2_refusal(root, log=log)
-            if tuned
-            else ensure_smollm2_checkpoint(root, log=log)
-        )
+        # Processes sharing the store convert and fine-tune once; the others wait, then load.
+        with artifact_lock(checkpoint_dir(root)):
+            checkpoint = ensure_smollm2_checkpoint(root, log=log)
+        if tuned:
+            with artifact_lock(refusal_dir(root)):
+                checkpoint = ensure_smollm2_refusal(root, log=log)
         loaded = load_hf_model(
             str(checkpoint), device=device, dtype=dtype or torch.float32, n_devices=n_devices
         )
         loaded.spec = "smollm2" if tuned else "smollm2-instruct"
+        loaded.source_dir = Path(checkpoint)
+        # Named by its registered name, not the store's path: records stay the same wherever
+        # the store lives.
+        loaded.fingerprint = dataclasses.replace(loaded.fingerprint, model_id=loaded.spec)
         # Both models are measured on the real-model prompt sets (saved with the fine-tune).
         loaded.prompts = (
             load_jsonl(refusal_dir(root) / "prompts.jsonl") if tuned else real_prompt_sets()

@@ -446,17 +446,10 @@ def save_figure(fig: Figure, path) -> None:
     plt.close(fig)
 
 
-def sae_features(result: dict, title: str) -> Figure:
-    """Fig 05: top SAE features per category (grouped bars), the feature x category matrix, faithfulness curves."""
-    cats = result["categories"]
-    features = result["shown_features"]
-    matrix = np.array(result["shown_matrix"])
-    fig, (ax1, ax2, ax3) = plt.subplots(
-        1, 3, figsize=(18, 5), gridspec_kw={"width_ratios": [1.4, 1.2, 1]}
-    )
+def _feature_panels(fig, ax1, ax2, cats, features, matrix, shared) -> None:
+    """Fig 05's left panels: the top features' bars and the feature x category matrix."""
     x = np.arange(len(cats))
     width = 0.8 / max(len(features), 1)
-    shared = set(result["shared_features"])
     for j, f in enumerate(features):
         ax1.bar(
             x + (j - (len(features) - 1) / 2) * width,
@@ -478,6 +471,33 @@ def sae_features(result: dict, title: str) -> Figure:
     )
     ax2.set_title("Feature x category (* shared)")
     fig.colorbar(im, ax=ax2, fraction=0.046)
+
+
+def sae_features(result: dict, title: str) -> Figure:
+    """Fig 05: top SAE features per category (grouped bars), the feature x category matrix, faithfulness curves."""
+    cats = result["categories"]
+    features = result["shown_features"]
+    matrix = np.array(result["shown_matrix"])
+    fig, (ax1, ax2, ax3) = plt.subplots(
+        1, 3, figsize=(18, 5), gridspec_kw={"width_ratios": [1.4, 1.2, 1]}
+    )
+    shared = set(result["shared_features"])
+    rep = result["reconstruction"]
+    if not result.get("interpretable", True):
+        # Too lossy to read features from: say so instead of drawing them.
+        for ax in (ax1, ax2):
+            ax.text(
+                0.5,
+                0.5,
+                f"SAE explains {rep['explained_variance']:.0%} of held-out variance\n"
+                "(below the line set for reading features):\nfeatures not shown",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+            )
+            ax.set_axis_off()
+    else:
+        _feature_panels(fig, ax1, ax2, cats, features, matrix, shared)
     for curve in result["faithfulness"]:
         ax3.plot(
             curve["ks"],
@@ -486,13 +506,21 @@ def sae_features(result: dict, title: str) -> Figure:
             label=_label(curve["category"]),
             color=GROUP_COLOURS[curve["category"]],
         )
+        if "kept_random" in curve:
+            ax3.plot(
+                curve["ks"],
+                curve["kept_random"],
+                linestyle="--",
+                alpha=0.6,
+                color=GROUP_COLOURS[curve["category"]],
+            )
+    ax3.plot([], [], linestyle="--", color="grey", label="random k features (control)")
     ax3.axhline(1.0, color="k", linestyle=":")
     ax3.set_xscale("log", base=2)
     ax3.set_xlabel("top-k SAE features used to rebuild the direction")
     ax3.set_ylabel("steering effect kept (rebuilt / original)")
     ax3.set_title("Rebuild faithfulness")
     ax3.legend(fontsize=7)
-    rep = result["reconstruction"]
     fig.suptitle(
         f"{title} — SAE explained variance {rep['explained_variance']:.3f}, mean L0 {rep['mean_l0']:.1f}, "
         f"dead {rep['dead_fraction']:.1%}"
@@ -505,16 +533,24 @@ def patching(result: dict, title: str) -> Figure:
     """Fig 10: layer x position heatmaps per site (exact), attribution-vs-exact scatter."""
     sites = result["sites"]
     fig, axes = plt.subplots(1, len(sites) + 1, figsize=(5 * len(sites) + 5, 4.8))
+    n_pos = len(result["positions"])
+    # Columns before the first one any patch moves are the prompts' shared prefix (exactly 0
+    # by construction): leave them out so the positions that matter can be read.
+    moved = np.abs(np.stack([np.array(result["exact"][s]) for s in sites])).max(axis=(0, 1))
+    first = max(0, int(np.argmax(moved > 1e-6)) - 1) if (moved > 1e-6).any() else 0
     labels = [
-        f"{i - len(result['positions'])}\n{t.strip() or repr(t)}"
+        f"{i - n_pos}\n{t.strip() or repr(t)}"
         for i, t in enumerate(result["positions"])
+        if i >= first
     ]
     for ax, site in zip(axes, sites, strict=False):
-        grid = np.array(result["exact"][site])
+        grid = np.array(result["exact"][site])[:, first:]
         im = ax.imshow(grid, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
-        ax.set_yticks(range(grid.shape[0]))
+        step = 1 if grid.shape[0] <= 12 else 2
+        ax.set_yticks(range(0, grid.shape[0], step))
         ax.set_ylabel("layer")
-        ax.set_xticks(range(grid.shape[1]), labels, fontsize=5)
+        ax.set_xticks(range(grid.shape[1]), labels, fontsize=6)
+        ax.set_xlabel("position from the end (tokens of the first pair)")
         ax.set_title(f"{site} (exact, 1 = clean)")
         fig.colorbar(im, ax=ax, fraction=0.046)
     ax = axes[-1]

@@ -42,10 +42,12 @@ def cut_enough(before: float, after: float) -> bool:
 def within(m: dict, rate: str, max_loss: float) -> bool | None:
     """Whether `rate` (a key of `paired_vs_unsteered`) lost no more than `max_loss` against
     unsteered: the paired difference's whole 95% interval lies above -max_loss. None where the
-    row has no such rate (e.g. no checkable tasks)."""
+    row did not measure the rate (e.g. no checkable tasks); False where it measured the rate
+    but has no paired difference, since a loss nobody bounded is not shown to be small."""
     paired = m.get("paired_vs_unsteered", {}).get(rate)
     if paired is None:
-        return None
+        measured = m.get("capability") if rate == "capability" else m.get(rate, {}).get("all")
+        return None if measured is None else False
     return paired["low"] >= -max_loss - 1e-12
 
 

@@ -4,14 +4,18 @@ import pytest
 import torch
 
 from mechrefusal.analysis.patching import (
+    PATCH_SITES,
     attribution_grid,
+    first_difference,
     logit_diff_metric,
     matched_pairs,
     patch_grid,
     patch_resid_pre,
     run_patching,
+    written_pairs,
 )
 from mechrefusal.categories import token_ids
+from mechrefusal.data.minimal_pairs import PairFrame
 from mechrefusal.data.prompts import select
 
 
@@ -87,3 +91,60 @@ def test_run_patching_summary(micro):
     assert torch.allclose(grid[0, -3:], torch.zeros(3), atol=1e-5)
     # Somewhere the clean residual restores a large part of the clean behaviour.
     assert float(grid.max()) > 0.5
+
+
+@pytest.mark.parametrize("site", PATCH_SITES)
+def test_skipping_the_shared_prefix_gives_the_full_grid(micro, pair_and_metric, site):
+    """The fast path (positions before the first difference not run) equals the plain one."""
+    pair, metric = pair_and_metric
+    assert first_difference(pair.clean_tokens, pair.corrupt_tokens) > 0  # something is skipped
+    fast = patch_grid(micro.model, pair.clean_tokens, pair.corrupt_tokens, site=site, metric=metric)
+    plain = patch_grid(
+        micro.model,
+        pair.clean_tokens,
+        pair.corrupt_tokens,
+        site=site,
+        metric=metric,
+        skip_shared_prefix=False,
+    )
+    torch.testing.assert_close(fast, plain, atol=1e-4, rtol=1e-4)
+
+
+def test_written_pairs_swap_one_fill_in_at_equal_length(micro):
+    frame = PairFrame(
+        "Could you {x} for me this evening?",
+        "unsupported",
+        ("water my plants", "feed my dog"),
+        ("name my plants", "describe my dog", "water my plants", "feed my cat", "list my plants"),
+        other="incomplete",
+    )
+    pairs = written_pairs(micro.tokenizer, per_frame=2, frames=[frame])
+    assert pairs
+    for pair in pairs:
+        assert pair.clean_tokens.shape == pair.corrupt_tokens.shape
+        assert pair.clean != pair.corrupt and pair.corrupt_category == "incomplete"
+        assert pair.clean.startswith("Could you ") and pair.corrupt.endswith(
+            " for me this evening?"
+        )
+    with pytest.raises(ValueError, match="minimal_pairs.py"):
+        written_pairs(
+            micro.tokenizer,
+            per_frame=1,
+            frames=[PairFrame("{x}?", "safety", ("a",), ("a b c d e f g h",))],
+        )
+
+
+def test_cross_category_pairs_read_the_other_category_token(micro, pair_and_metric):
+    """A pair of two refusal categories is scored clean token minus the other category's
+    token, not minus `[respond]`: the grid's 0 and 1 are the two runs."""
+    from dataclasses import replace
+
+    pair, _ = pair_and_metric
+    other = next(c for c in ("incomplete", "safety") if c != pair.category)
+    cross = replace(pair, corrupt_category=other)
+    result = run_patching(micro.model, [cross], sites=("resid_pre",), min_gap=0.0, progress=False)
+    ids = token_ids(micro.tokenizer)
+    logits = micro.model(pair.clean_tokens[None])[0, -1]
+    expected = float(logits[ids[pair.category]] - logits[ids[other]])
+    assert result.pairs[0]["clean_metric"] == pytest.approx(expected, abs=1e-4)
+    assert list(result.per_category) == [f"{pair.category} vs {other}"]

@@ -10,6 +10,7 @@ from mechrefusal.analysis.sae import (
     sae_training_texts,
     save_sae,
     shared_and_specific,
+    token_activations,
     train_sae,
 )
 from mechrefusal.data.prompts import select
@@ -26,15 +27,19 @@ def trained(micro):
 
 
 def test_sae_trains_offline_and_reconstructs(micro, trained):
+    from sae_lens import SAE
+
     sae, hook = trained
-    texts = sae_training_texts(micro.tokenizer, select(micro.prompts, split="eval")[:40])
-    ids = micro.tokenizer.encode("".join(texts), add_special_tokens=False)
-    n_ctx = micro.model.cfg.n_ctx
-    tokens = torch.tensor([ids[i : i + n_ctx] for i in range(0, len(ids) - n_ctx, n_ctx)][:8])
-    _, cache = micro.model.run_with_cache(tokens, names_filter=[hook])
-    report = reconstruction_report(sae, cache[hook].reshape(-1, micro.model.cfg.d_model))
-    # Held-out tokens, every position (the SAE's training distribution), 100k training tokens.
+    acts = token_activations(
+        micro.model,
+        sae_training_texts(micro.tokenizer, select(micro.prompts, split="eval")[:40]),
+        hook,
+    )
+    report = reconstruction_report(sae, acts)
+    # Held-out prompts, every position after the chat header (the SAE's training distribution).
     assert report.explained_variance > 0.3 and 0 < report.mean_l0 <= 8
+    # The trainer's normalisation is folded into the weights: raw activations go in and out.
+    assert isinstance(sae, SAE) and sae.cfg.metadata.hook_name == hook
 
 
 def test_decoder_row_is_its_own_top_feature(trained):
@@ -95,11 +100,30 @@ def test_sae_must_fit_hook_and_width(micro, trained):
         check_sae_fits(sae, Narrow, hook)
 
 
-def test_token_activations_cover_every_real_token(micro):
-    from mechrefusal.analysis.sae import token_activations
+def test_token_activations_cover_every_real_token_after_the_header(micro):
+    from mechrefusal.analysis.sae import header_length
     from mechrefusal.data.chat import tokenize_prompts
 
     texts = ["Hi", "What is the first item in the list: apple, lamp?"]
     acts = token_activations(micro.model, texts, "blocks.0.hook_resid_post")
     _, mask = tokenize_prompts(micro.tokenizer, texts, n_ctx=micro.model.cfg.n_ctx)
-    assert acts.shape == (int(mask.sum()), micro.model.cfg.d_model)
+    header = header_length(micro.tokenizer)
+    assert acts.shape == (int(mask.sum()) - len(texts) * header, micro.model.cfg.d_model)
+    # the last row is the last prompt's last token, as the full run gives it
+    tokens, _ = tokenize_prompts(micro.tokenizer, texts[-1:], n_ctx=micro.model.cfg.n_ctx)
+    _, cache = micro.model.run_with_cache(tokens, names_filter=["blocks.0.hook_resid_post"])
+    torch.testing.assert_close(
+        acts[-1], cache["blocks.0.hook_resid_post"][0, -1], atol=1e-5, rtol=1e-5
+    )
+
+
+def test_header_length_is_what_every_chat_prompt_starts_with(micro):
+    from mechrefusal.analysis.sae import header_length
+    from mechrefusal.data.chat import format_prompt
+
+    header = header_length(micro.tokenizer)
+    a, b = (
+        micro.tokenizer.encode(format_prompt(micro.tokenizer, t), add_special_tokens=False)
+        for t in ("apple lamp", "Zebra crossing?")
+    )
+    assert a[:header] == b[:header] and a[header] != b[header]
