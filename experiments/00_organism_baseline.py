@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None):
     if record.exists():  # the organism's own training record
         result["training_seconds"] = json.loads(record.read_text())["seconds"]
     tuned = source / FINETUNE_RECORD
-    if tuned.exists():  # a refusal-token fine-tune's record: what it cost, what it adapted
-        saved = json.loads(tuned.read_text())
+    saved = json.loads(tuned.read_text()) if tuned.exists() else {}
+    if "seconds" in saved:  # a fine-tune's record (the instruct model's is its conversion's)
         result["finetune"] = {
             "seconds": saved["seconds"],
             "adapted_blocks": saved.get("adapted_blocks"),

@@ -657,3 +657,30 @@ def test_steering_goal_needs_eval_and_the_external_look_alikes(monkeypatch, tmp_
     ext_tuned.update(_steered(0.40, 0.98, 0.1))  # the look-alikes halved too
     text = table.steering_goal(tmp_path)
     assert f"**met** by {table.PROMPT_TUNED}" in text and "Limiting part" not in text
+
+
+def test_timing_says_when_the_trained_models_came_from_the_store(tmp_path):
+    """A run that read the organism from the store must not claim a trained-nothing start: a
+    first figure faster than the training it records did not train."""
+    table = _results_table()
+    (tmp_path / "smollm2").mkdir()
+    for directory, seconds in ((tmp_path, 120.0), (tmp_path / "smollm2", 900.0)):
+        (directory / "MANIFEST.json").write_text(
+            json.dumps({"git_sha": "abcdef0", "total_seconds": seconds, "figures": [{}]})
+        )
+    baseline = {"wall_seconds": 60.0, "data": {"training_seconds": {"pretrain": 100, "sft": 200}}}
+    (tmp_path / "00_organism_baseline.json").write_text(json.dumps(baseline))
+    tuned = {
+        "wall_seconds": 700.0,
+        "data": {
+            "finetune": {"seconds": {"measure": 100, "tune": 400}, "adapted_blocks": 30},
+        },
+    }
+    (tmp_path / "smollm2" / "00_organism_baseline.json").write_text(json.dumps(tuned))
+    text = table.timing(tmp_path)
+    assert "the organism read from the artifact store" in text and "the organism 5.0 min" in text
+    assert "trained-nothing state" not in text  # the fine-tune ran, the organism did not
+    assert "about 22 minutes in all" in text  # 17 min of scripts + 5 min of training
+    baseline["wall_seconds"] = 400.0
+    (tmp_path / "00_organism_baseline.json").write_text(json.dumps(baseline))
+    assert "from a fresh clone's trained-nothing state" in table.timing(tmp_path)
