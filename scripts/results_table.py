@@ -1086,7 +1086,9 @@ def timing(figures: Path) -> str:
         for t in (
             _training(figures / "00_organism_baseline.json", "training_seconds", "the organism"),
             _training(
-                figures / "smollm2" / "00_organism_baseline.json", "finetune", "the SmolLM2 fine-tune"
+                figures / "smollm2" / "00_organism_baseline.json",
+                "finetune",
+                "the SmolLM2 fine-tune",
             ),
         )
         if t
