@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None):
         with_layer=False,
     )
     args, loaded, splits = run.args, run.loaded, run.splits
-    if is_organism_spec(loaded.spec) and not args.prompts:
+    if is_organism_spec(args.model) and not args.prompts:  # loaded.spec is its directory
         per = 2 if args.quick else args.pairs
         pairs = matched_pairs(splits.eval, loaded.tokenizer, per_category=per)
     else:

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from mechrefusal.data.minimal_pairs import PAIR_FRAMES
+
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 SCRIPTS = sorted(p.name for p in EXPERIMENTS.glob("[0-9][0-9]_*.py"))
 
@@ -114,11 +116,16 @@ def _square_cosines(data) -> None:
         assert torch.allclose(m, m.T, atol=1e-6) and m.abs().max() <= 1 + 1e-6
 
 
+_WRITTEN = {f.frame.format(x=x) for f in PAIR_FRAMES for x in f.harmful}
+
 SPECIFIC = {
     "01": lambda d: len(d["pca"]) == len(d["labels"]) or pytest.fail("one point per prompt"),
     "03": _square_cosines,
     "04": lambda d: all(0 <= f < 64 for f in d["features"]) or pytest.fail("feature index"),
     "09": lambda d: d["chosen_layer"] in d["layers"] or pytest.fail("layer not swept"),
+    # The organism patches its own eval prompts against their cue twins, not the pairs
+    # written for real models (whose frames its tokenizer never saw).
+    "10": lambda d: all(p["clean"] not in _WRITTEN for p in d["pairs"]) or pytest.fail("pairs"),
 }
 
 
