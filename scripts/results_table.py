@@ -1081,15 +1081,18 @@ def timing(figures: Path) -> str:
         for label, seconds, n, _ in runs
     )
     sha = runs[0][3][:7] if runs[0][3] else "unknown"
+    organism, tuned = (
+        _record(path)
+        for path in (
+            figures / "00_organism_baseline.json",
+            figures / "smollm2" / "00_organism_baseline.json",
+        )
+    )
     trainings = [
         t
         for t in (
-            _training(figures / "00_organism_baseline.json", "training_seconds", "the organism"),
-            _training(
-                figures / "smollm2" / "00_organism_baseline.json",
-                "finetune",
-                "the SmolLM2 fine-tune",
-            ),
+            _training(organism, "training_seconds", "the organism"),
+            _training(tuned, "finetune", "the SmolLM2 fine-tune"),
         )
         if t
     ]
@@ -1106,18 +1109,16 @@ def timing(figures: Path) -> str:
     else:
         state = "from a fresh clone's trained-nothing state"
     tune = ""
-    baseline = figures / "smollm2" / "00_organism_baseline.json"
-    if baseline.exists():
-        finetune = json.loads(baseline.read_text())["data"].get("finetune")
-        if finetune:
-            seconds = sum(finetune["seconds"].values())
-            tune = (
-                f" The SmolLM2 fine-tune alone takes {seconds / 60:.1f} min "
-                f"({finetune['seconds']['measure'] / 60:.1f} min reading the instruct model's "
-                f"own answers, {finetune['seconds']['tune'] / 60:.1f} min of LoRA steps on "
-                f'{finetune["adapted_blocks"]} blocks); it is what `load_model("smollm2")` costs '
-                "on first use."
-            )
+    finetune = tuned["data"].get("finetune") if tuned else None
+    if finetune:
+        seconds = sum(finetune["seconds"].values())
+        tune = (
+            f" The SmolLM2 fine-tune alone takes {seconds / 60:.1f} min "
+            f"({finetune['seconds']['measure'] / 60:.1f} min reading the instruct model's "
+            f"own answers, {finetune['seconds']['tune'] / 60:.1f} min of LoRA steps on "
+            f'{finetune["adapted_blocks"]} blocks); it is what `load_model("smollm2")` costs '
+            "on first use."
+        )
     return (
         f"Last run (commit {sha}, 2 CPU cores, {state}): "
         f"{total:.1f} minutes of figure scripts: {parts}; training the organism and fine-tuning "
@@ -1126,13 +1127,15 @@ def timing(figures: Path) -> str:
     )
 
 
-def _training(path: Path, key: str, what: str) -> tuple[str, float, bool] | None:
-    """(what, its recorded training seconds, whether this run trained it): a first figure that
-    took less time than the training it records read the model from the store."""
-    if not path.exists():
-        return None
-    record = json.loads(path.read_text())
-    seconds = record["data"].get(key)
+def _record(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _training(record: dict | None, key: str, what: str) -> tuple[str, float, bool] | None:
+    """(what, its recorded training seconds, whether this run trained it) from a first
+    figure's record: one that took less time than the training it records read the model
+    from the store."""
+    seconds = record["data"].get(key) if record else None
     if not seconds:
         return None
     total = sum(seconds.get("seconds", seconds).values())
