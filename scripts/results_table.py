@@ -111,6 +111,24 @@ def tuned_baselines(steer: dict) -> list[dict]:
     return [m for m in steer["methods"] if m["kind"] in ("logit_bias", "global")]
 
 
+WANG = "false-refusal ablation (Wang et al.)"
+WANG_RANDOM = f"random direction, {WANG}"
+
+
+def field_baselines(figures: Path, steer: dict) -> list[dict]:
+    """Figure 13's router-free anchor (Wang et al.'s false-refusal ablation, tuned on the same
+    choice split), where figure 13 measured the same eval prompts as figure 07 (the unsteered
+    rows agree): the goal check must beat it too."""
+    side = load(figures, "13_methods_side_by_side")
+    if not side:
+        return []
+    by = {m["name"]: m for m in side["methods"]}
+    ours = {m["name"]: m for m in steer["methods"]}["unsteered"]
+    if WANG not in by or by["unsteered"]["not_answered"] != ours["not_answered"]:
+        return []
+    return [by[WANG]]
+
+
 def prompt_only(rate: dict, paper: dict) -> str:
     """The prompt-only mode's rate beside the paper's. Harmful and contrast prompts are scored
     on their first answer token, which the every-token push does not reach, so the two modes
@@ -627,6 +645,37 @@ def field_method_rows(figures: Path) -> list[tuple[str, str, str, str]]:
                     steering_verdict(base, m),
                 )
             )
+        if WANG in by:
+            m, r = by[WANG], by[WANG_RANDOM]
+            lines = goal_lines(base, m)
+            missed = [k for k, ok in lines.items() if not ok]
+            out.append(
+                (
+                    "False-refusal vector ablation (Wang et al. 2025): no router, look-alike minus "
+                    "benign mean, partially orthogonalised, ablated at every layer (read-out "
+                    "layer and lam chosen for the goal on the choice split)",
+                    "not in the paper (the field's router-free anchor)",
+                    f"lam {m['lam']:g} read at {m['read_at']}: contrast {pct(contrast(base))} -> "
+                    f"{pct(contrast(m))} (paired {paired_points(m, 'contrast_not_answered')}); "
+                    f"harmful {pct(harmful(base))} -> {pct(harmful(m))} (paired "
+                    f"{paired_points(m, 'harmful_refusal')})"
+                    + (
+                        f"; capability paired {paired_points(m, 'capability')}"
+                        if m["capability"]
+                        else ""
+                    )
+                    + f"; a random direction ablated the same way: contrast {pct(contrast(r))}, "
+                    f"harmful {pct(harmful(r))}",
+                    "no ablation chosen (none kept the goal's constraints on the choice split)"
+                    if m["strength"] == 0
+                    else verdict(
+                        meets_goal(base, m, [r]),
+                        "goal met, random beaten",
+                        "goal missed"
+                        + (f" ({', '.join(missed)})" if missed else " (random not beaten)"),
+                    ),
+                )
+            )
         lr = side["low_rank"]
         if "train_split_start_loss" in lr:
             out.append(
@@ -954,12 +1003,23 @@ def real_model_rows(d: dict | None) -> list[str]:
     if d is None:
         return []
     setup = f"SmolLM2 fine-tune, batch {d['batch']} x {d['prompt_tokens']} tokens"
+    runs = d.get("runs") or [d]
+
+    def each(key: str) -> str:
+        """Every run's ratio (the first run's times in brackets)."""
+        return ", ".join(f"{r[key]:.2f}x" for r in runs) + (
+            f" in {len(runs)} runs" if len(runs) > 1 else ""
+        )
+
+    generate_met = all(
+        r["ratio_steered_vs_hf_generate"] <= d["target_ratio_generate"] for r in runs
+    )
     return [
         f"| {setup}: cache layer {d['layer']} vs HF forward truncated after it | "
-        f"{d['ratio_cache_vs_hf']:.2f}x ({d['cache_one_layer_s']:.2f}s vs {d['hf_truncated_forward_s']:.2f}s) | (reported) |",
+        f"{each('ratio_cache_vs_hf')} ({d['cache_one_layer_s']:.2f}s vs {d['hf_truncated_forward_s']:.2f}s) | (reported) |",
         f"| {setup}: probe-routed steered generation vs HF `generate` unsteered, {d['new_tokens']} tokens | "
-        f"{d['ratio_steered_vs_hf_generate']:.2f}x ({d['steered_generate_s']:.2f}s vs {d['hf_generate_unsteered_s']:.2f}s) | "
-        f"<= {d['target_ratio_generate']}x |",
+        f"{each('ratio_steered_vs_hf_generate')} ({d['steered_generate_s']:.2f}s vs {d['hf_generate_unsteered_s']:.2f}s) | "
+        f"<= {d['target_ratio_generate']}x in every run: {'met' if generate_met else '**missed**'} |",
         *(
             [
                 f"| SmolLM2 fine-tune, {d['sweep_prompts']} prompts: three first-token sweeps at three "
@@ -1283,7 +1343,15 @@ def steering_goal(figures: Path) -> str:
         m = by.get(mode)
         if m is None:
             continue
-        others = [o for o in [by.get(f"random vectors, {mode}"), *tuned_baselines(steer)] if o]
+        others = [
+            o
+            for o in [
+                by.get(f"random vectors, {mode}"),
+                *tuned_baselines(steer),
+                *field_baselines(figures / "smollm2", steer),
+            ]
+            if o
+        ]
         on_eval = meets_goal(base, m, others)
         ext, ext_base = external.get(mode), external.get("unsteered")
         ext_lines = goal_lines(ext_base, ext) if ext and ext_base else {}
@@ -1306,6 +1374,10 @@ def steering_goal(figures: Path) -> str:
         (f"random vectors, {mode}", by.get(f"random vectors, {mode}"))
         for mode in (TUNED, PROMPT_TUNED)
     ] + [(f"{m['name']} (strength {m['strength']:g})", m) for m in tuned_baselines(steer)]
+    controls += [
+        (f"{m['name']} (figure 13; lam {m['lam']:g}, read at {m['read_at']})", m)
+        for m in field_baselines(figures / "smollm2", steer)
+    ]
     lines += [f"- {_outcome(name, base, m)}." for name, m in controls if m]
     ext = [
         _external_outcome(name, external)

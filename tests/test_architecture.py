@@ -31,7 +31,10 @@ FLOORS: list[tuple[str, list[str]]] = [
     ("store", ["locking", "artifacts", "activation_store", "residual_store", "pruning"]),
     ("engine", ["hooks", "grouped_attention", "transposed", "shared_prefix", "generation"]),
     ("scoring", ["evaluation", "scorers", "paired"]),
-    ("models", ["architecture", "tokenizer", "organism", "finetune", "smollm2", "loading"]),
+    (
+        "models",
+        ["architecture", "tokenizer", "organism", "finetune", "smollm2", "loading", "export"],
+    ),
     (
         "analysis",
         [
@@ -56,13 +59,14 @@ FLOORS: list[tuple[str, list[str]]] = [
             "methods",
             "comparison",
             "sweeps",
+            "false_refusal",
             "presets",
             "matrices",
             "preview",
         ],
     ),
     ("reporting", ["verdicts", "plotting", "experiment"]),
-    ("cli", ["figures", "evaluate", "chat", "main"]),
+    ("cli", ["figures", "evaluate", "chat", "export", "main"]),
     ("", ["__main__", "__init__"]),
 ]
 LAYERS = [f"{pkg}.{m}" if pkg else m for pkg, mods in FLOORS for m in mods]

@@ -18,6 +18,7 @@ import random
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -27,10 +28,12 @@ from mechrefusal import distributed
 from mechrefusal._typing import Float, Tensor
 from mechrefusal.analysis.activations import cache_activations
 from mechrefusal.analysis.directions import DirectionSet
-from mechrefusal.analysis.interventions import added_vectors
+from mechrefusal.analysis.interventions import add_vector_hook
 from mechrefusal.categories import CATEGORIES
-from mechrefusal.data.chat import format_prompt, tokenize_prompts
+from mechrefusal.data.chat import format_prompt, length_order, tokenize_prompts
 from mechrefusal.data.prompts import Prompt
+from mechrefusal.engine import shared_prefix
+from mechrefusal.engine.generation import BatchPlan, reused_prefix
 from mechrefusal.engine.hooks import stop_layer_for
 from mechrefusal.scoring.evaluation import refusal_logit_gap
 from mechrefusal.store.artifacts import (
@@ -161,23 +164,29 @@ def token_activations(
     prompt, and on SmolLM2 it is over half the tokens and holds the attention-sink norms."""
     if not texts:
         raise ValueError("Empty prompt set: no tokens to read.")
-    out = []
+    rows: dict[int, Tensor] = {}
     device = next(model.parameters()).device
     header = header_length(model.tokenizer)
-    for start in range(0, len(texts), batch_size):
+    # Batches cut from the length order pad little, and the header every row starts with runs
+    # once per batch (`shared_prefix`); the rows come back in the prompts' order.
+    order = length_order(model.tokenizer, list(texts))
+    for start in range(0, len(order), batch_size):
+        chosen = order[start : start + batch_size]
         tokens, mask = tokenize_prompts(
-            model.tokenizer, list(texts[start : start + batch_size]), n_ctx=model.cfg.n_ctx
+            model.tokenizer, [texts[i] for i in chosen], n_ctx=model.cfg.n_ctx
         )
-        _, cache = model.run_with_cache(
+        cache = shared_prefix.run_with_cache(
+            model,
             tokens.to(device),
-            attention_mask=mask.to(device),
-            names_filter=[hook],
+            mask.to(device),
+            [hook],
             stop_at_layer=stop_layer_for([hook]),
         )
         index = mask.cumsum(-1) - 1  # each real token's position in its own prompt
-        keep = mask.bool() & (index >= header)
-        out.append(cache[hook][keep.to(device)].float().cpu())
-    return torch.cat(out)
+        keep = (mask.bool() & (index >= header)).to(device)
+        for row, i in enumerate(chosen):
+            rows[i] = cache[hook][row][keep[row]].float().cpu()
+    return torch.cat([rows[i] for i in range(len(texts))])
 
 
 def stratified_sample(prompts: Sequence[Prompt], n: int, *, seed: int = 0) -> list[Prompt]:
@@ -313,11 +322,14 @@ def rebuild_direction(
     sae, scores: Float[Tensor, " d_sae"], k: int, *, generator: torch.Generator | None = None
 ) -> Float[Tensor, " d_model"]:
     """Unit direction built from the top-k features: sum of their decoder rows weighted by score.
-    With `generator`, k features drawn at random instead (the control a rebuild must beat)."""
+    With `generator`, k features drawn at random among the live ones (nonzero score: they fire
+    on the prompts the scores were read from) instead: the control a rebuild must beat. Dead
+    latents would make it a strawman (80% of SmolLM2's SAE is dead)."""
     if generator is None:
         chosen = scores.topk(k).indices
     else:
-        chosen = torch.randperm(scores.shape[0], generator=generator)[:k]
+        live = scores.nonzero().flatten()
+        chosen = live[torch.randperm(live.shape[0], generator=generator)[:k]]
     vec = einsum(scores[chosen], sae.W_dec.detach().float()[chosen], "k, k d_model -> d_model")
     return vec / vec.norm().clamp_min(1e-12)
 
@@ -333,7 +345,7 @@ class FaithfulnessCurve:
     kept: list[float]
     cosine_to_original: list[float]
     kept_random: list[float]
-    """Control: the same rebuild from k features drawn at random (weighted by their scores)."""
+    """Control: the same rebuild from k live features drawn at random (weighted by their scores)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -364,6 +376,22 @@ def steering_faithfulness(
     `kept_random` rebuilds from k random features (seeded), so "k features keep X%" can be read
     against what any k features keep.
     """
+    with reused_prefix(model):
+        return _faithfulness_curves(
+            model, sae, directions, scores, prompts, ks, coef, act_norm, sparse, max_prompts
+        )
+
+
+def _push(hook: str, vector: Tensor):
+    """A plan adding `vector` at the last prompt position (what `added_vectors` does for one
+    first-token forward), so `reused_prefix` resumes from the residual below the hook."""
+    fn = partial(add_vector_hook, vectors=vector, positions="last", calls=[0])
+    return lambda items, tokens, mask: BatchPlan(hooks=[(hook, fn)], tail=1)
+
+
+def _faithfulness_curves(
+    model, sae, directions, scores, prompts, ks, coef, act_norm, sparse, max_prompts
+) -> list[FaithfulnessCurve]:
     generator = torch.Generator().manual_seed(0)
     baseline_cache: dict[str, Tensor] = {}
     curves = []
@@ -374,9 +402,11 @@ def steering_faithfulness(
             continue
         baseline_cache[c] = refusal_logit_gap(model, texts)
 
+        # Every curve point pushes the same prompts at the same hook: the blocks below it run
+        # once per batch (`reused_prefix`), each point costs the blocks above it.
         def effect(vector: Tensor, texts=texts, c=c) -> float:
-            with added_vectors(model, directions.hook, coef * act_norm * vector):
-                return float((baseline_cache[c] - refusal_logit_gap(model, texts)).mean())
+            plan = _push(directions.hook, coef * act_norm * vector)
+            return float((baseline_cache[c] - refusal_logit_gap(model, texts, plan=plan)).mean())
 
         original = directions.vector(c, sparse=sparse)
         base_effect = effect(original)

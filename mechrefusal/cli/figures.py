@@ -3,7 +3,8 @@
 With no `--model`, the full job `make figures` runs: every figure on the organism
 (`figures/`), the real-model figures on the fine-tuned SmolLM2 (`figures/smollm2/`), the
 instruct model's baseline (`figures/smollm2-instruct/`), then the README's results table.
-With `--model`, that model alone (into `--out`). `--only 00,07` picks scripts by number;
+With `--model`, that model alone (into `--out`). `--only 00,07` picks scripts by number and
+merges their entries into the directory's manifest;
 `--quick` runs them on the micro organism into a scratch directory (a smoke test: the results
 table refuses quick figures). Other options go to every script unchanged.
 """
@@ -89,16 +90,37 @@ def run_scripts(argv: list[str]) -> Path:
         )
     manifest = out / "MANIFEST.json"
     if distributed.is_main():
-        write_json(
-            manifest,
-            {
-                "git_sha": git_sha(),
-                "total_seconds": round(time.perf_counter() - total, 1),
-                "figures": entries,
-            },
-        )
+        record = {
+            "git_sha": git_sha(),
+            "total_seconds": round(time.perf_counter() - total, 1),
+            "figures": entries,
+        }
+        if only is not None and manifest.exists():
+            record = merged_manifest(json.loads(manifest.read_text()), record)
+        write_json(manifest, record)
         print(f"wrote {manifest} ({len(entries)} figures, {time.perf_counter() - total:.0f}s)")
     return manifest
+
+
+def merged_manifest(previous: dict, rerun: dict) -> dict:
+    """A `--only` rerun's entries merged into the directory's manifest: the rerun's figures
+    replace theirs, the others keep their entries and wall times, and the total becomes the
+    sum of the entries' wall times (the figures were made by more than one run, so `reruns`
+    lists each run's commit and figures)."""
+    fresh = {e["script"] for e in rerun["figures"]}
+    entries = sorted(
+        [e for e in previous.get("figures", []) if e["script"] not in fresh] + rerun["figures"],
+        key=lambda e: e["script"],
+    )
+    return {
+        "git_sha": rerun["git_sha"],
+        "total_seconds": round(sum(e["wall_seconds"] for e in entries), 1),
+        "figures": entries,
+        "reruns": [
+            *previous.get("reruns", []),
+            {"git_sha": rerun["git_sha"], "figures": sorted(fresh)},
+        ],
+    }
 
 
 def results_table() -> None:

@@ -7,13 +7,15 @@ from mechrefusal._paths import default_artifacts
 from mechrefusal._progress import set_progress
 from mechrefusal.cli.chat import run_chat
 from mechrefusal.cli.evaluate import run_eval
+from mechrefusal.cli.export import METHODS, run_export
 from mechrefusal.cli.figures import run_figures
 from mechrefusal.models.loading import REGISTERED
 from mechrefusal.steering.presets import PRESETS
 
 PRESET_HELP = (
-    "steering coefficients: tuned on the model's direction split (computed once, kept in the "
-    "artifact store; figure 07's tuned mode) or the paper's +0.8 / -1.2 at every token"
+    "steering coefficients: tuned on the model's choice split (dev where it has one; computed "
+    "once, kept in the artifact store; figure 07's tuned mode) or the paper's +0.8 / -1.2 at "
+    "every token"
 )
 
 
@@ -55,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--only",
         metavar="NN,NN",
         default=None,
-        help="run only these experiment scripts, by number (e.g. 00,07)",
+        help="run only these experiment scripts, by number (e.g. 00,07); their entries replace theirs in the output directory's MANIFEST.json",
     )
     figures.add_argument(
         "--out", default=None, help="output directory (with --model or --quick; default figures/)"
@@ -100,6 +102,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="override the preset's push on the other prompts (x the mean residual norm)",
     )
     chat.add_argument("--max-new-tokens", type=int, default=32)
+
+    export = sub.add_parser(
+        "export",
+        help="write a weight-edited model as a Hugging Face checkpoint",
+        description="Edit the model's weights with a router-free method and save it as a "
+        "Hugging Face LlamaForCausalLM (safetensors) that transformers and --model OUT load.",
+    )
+    _model_options(export)
+    export.add_argument(
+        "--method",
+        choices=METHODS,
+        required=True,
+        help="false-refusal: Wang et al.'s false-refusal vector ablation, written into the weights",
+    )
+    export.add_argument(
+        "--lam",
+        type=float,
+        default=None,
+        help="share of the true refusal direction orthogonalised out of the false-refusal one "
+        "(0-1; default: chosen with the layer on the model's choice split)",
+    )
+    export.add_argument("--batch-size", type=int, default=32)
+    export.add_argument("out", help="new output directory")
     return parser
 
 
@@ -118,6 +143,8 @@ def main(argv: list[str]) -> object:
         return run_figures(rest, model=args.model, quick=args.quick)
     if args.command == "eval":
         return run_eval(args)
+    if args.command == "export":
+        return run_export(args)
     return run_chat(args)
 
 

@@ -7,6 +7,7 @@ fingerprint, git SHA and wall time and prints where the files went.
 """
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import random
@@ -14,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -291,6 +293,7 @@ def save(
     loaded: LoadedModel,
     headline: dict | None = None,
     started: float | None = None,
+    inputs_key: str | None = None,
 ) -> Path:
     """Write `stem.png` and `stem.json` (numbers + run record) under --out; print both paths."""
     from mechrefusal.reporting.plotting import save_figure
@@ -313,6 +316,7 @@ def save(
         "prompts": args.prompts,
         "git_sha": git_sha(),
         "source_hash": source_hash(),
+        "inputs_key": inputs_key,
         "script_hash": file_hash(script_path(stem)),
         "mechrefusal_version": __version__,
         "wall_seconds": round(time.perf_counter() - started, 1) if started else None,
@@ -347,6 +351,42 @@ class Run:
             seed=self.args.seed,
         )
 
+    @cached_property
+    def inputs_key(self) -> str:
+        """What a figure's numbers depend on besides the code: the model's weights (a checksum
+        per parameter), every split's prompts, the layer, seed and batch size. Two records with
+        this key and the same source hash measured one model on the same prompts."""
+        weights = torch.stack(
+            [p.detach().double().sum().cpu() for p in self.loaded.model.parameters()]
+        )
+        parts = [
+            hashlib.sha256(weights.numpy().tobytes()).hexdigest(),
+            {
+                name: [dataclasses.astuple(p) for p in prompts]
+                for name, prompts in vars(self.splits).items()
+            },
+            self.layer,
+            self.args.seed,
+            self.args.batch_size,
+            self.args.quick,
+        ]
+        return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
+
+    def earlier(self, stem: str) -> dict | None:
+        """Another script's record in --out, if the same code measured the same model on the
+        same prompts (`inputs_key`): its rows can be reused instead of recomputed. None
+        otherwise (missing, made by other code, another model or other prompts)."""
+        path = Path(self.args.out) / f"{stem}.json"
+        if not path.exists():
+            return None
+        record = json.loads(path.read_text())
+        if (
+            record.get("source_hash") != source_hash()
+            or record.get("inputs_key") != self.inputs_key
+        ):
+            return None
+        return record
+
     def save(self, stem: str, figure, data: dict, *, headline: dict | None = None) -> Path:
         return save(
             self.args,
@@ -356,6 +396,7 @@ class Run:
             loaded=self.loaded,
             headline=headline,
             started=self.started,
+            inputs_key=self.inputs_key,
         )
 
 

@@ -6,6 +6,7 @@ over them. Every method is scored by the same rules, so numbers are comparable. 
 method's strength live in `sweeps`, ablation and cross-category matrices in `matrices`.
 """
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial, wraps
@@ -42,14 +43,17 @@ def reusing_prefix(fn):
 
 def run_method(
     model,
-    router: Router,
+    router: Router | None,
     prompts: Sequence[Prompt],
     method: AnswerMethod,
     *,
     batch_size: int = 32,
     max_new_tokens: int = 12,
 ) -> list[ScoredAnswer]:
-    """Answer every prompt with one method (a fresh plan per batch) and score the answers."""
+    """Answer every prompt with one method (a fresh plan per batch) and score the answers.
+    `router` may be None for methods that route nothing (unsteered, an ablation). A weight
+    edit answers with its own copy of the model (`answering_model`)."""
+    model = getattr(method, "answering_model", lambda m: m)(model)
     return generate_scored(
         model,
         prompts,
@@ -126,6 +130,51 @@ def compare_methods(
             )
         )
     return out
+
+
+_RESULT_KEYS = frozenset(
+    {"category_changed", "paired_vs_unsteered", *EvalResult.__dataclass_fields__}
+)
+"""A method row's measured part; the rest of the row describes the method."""
+
+
+def _measured_as(method: AnswerMethod) -> str:
+    """A method's description without its display name, as it reads back from JSON."""
+    described = json.loads(json.dumps(method.describe()))
+    described.pop("name")
+    return json.dumps(described, sort_keys=True)
+
+
+def compare_reusing(
+    model,
+    router: Router,
+    prompts: Sequence[Prompt],
+    methods: Sequence[AnswerMethod],
+    earlier: Sequence[dict] = (),
+    *,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> list[dict]:
+    """`compare_methods`' rows (`MethodResult.to_dict()`), copying the rows of the methods that
+    `earlier` (another comparison of the same model, router and prompts: see
+    `experiment.Run.earlier`) already measured, under this call's names; the rest are run.
+    Figure 13 reads figure 07's five shared methods this way."""
+    done = {}
+    for row in earlier:
+        measured = {k: v for k, v in row.items() if k not in _RESULT_KEYS and k != "name"}
+        done[json.dumps(measured, sort_keys=True)] = row
+    todo = [m for m in methods if _measured_as(m) not in done]
+    fresh = iter(
+        compare_methods(model, router, prompts, todo, batch_size=batch_size, progress=progress)
+        if todo
+        else []
+    )
+    return [
+        {**done[_measured_as(m)], "name": m.name}
+        if _measured_as(m) in done
+        else next(fresh).to_dict()
+        for m in methods
+    ]
 
 
 def share(answers: Sequence[ScoredAnswer], kind: str, hit: str = "refused") -> float:

@@ -66,7 +66,7 @@ class SweepPoint:
 @reusing_prefix
 def sweep_method(
     model,
-    router: Router,
+    router: Router | None,
     prompts: Sequence[Prompt],
     method: AnswerMethod,
     strengths: Sequence[float],

@@ -220,6 +220,28 @@ def test_figures_quick_runs_the_chosen_scripts(artifacts_root, tmp_path):
     assert (tmp_path / "03_direction_cosine.json").exists()
 
 
+def test_figures_only_rerun_keeps_the_other_entries(artifacts_root, tmp_path):
+    def run(only: str) -> dict:
+        (manifest,) = main(
+            ["figures", "--quick", "--only", only, "--out", str(tmp_path)]
+            + ["--artifacts", str(artifacts_root)]
+        )
+        return json.loads(manifest.read_text())
+
+    first = run("03,09")
+    record = run("09")
+    assert [f["figure"] for f in record["figures"]] == [
+        "03_direction_cosine.png",
+        "09_layer_sweep.png",
+    ]
+    kept = record["figures"][0]
+    assert kept == first["figures"][0]  # the figure not rerun keeps its entry and wall time
+    assert record["total_seconds"] == pytest.approx(
+        sum(f["wall_seconds"] for f in record["figures"]), abs=0.11
+    )
+    assert [r["figures"] for r in record["reruns"]] == [["experiments/09_layer_sweep.py"]]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

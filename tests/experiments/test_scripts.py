@@ -152,6 +152,35 @@ def _results_table():
     return _script_module("results_table")
 
 
+def test_figure_13_reads_figure_07s_shared_rows_as_if_it_had_run_them(artifacts_root, tmp_path):
+    """Figure 13 copies figure 07's rows for the methods both measure only where 07 was made
+    by the same code on the same model and prompts; the copies equal a run of their own."""
+    argv = ["--quick", "--artifacts", str(artifacts_root), "--batch-size", "64"]
+    alone, after_07 = tmp_path / "alone", tmp_path / "after_07"
+    own = json.loads(
+        Path(_main("13_methods_side_by_side.py")([*argv, "--out", str(alone)]))
+        .with_suffix(".json")
+        .read_text()
+    )
+    _main("07_steering_results.py")([*argv, "--out", str(after_07)])
+    reused = json.loads(
+        Path(_main("13_methods_side_by_side.py")([*argv, "--out", str(after_07)]))
+        .with_suffix(".json")
+        .read_text()
+    )
+    assert own["data"]["reused_from"] is None
+    assert reused["data"]["reused_from"] == "07_steering_results.json"
+    assert reused["data"]["methods"] == own["data"]["methods"]
+    assert reused["data"]["tuned_strengths"] == own["data"]["tuned_strengths"]
+    # Another seed is another router and control: 07's record no longer fits, nothing is read.
+    other = json.loads(
+        Path(_main("13_methods_side_by_side.py")([*argv, "--out", str(after_07), "--seed", "1"]))
+        .with_suffix(".json")
+        .read_text()
+    )
+    assert other["data"]["reused_from"] is None
+
+
 def test_results_table_refuses_quick_and_stale_figures(artifacts_root, tmp_path):
     table = _results_table()
     png = Path(

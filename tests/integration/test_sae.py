@@ -42,6 +42,24 @@ def test_sae_trains_offline_and_reconstructs(micro, trained):
     assert isinstance(sae, SAE) and sae.cfg.metadata.hook_name == hook
 
 
+def test_token_activations_equal_each_prompt_run_alone(micro):
+    """Length-ordered batches with the chat header run once give every prompt's own
+    activations (one prompt per forward, no padding), in the prompts' order."""
+    from mechrefusal.analysis.sae import header_length
+    from mechrefusal.data.chat import tokenize_prompts
+
+    texts = [p.prompt for p in select(micro.prompts, split="eval")[:40:3]]
+    hook = "blocks.1.hook_resid_post"
+    fast = token_activations(micro.model, texts, hook, batch_size=4)
+    skip = header_length(micro.tokenizer)
+    alone = []
+    for text in texts:
+        tokens, _ = tokenize_prompts(micro.tokenizer, [text], n_ctx=micro.model.cfg.n_ctx)
+        _, cache = micro.model.run_with_cache(tokens, names_filter=[hook])
+        alone.append(cache[hook][0, skip:])
+    torch.testing.assert_close(fast, torch.cat(alone), atol=1e-4, rtol=1e-4)
+
+
 def test_decoder_row_is_its_own_top_feature(trained):
     sae, _ = trained
     row = sae.W_dec[17].detach()
@@ -55,6 +73,43 @@ def test_rebuild_from_one_feature_is_that_row(trained):
     rebuilt = rebuild_direction(sae, scores, 1)
     row = sae.W_dec[5].detach()
     assert torch.allclose(rebuilt, row / row.norm(), atol=1e-6)
+
+
+def test_random_rebuild_draws_only_live_features(trained):
+    """The control draws among features that fire (nonzero score), never dead latents."""
+    sae, _ = trained
+    scores = torch.zeros(sae.W_dec.shape[0])
+    live = [3, 9, 11]
+    scores[live] = torch.tensor([1.0, -0.5, 2.0])
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        rebuilt = rebuild_direction(sae, scores, 2, generator=generator)
+        rows = sae.W_dec.detach().float()[live]
+        # The rebuilt vector lies in the span of the live rows.
+        coef = torch.linalg.lstsq(rows.T, rebuilt[:, None]).solution
+        assert torch.allclose(rows.T @ coef, rebuilt[:, None], atol=1e-5)
+        assert rebuilt.norm() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_faithfulness_push_in_the_prefix_memo_equals_the_hooked_forward(micro):
+    """Figure 05's curve points push inside `reused_prefix`; each must equal the plain forward
+    with the vector added at the hook (`added_vectors`)."""
+    from mechrefusal.analysis.interventions import added_vectors
+    from mechrefusal.analysis.sae import _push
+    from mechrefusal.engine.generation import reused_prefix
+    from mechrefusal.scoring.evaluation import refusal_logit_gap
+
+    texts = [p.prompt for p in select(micro.prompts, split="eval", kind="harmful")][:24]
+    hook = "blocks.1.hook_resid_post"
+    for seed in (1, 2):
+        vector = torch.randn(micro.model.cfg.d_model, generator=torch.Generator().manual_seed(seed))
+        with added_vectors(micro.model, hook, vector):
+            plain = refusal_logit_gap(micro.model, texts)
+        with reused_prefix(micro.model):
+            unpushed = refusal_logit_gap(micro.model, texts)
+            fast = refusal_logit_gap(micro.model, texts, plan=_push(hook, vector))
+        torch.testing.assert_close(fast, plain, atol=1e-4, rtol=1e-4)
+        assert not torch.allclose(unpushed, plain, atol=1e-3)
 
 
 def test_shared_and_specific():
