@@ -915,7 +915,7 @@ def sae_features_cell(sae: dict, k: int = 8) -> str:
     rand = [c["kept_random"][c["ks"].index(k)] for c in curves]
     rebuild = (
         f"; top-{k} features keep {sum(kept) / len(kept):.0%} of the steering effect "
-        f"(random {k}: {sum(rand) / len(rand):.0%}; mean over {len(curves)} categories)"
+        f"(k random live features: {sum(rand) / len(rand):.0%}; mean over {len(curves)} categories)"
         if curves
         else ""
     )
