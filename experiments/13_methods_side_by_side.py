@@ -20,7 +20,12 @@ from mechrefusal._entry import run_entry
 from mechrefusal.engine.generation import reused_prefix
 from mechrefusal.reporting import experiment, plotting
 from mechrefusal.steering.comparison import compare_reusing, headline_rates
-from mechrefusal.steering.false_refusal import candidate_layers, refusal_means, tune_false_refusal
+from mechrefusal.steering.false_refusal import (
+    candidate_layers,
+    refusal_means,
+    release_edited_copies,
+    tune_false_refusal,
+)
 from mechrefusal.steering.lowrank import LowRankConfig, train_low_rank
 from mechrefusal.steering.methods import (
     BIAS_GRID,
@@ -81,6 +86,7 @@ def main(argv: list[str] | None = None):
             earlier["data"]["methods"] if earlier else (),
             batch_size=args.batch_size,
         )
+    release_edited_copies()  # the last edited model copy (Wang et al. or its control)
     fig = plotting.steering_results(
         results, title=f"Steering methods side by side, eval split ({router.hook})"
     )

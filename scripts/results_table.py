@@ -655,7 +655,7 @@ def field_method_rows(figures: Path) -> list[tuple[str, str, str, str]]:
                     "benign mean, partially orthogonalised, ablated at every layer (read-out "
                     "layer and lam chosen for the goal on the choice split)",
                     "not in the paper (the field's router-free anchor)",
-                    f"lam {m['lam']:g} read at {m['read_at']}: contrast {pct(contrast(base))} -> "
+                    f"{edit_text(m)}: contrast {pct(contrast(base))} -> "
                     f"{pct(contrast(m))} (paired {paired_points(m, 'contrast_not_answered')}); "
                     f"harmful {pct(harmful(base))} -> {pct(harmful(m))} (paired "
                     f"{paired_points(m, 'harmful_refusal')})"
@@ -998,6 +998,13 @@ def bench_table(path: Path) -> str:
     )
 
 
+def edit_text(m: dict) -> str:
+    """A false-refusal ablation's setting, or that none was chosen (the ablation off)."""
+    if m.get("lam") is None:
+        return "off: no ablation met the goal on the choice split"
+    return f"lam {m['lam']:g} read at {m['read_at']}"
+
+
 def real_model_rows(d: dict | None) -> list[str]:
     """benchmarks/real_model.py: SmolLM2, mechrefusal vs plain Hugging Face on the same batch."""
     if d is None:
@@ -1043,6 +1050,19 @@ def real_model_rows(d: dict | None) -> list[str]:
                 f"({d['steered_generate_repeated_kv_s']:.2f}s vs {d['steered_generate_s']:.2f}s) | (reported) |",
             ]
             if "ratio_generate_repeated_kv_vs_grouped" in d
+            else []
+        ),
+        *(
+            [
+                f"| {setup}: steered generation, rows that stopped kept in the decoding batch (as HF "
+                f"`generate` does) vs dropped | {d['ratio_generate_rows_kept_vs_dropped']:.2f}x "
+                f"({d['steered_generate_rows_kept_s']:.2f}s vs {d['steered_generate_s']:.2f}s) | (reported) |",
+                f"| {setup}: steered generation, attention weights re-laid on every forward (TL) vs "
+                f"stored in the products' layout | "
+                f"{d['ratio_generate_attention_relaid_vs_product_layout']:.2f}x "
+                f"({d['steered_generate_attention_relaid_s']:.2f}s vs {d['steered_generate_s']:.2f}s) | (reported) |",
+            ]
+            if "ratio_generate_rows_kept_vs_dropped" in d
             else []
         ),
         *(
@@ -1375,7 +1395,7 @@ def steering_goal(figures: Path) -> str:
         for mode in (TUNED, PROMPT_TUNED)
     ] + [(f"{m['name']} (strength {m['strength']:g})", m) for m in tuned_baselines(steer)]
     controls += [
-        (f"{m['name']} (figure 13; lam {m['lam']:g}, read at {m['read_at']})", m)
+        (f"{m['name']} (figure 13; {edit_text(m)})", m)
         for m in field_baselines(figures / "smollm2", steer)
     ]
     lines += [f"- {_outcome(name, base, m)}." for name, m in controls if m]

@@ -29,7 +29,10 @@ FLOORS: list[tuple[str, list[str]]] = [
         ],
     ),
     ("store", ["locking", "artifacts", "activation_store", "residual_store", "pruning"]),
-    ("engine", ["hooks", "grouped_attention", "transposed", "shared_prefix", "generation"]),
+    (
+        "engine",
+        ["hooks", "live_rows", "grouped_attention", "transposed", "shared_prefix", "generation"],
+    ),
     ("scoring", ["evaluation", "scorers", "paired"]),
     (
         "models",
@@ -63,6 +66,7 @@ FLOORS: list[tuple[str, list[str]]] = [
             "presets",
             "matrices",
             "preview",
+            "routing_study",
         ],
     ),
     ("reporting", ["verdicts", "plotting", "experiment"]),

@@ -23,6 +23,7 @@ from einops import einsum
 from mechrefusal._typing import Float, Tensor
 from mechrefusal.analysis.activations import cache_activations
 from mechrefusal.engine.hooks import validate_hook
+from mechrefusal.engine.live_rows import live_rows
 from mechrefusal.engine.shared_prefix import positionwise_hooks
 
 AddPositions = Literal["last", "all"]
@@ -32,11 +33,12 @@ def add_vector_hook(
     activation: Float[Tensor, "batch pos d_model"],
     hook,
     *,
-    vectors: Float[Tensor, "batch d_model"] | Float[Tensor, " d_model"],
+    vectors: Float[Tensor, "prompts d_model"] | Float[Tensor, " d_model"],
     positions: AddPositions,
     calls: list[int] | None = None,
 ) -> Float[Tensor, "batch pos d_model"]:
-    """Add `vectors` (already scaled) at the last position or at every position.
+    """Add `vectors` (already scaled; one per prompt, or one for all) at the last position or at
+    every position. Per-prompt vectors are cut to the rows a decoding step runs (`live_rows`).
 
     With a `calls` counter, only the first forward call is steered (the prompt pass of a
     KV-cached generation); later single-token calls pass through.
@@ -45,7 +47,10 @@ def add_vector_hook(
         calls[0] += 1
         if calls[0] > 1:
             return activation
-    delta = vectors.to(activation.device, activation.dtype)
+    # One vector per prompt: cut to the rows still decoding (`live_rows`).
+    delta = (live_rows(vectors) if vectors.ndim == 2 else vectors).to(
+        activation.device, activation.dtype
+    )
     if positions == "last":
         activation[:, -1] = activation[:, -1] + delta
     else:

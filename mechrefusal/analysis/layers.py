@@ -106,7 +106,7 @@ def _steering_effect(
         if not contrast.get(c):
             continue
         push = partial(add_vector_hook, vectors=EFFECT_COEF * norm * unit(vector), positions="last")
-        plan = BatchPlan(hooks=[(hook, push)], tail=1)  # stateless: serves every batch
+        plan = BatchPlan(hooks=[(hook, push)], tail=1, live_rows_aware=True)  # stateless
         gap = refusal_logit_gap(model, contrast[c], plan=lambda *_, plan=plan: plan)
         drops.append((before[c] - gap).mean())
     return float(torch.stack(drops).mean()) if drops else float("nan")

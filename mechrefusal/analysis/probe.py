@@ -79,8 +79,10 @@ def train_probe(
     weight_decay: float = 1e-3,
     steps: int = 200,
     seed: int = 0,
+    weights: Float[Tensor, " n"] | None = None,
 ) -> LinearProbe:
-    """Full-batch L-BFGS logistic regression; small, deterministic, no sklearn needed."""
+    """Full-batch L-BFGS logistic regression; small, deterministic, no sklearn needed.
+    `weights` (one per row) weigh the rows' losses, e.g. hard negatives counted several times."""
     if acts.shape[0] < 2:
         raise ValueError("Need at least two examples to train a probe.")
     if int(labels.max()) >= n_classes or int(labels.min()) < 0:
@@ -95,7 +97,14 @@ def train_probe(
 
     def closure():
         opt.zero_grad()
-        loss = F.cross_entropy(z @ weight.T + bias, labels) + weight_decay * weight.pow(2).sum()
+        logits = z @ weight.T + bias
+        if weights is None:
+            fit = F.cross_entropy(logits, labels)
+        else:
+            fit = (
+                F.cross_entropy(logits, labels, reduction="none") * weights
+            ).sum() / weights.sum()
+        loss = fit + weight_decay * weight.pow(2).sum()
         loss.backward()
         return loss
 

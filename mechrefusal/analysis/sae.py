@@ -386,7 +386,7 @@ def _push(hook: str, vector: Tensor):
     """A plan adding `vector` at the last prompt position (what `added_vectors` does for one
     first-token forward), so `reused_prefix` resumes from the residual below the hook."""
     fn = partial(add_vector_hook, vectors=vector, positions="last", calls=[0])
-    return lambda items, tokens, mask: BatchPlan(hooks=[(hook, fn)], tail=1)
+    return lambda items, tokens, mask: BatchPlan(hooks=[(hook, fn)], tail=1, live_rows_aware=True)
 
 
 def _faithfulness_curves(

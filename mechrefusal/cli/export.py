@@ -13,9 +13,9 @@ import argparse
 from pathlib import Path
 
 from mechrefusal.analysis.interventions import orthogonalize_weights_inplace
-from mechrefusal.data.prompts import choice_split
 from mechrefusal.models.export import export_hf
 from mechrefusal.models.loading import load_model
+from mechrefusal.reporting.experiment import splits_of
 from mechrefusal.steering.false_refusal import (
     FalseRefusalAblation,
     candidate_layers,
@@ -39,8 +39,8 @@ def run_export(args: argparse.Namespace) -> Path:
             f"{args.model} has no prompt sets of its own to read the false-refusal vectors from; "
             "export a registered model (organism, smollm2) or a saved model directory with them."
         )
-    direction = [p for p in loaded.prompts if p.split == "direction"]
-    choice = choice_split([p for p in loaded.prompts if p.split in ("dev", "direction")])
+    splits = splits_of(loaded.prompts)
+    direction, choice = splits.direction, splits.choice
     n_layers = loaded.model.cfg.n_layers
     layers = [args.layer] if args.layer is not None else candidate_layers(n_layers)
     means = refusal_means(loaded.model, direction, layers, batch_size=args.batch_size)
@@ -49,7 +49,7 @@ def run_export(args: argparse.Namespace) -> Path:
         chosen_on = "given (--layer, --lam)"
         points: list[dict] = []
     else:
-        split = "dev" if any(p.split == "dev" for p in choice) else "direction"
+        split = splits.choice_name
         print(f"choosing the read-out layer and lam on {len(choice)} {split}-split prompts")
         tuning = tune_false_refusal(
             loaded.model,
@@ -65,7 +65,7 @@ def run_export(args: argparse.Namespace) -> Path:
             "no ablation met the goal's constraints on the choice split: exporting the model unedited"
         )
     else:
-        orthogonalize_weights_inplace(loaded.model, method.means.direction(method.lam))
+        orthogonalize_weights_inplace(loaded.model, method.direction())
     export_hf(loaded.model, loaded.tokenizer, out)
     write_json(
         out / "mechrefusal_export.json",

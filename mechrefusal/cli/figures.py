@@ -22,7 +22,7 @@ from mechrefusal.store.artifacts import write_json
 
 FULL_RUN: tuple[tuple[str, str, str | None], ...] = (
     ("organism", "figures", None),
-    ("smollm2", "figures/smollm2", "00,01,02,03,04,05,06,07,08,09,10,11,13,14,15"),
+    ("smollm2", "figures/smollm2", "00,01,02,03,04,05,06,07,08,09,10,11,13,14,15,16"),
     ("smollm2-instruct", "figures/smollm2-instruct", "00"),
 )
 """(model, output directory, scripts) of the full job. Figure 12 does not depend on the model,

@@ -106,6 +106,11 @@ def choice_split(prompts: Iterable[Prompt]) -> list[Prompt]:
     ]
 
 
+def choice_split_name(prompts: Iterable[Prompt]) -> str:
+    """The name of the split `choice_split` takes from these prompts (for messages, records)."""
+    return "dev" if any(p.split == "dev" for p in prompts) else "direction"
+
+
 def template_split(index: int) -> Split:
     """Which split a template belongs to: 0-2 train, 3 direction, 4 eval (mod 5)."""
     return split_of_index(index)

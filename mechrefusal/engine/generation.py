@@ -33,6 +33,7 @@ from mechrefusal._progress import tqdm
 from mechrefusal._typing import Float, Int, Tensor
 from mechrefusal.data.chat import PromptFormat, stop_token_ids, tokenize_prompts
 from mechrefusal.engine.hooks import has_active_hooks, layer_of
+from mechrefusal.engine.live_rows import running_rows
 from mechrefusal.engine.shared_prefix import prefill, stored_lower_blocks, tail_hooks
 from mechrefusal.store.activation_store import model_identity
 from mechrefusal.store.residual_store import batch_key
@@ -61,11 +62,14 @@ def greedy_generate(
     max_new_tokens: int,
     stop_ids: set[int],
     first_logit_bias: Float[Tensor, " d_vocab"] | None = None,
+    drop_finished: bool = False,
 ) -> Generation:
     """Greedy decoding of a left-padded batch; hooks active on `model` apply at every step.
 
     `first_logit_bias` is added to the first answer token's logits only (the refusal-token
-    logit-bias baseline of the refusal-tokens paper).
+    logit-bias baseline of the refusal-tokens paper). With `drop_finished`, a row that has
+    stopped leaves the batch (and the KV cache): only allowed when every active hook reads its
+    per-prompt tensors through `live_rows.live_rows` (or has none).
     """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}.")
@@ -77,16 +81,31 @@ def greedy_generate(
     first_logits, next_ids, done = _first_step(logits, first_logit_bias, stop_ids)
     out = [[] if stopped else [int(t)] for t, stopped in zip(next_ids, done, strict=True)]
     stops = torch.tensor(sorted(stop_ids), dtype=torch.long)
+    live = torch.arange(batch)  # the rows in the cache, in batch order
     for _ in range(max_new_tokens - 1):
         if done.all():
             break
-        step_mask = torch.ones((batch, 1), dtype=attention_mask.dtype, device=device)
-        logits = _next_logits(model, next_ids[:, None].to(device), step_mask, cache)
-        next_ids = logits.argmax(dim=-1).cpu()
-        done |= torch.isin(next_ids, stops)
-        for row in (~done).nonzero().flatten().tolist():
+        if drop_finished and done[live].any():
+            keep = ~done[live]
+            _keep_cache_rows(cache, keep.nonzero().flatten().to(device))
+            live = live[keep]
+        step_mask = torch.ones((len(live), 1), dtype=attention_mask.dtype, device=device)
+        with running_rows(live if len(live) < batch else None):
+            logits = _next_logits(model, next_ids[live][:, None].to(device), step_mask, cache)
+        step_ids = logits.argmax(dim=-1).cpu()
+        next_ids[live] = step_ids
+        done[live] |= torch.isin(step_ids, stops)
+        for row in live[~done[live]].tolist():
             out[row].append(int(next_ids[row]))
     return Generation(new_tokens=out, first_logits=first_logits)
+
+
+def _keep_cache_rows(cache: _KVCache, rows: Int[Tensor, " kept"]) -> None:
+    """Cut a KV cache (keys, values, attention mask) to `rows` of its batch, in place."""
+    for entry in cache.entries:
+        entry.past_keys = entry.past_keys[rows]
+        entry.past_values = entry.past_values[rows]
+    cache.previous_attention_mask = cache.previous_attention_mask[rows]
 
 
 def _next_logits(model, tokens, mask, cache) -> Float[Tensor, "batch d_vocab"]:
@@ -119,6 +138,9 @@ class BatchPlan:
     """When the hooks touch only the last `tail` columns of every forward (indices counted from
     the end): a prefix every prompt shares then runs once without them (`shared_prefix.tail_hooks`).
     None: nothing is known about the hooks, and nothing is shared while they are attached."""
+    live_rows_aware: bool = False
+    """The hooks read any per-prompt tensor through `live_rows.live_rows`, so rows that have
+    stopped may leave the decoding batch (a plan without hooks needs nothing)."""
 
     def attached(self, model):
         """A context attaching the plan's hooks to `model` for one batch."""
@@ -173,6 +195,10 @@ def generate_planned(
         if layer is not None:
             parts.append(_first_token_from_prefix(model, tokens, mask, batch_plan, layer, stop_ids))
         else:
+            # Hooks a caller attached outside the plan may keep per-prompt state: rows stay.
+            droppable = (batch_plan.live_rows_aware or not batch_plan.hooks) and not (
+                has_active_hooks(model)
+            )
             with batch_plan.attached(model):
                 parts.append(
                     greedy_generate(
@@ -182,6 +208,7 @@ def generate_planned(
                         max_new_tokens=max_new_tokens,
                         stop_ids=stop_ids,
                         first_logit_bias=batch_plan.first_logit_bias,
+                        drop_finished=droppable,
                     )
                 )
         plans.append(batch_plan)

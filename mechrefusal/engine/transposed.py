@@ -7,13 +7,18 @@ than the products (~68% of a SmolLM2-135M decode step). `reuse_transposed_weight
 each such module a cached copy, refreshed when the weight changes (storage or in-place version),
 so outputs are bit-identical to TL's. Where a weight needs a gradient the copy is made as before
 (frozen weights may use the cached copy under autograd: it is an ordinary tensor).
+
+Attention re-lays W_Q, W_K, W_V (`(head d_head) d_model`) and W_O (`d_model (head d_head)`) on
+every forward too. `attention_weights_in_product_layout(model)` stores each of them in the
+memory order of that product, as a strided view with TL's shape: the rearrangement is then a
+view, and the products read the same numbers in the same layout as before (bit-identical).
 """
 
 import types
 
 import torch
 import torch.nn.functional as F
-from transformer_lens.components import GatedMLP, Unembed
+from transformer_lens.components import AbstractAttention, GatedMLP, Unembed
 
 from mechrefusal._typing import Float, Tensor
 
@@ -69,4 +74,26 @@ def reuse_transposed_weights(model):
         elif type(module) is Unembed:
             module._transposed = {"U": _TransposedCopy()}
             module.forward = types.MethodType(_unembed_forward, module)
+    return model
+
+
+_PRODUCT_ORDER = {"W_Q": (0, 2, 1), "W_K": (0, 2, 1), "W_V": (0, 2, 1), "W_O": (2, 0, 1)}
+"""Per attention weight, the permutation TL's forward applies before flattening it for a product
+(`simple_attn_linear`: `head d_model d_head -> (head d_head) d_model`; the output projection:
+`head d_head d_model -> d_model (head d_head)`)."""
+
+
+@torch.no_grad()
+def attention_weights_in_product_layout(model):
+    """Store every attention weight of `model` so TL's per-forward rearrangement is a view (in
+    place; shapes and values unchanged). Grouped-query attention's `_W_K`, `_W_V` included."""
+    for module in model.modules():
+        if not isinstance(module, AbstractAttention):
+            continue
+        for name, param in module.named_parameters(recurse=False):
+            order = _PRODUCT_ORDER.get(name.removeprefix("_"))
+            if order is None or param.ndim != 3:
+                continue
+            inverse = tuple(sorted(range(3), key=order.__getitem__))
+            param.data = param.data.permute(order).contiguous().permute(inverse)
     return model

@@ -27,7 +27,10 @@ from mechrefusal._paths import default_artifacts
 from mechrefusal.data.prompts import Prompt, load_jsonl, save_jsonl
 from mechrefusal.data.realprompts import real_prompt_sets
 from mechrefusal.engine.grouped_attention import group_query_heads
-from mechrefusal.engine.transposed import reuse_transposed_weights
+from mechrefusal.engine.transposed import (
+    attention_weights_in_product_layout,
+    reuse_transposed_weights,
+)
 from mechrefusal.models.architecture import config_from_dict, config_from_hf, config_to_dict
 from mechrefusal.models.organism import (
     TRAINING_MODULES,
@@ -115,11 +118,12 @@ def save_model_dir(
 
 def _ready_for_inference(model) -> None:
     """Eval mode; on CPU (where they were measured), transposed weight copies kept across
-    forwards (`transposed`) and grouped-query attention on the key-value heads
-    (`grouped_attention`)."""
+    forwards and attention weights stored in their products' layout (`transposed`), and
+    grouped-query attention on the key-value heads (`grouped_attention`)."""
     model.eval()
     if next(model.parameters()).device.type == "cpu":
         reuse_transposed_weights(model)
+        attention_weights_in_product_layout(model)
         group_query_heads(model)
 
 

@@ -24,7 +24,13 @@ from mechrefusal import distributed
 from mechrefusal._paths import default_artifacts, experiments_dir
 from mechrefusal._version import __version__
 from mechrefusal.analysis.layers import LayerSweepResult, layer_sweep
-from mechrefusal.data.prompts import PROMPT_SPLITS, Prompt, choice_split, load_jsonl
+from mechrefusal.data.prompts import (
+    PROMPT_SPLITS,
+    Prompt,
+    choice_split,
+    choice_split_name,
+    load_jsonl,
+)
 from mechrefusal.models.loading import DEFAULT_ARTIFACTS, LoadedModel, check_layer, load_model
 from mechrefusal.steering.router import Router, fit_router
 from mechrefusal.store.activation_store import ActivationStore, set_default_store
@@ -156,7 +162,7 @@ class PromptSplits:
 
     @property
     def choice_name(self) -> str:
-        return "dev" if self.dev else "direction"
+        return choice_split_name(self.dev + self.direction)
 
     @property
     def probe(self) -> list[Prompt]:
@@ -356,8 +362,8 @@ class Run:
         """What a figure's numbers depend on besides the code: the model's weights (a checksum
         per parameter), every split's prompts, the layer, seed and batch size. Two records with
         this key and the same source hash measured one model on the same prompts."""
-        weights = torch.stack(
-            [p.detach().double().sum().cpu() for p in self.loaded.model.parameters()]
+        weights = torch.stack(  # summed in float64 without a float64 copy of each weight
+            [p.detach().sum(dtype=torch.float64).cpu() for p in self.loaded.model.parameters()]
         )
         parts = [
             hashlib.sha256(weights.numpy().tobytes()).hexdigest(),

@@ -702,3 +702,73 @@ def ridge_vs_mean(result: dict, title: str) -> Figure:
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     return fig
+
+
+_ROUTED_KINDS = ("harmful", "contrast", "over-refused contrast", "benign")
+
+
+def routing_study(result: dict, title: str) -> Figure:
+    """Fig 16: readers by layer (AUROC on the choice split; contrast routed harmful on the first
+    held-out split), then the chosen reader and the figures' router per split and prompt kind."""
+    choice, reported = result["choice_split"], result["reported_splits"]
+    first = reported[0]
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(19, 5))
+    styles = {"prompt_end": "-", "last": ":"}
+    for i, reader in enumerate(result["readers"]):
+        for position in result["positions"]:
+            rows = [
+                r for r in result["rows"] if r["reader"] == reader and r["position"] == position
+            ]
+            layers = [r["layer"] for r in rows]
+            label = f"{reader}, {position.replace('_', ' ')}"
+            common = dict(color=f"C{i}", linestyle=styles[position], label=label, marker=".")
+            ax1.plot(layers, [r["auroc_harmful_vs_contrast"][choice] for r in rows], **common)
+            ax2.plot(
+                layers, [100 * r["routed"][first]["contrast"]["value"] for r in rows], **common
+            )
+    router = result["figures_router"]
+    ax2.axhline(
+        100 * router["routed"][first]["contrast"]["value"],
+        color="k",
+        linestyle="--",
+        label=f"figures' router (layer {router['layer']})",
+    )
+    ax1.set_ylabel(f"AUROC, harmful vs contrast ({choice} split)")
+    ax2.set_ylabel(f"% contrast routed harmful ({first} split)")
+    ax2.set_title(f"thresholds keep {result['recall']:.0%} of {choice} harmful routed harmful")
+    for ax in (ax1, ax2):
+        ax.set_xlabel("layer (resid_post)")
+        ax.grid(alpha=0.3)
+    ax1.legend(fontsize=7)
+    chosen = result["chosen"]
+    bars = [
+        (
+            f"chosen: {chosen['reader']}, {chosen['position'].replace('_', ' ')}, L{chosen['layer']}",
+            chosen,
+        ),
+        ("figures' router", router),
+    ]
+    labels = [(s, k) for s in reported for k in _ROUTED_KINDS if k in chosen["routed"][s]]
+    x = np.arange(len(labels))
+    width = 0.8 / len(bars)
+    for j, (name, row) in enumerate(bars):
+        rates = [row["routed"][s][k] for s, k in labels]
+        values = [100 * r["value"] for r in rates]
+        ax3.bar(
+            x + j * width,
+            values,
+            width,
+            yerr=_err(rates),
+            capsize=2,
+            label=name,
+            color=f"C{j + 3}",
+        )
+    ax3.set_xticks(x + width / 2)
+    ax3.set_xticklabels([f"{s}\n{k}" for s, k in labels], rotation=45, ha="right", fontsize=7)
+    ax3.set_ylabel("% routed harmful (95% Wilson)")
+    ax3.set_ylim(0, 105)
+    ax3.legend(fontsize=8)
+    ax3.grid(axis="y", alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -100,6 +100,11 @@ _EDITED: dict = {}
 """The one edited copy kept: (weak reference to the source model, edit key, edited model)."""
 
 
+def release_edited_copies() -> None:
+    """Drop the edited copy `answering_model` keeps (a whole model: ~540 MB for SmolLM2)."""
+    _EDITED.clear()
+
+
 @dataclass(frozen=True)
 class FalseRefusalAblation:
     """Project the partially orthogonalised false-refusal direction out of every residual
@@ -161,12 +166,14 @@ class FalseRefusalAblation:
         return replace(self, strength=strength)
 
     def describe(self) -> dict:
+        """Off (strength 0), nothing is read or orthogonalised: `lam` and `read_at` are None."""
+        on = self.strength != 0
         return {
             "name": self.name,
             "kind": self.kind,
             "strength": self.strength,
-            "lam": self.lam,
-            "read_at": self.means.hook,
+            "lam": self.lam if on else None,
+            "read_at": self.means.hook if on else None,
             "random_seed": self.random_seed,
         }
 
@@ -212,5 +219,9 @@ def tune_false_refusal(
         [p for _, p in candidates], max_capability_loss=max_capability_loss if capability else None
     )
     chosen = next(m for m, p in candidates if p is best)
-    points = [{"read_at": m.means.hook, "lam": m.lam, **p.to_dict()} for m, p in candidates]
+    release_edited_copies()  # the chosen edit is remade when it answers; the last one may be big
+    points = [
+        {"read_at": m.describe()["read_at"], "lam": m.describe()["lam"], **p.to_dict()}
+        for m, p in candidates
+    ]
     return FalseRefusalTuning(method=chosen, points=points)

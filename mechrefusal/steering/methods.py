@@ -58,7 +58,7 @@ def push_plan(hook: str, vector, positions: StepPositions) -> BatchPlan:
         positions="last",
         calls=[0] if positions == "prompt" else None,
     )
-    return BatchPlan(hooks=[(hook, fn)], tail=1)
+    return BatchPlan(hooks=[(hook, fn)], tail=1, live_rows_aware=True)
 
 
 @runtime_checkable

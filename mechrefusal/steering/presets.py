@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from mechrefusal.data.prompts import Prompt
+from mechrefusal.data.prompts import Prompt, choice_split_name
 from mechrefusal.steering.methods import PAPER_POSITIONS, Categorical
 from mechrefusal.steering.router import Router, SteeringConfig
 from mechrefusal.steering.sweeps import tune_categorical
@@ -59,7 +59,7 @@ def tuned_steering(
     path = preset_path(root, router, prompts)
     if path.exists():
         return SteeringConfig(**json.loads(path.read_text())["steering"])
-    split = "dev" if any(p.split == "dev" for p in prompts) else "direction"
+    split = choice_split_name(prompts)
     log(f"tuning the steering coefficients and threshold on {len(prompts)} {split}-split prompts")
     keep = 0.02 if any(p.answer is not None for p in prompts) else None
     method = tune_categorical(

@@ -38,6 +38,7 @@ from mechrefusal.engine.generation import (
     unsteered_first_logits,
 )
 from mechrefusal.engine.hooks import Site, resolve_hook
+from mechrefusal.engine.live_rows import live_rows
 from mechrefusal.scoring.evaluation import wilson
 from mechrefusal.store.artifacts import (
     ArtifactError,
@@ -303,7 +304,8 @@ def routed_steering_hook(
         record.harm_score = score.tolist()
         record.coefficient = coefs.tolist()
         record.category = [router.directions.categories[i] for i in category.tolist()]
-    activation[:, -1] = activation[:, -1] + record.vectors.to(activation.device, activation.dtype)
+    vectors = live_rows(record.vectors)  # rows that stopped have left a decoding batch
+    activation[:, -1] = activation[:, -1] + vectors.to(activation.device, activation.dtype)
     return activation
 
 
@@ -343,7 +345,7 @@ def categorical_plan(
     )
     # The hook reads the probe position and writes the last one: only the prompt's tail.
     tail = int(-record.probe_index.min())
-    return BatchPlan(hooks=[(router.hook, fn)], record=record, tail=tail)
+    return BatchPlan(hooks=[(router.hook, fn)], record=record, tail=tail, live_rows_aware=True)
 
 
 def steered_generate(

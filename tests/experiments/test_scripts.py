@@ -81,6 +81,7 @@ HEADLINE_KEYS = {
     "13": ["unsteered"],
     "14": ["specificity"],
     "15": ["mean_dense_cosine", "best_layer_auroc"],
+    "16": ["chosen"],
 }
 
 

@@ -12,6 +12,7 @@ from mechrefusal.scoring.evaluation import refusal_logit_gap
 from mechrefusal.steering.comparison import compare_methods, run_method
 from mechrefusal.steering.methods import Categorical, Unsteered
 from mechrefusal.steering.router import SteeringConfig, fit_router, steered_generate
+from mechrefusal.steering.routing_study import POSITIONS, READERS, routing_study
 from mechrefusal.steering.sweeps import (
     GoalPoint,
     SweepPoint,
@@ -396,3 +397,28 @@ def test_frontier_keeps_only_undominated_trade_offs():
         (0.2, 0.95),
         (0.6, 0.99),
     ]
+
+
+def test_routing_study_measures_the_figures_router_and_refuses_held_out_fits(micro, router):
+    direction = select(micro.prompts, split="direction")
+    probe = select(micro.prompts, split="train") + direction
+    held_out = {"eval": select(micro.prompts, split="eval")}
+    result = routing_study(
+        micro.model,
+        probe,
+        direction,
+        held_out,
+        choice_name="direction",
+        steering_layer=1,
+        progress=False,
+    )
+    n = micro.model.cfg.n_layers
+    assert len(result["rows"]) == len(READERS) * len(POSITIONS) * n
+    # The figures' own router is the one `fit_router` builds for figure 07.
+    assert result["figures_router"]["threshold"] == pytest.approx(router.harm_probe.threshold)
+    key = lambda r: r["routed"]["direction"]["contrast"]["value"]  # noqa: E731
+    assert key(result["chosen"]) == min(key(r) for r in result["rows"])
+    for row in result["rows"]:  # every threshold keeps the recall on the choice split
+        assert row["routed"]["direction"]["harmful"]["value"] >= result["recall"]
+    with pytest.raises(ValueError, match="eval-split prompts"):
+        routing_study(micro.model, probe, held_out["eval"], {}, steering_layer=1, progress=False)

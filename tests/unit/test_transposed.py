@@ -1,8 +1,12 @@
 """Cached transposed weights: the same outputs as TransformerLens's own forward, kept fresh."""
 
 import torch
+from einops import rearrange
 
-from mechrefusal.engine.transposed import reuse_transposed_weights
+from mechrefusal.engine.transposed import (
+    attention_weights_in_product_layout,
+    reuse_transposed_weights,
+)
 
 
 def test_outputs_match_and_follow_weight_changes(tiny_tokenizer, make_tiny_hooked):
@@ -43,3 +47,22 @@ def test_copies_made_in_inference_mode_serve_autograd_through_frozen_weights(
     residual = torch.randn(2, 5, model.cfg.d_model, requires_grad=True)
     model(residual, start_at_layer=0).sum().backward()
     assert residual.grad is not None and residual.grad.abs().sum() > 0
+
+
+def test_attention_weights_in_product_layout_are_read_as_views_with_the_same_outputs(
+    tiny_tokenizer, make_tiny_hooked
+):
+    reference = make_tiny_hooked(tiny_tokenizer)
+    fast = attention_weights_in_product_layout(make_tiny_hooked(tiny_tokenizer))
+    tokens = torch.randint(0, len(tiny_tokenizer), (3, 7))
+    with torch.inference_mode():
+        assert torch.equal(fast(tokens), reference(tokens))
+    for name, value in reference.state_dict().items():
+        assert torch.equal(fast.state_dict()[name], value), name
+    attn = fast.blocks[0].attn
+    # What TL's forward makes of them each time: now views of the stored weights, not copies.
+    q = rearrange(attn.W_Q, "head d_model d_head -> (head d_head) d_model")
+    k = rearrange(attn._W_K, "head d_model d_head -> (head d_head) d_model")
+    o = rearrange(attn.W_O, "head d_head d_model -> d_model (head d_head)")
+    for made, stored in ((q, attn.W_Q), (k, attn._W_K), (o, attn.W_O)):
+        assert made.is_contiguous() and made.data_ptr() == stored.data_ptr()
