@@ -1285,6 +1285,49 @@ def limits_table(figures: Path) -> str:
     return "\n".join(lines)
 
 
+def routing_table(figures: Path) -> str:
+    """Figure 16 on SmolLM2: the reader chosen on dev beside the figures' own router."""
+    study = load(figures / "smollm2", "16_routing_study")
+    if study is None:
+        return "_not measured yet: run `make figures`_"
+    choice, reported = study["choice_split"], study["reported_splits"]
+    splits = [choice, *reported]
+    kinds = ("harmful", "contrast", "over-refused contrast", "benign")
+    header = [f"{s}: {k}" for s in reported for k in kinds if k in study["chosen"]["routed"][s]]
+    lines = [
+        f"Readers fit on train + direction ({study['fit_prompts']} prompts) at every layer and at "
+        f"two positions; each threshold keeps {study['recall']:.0%} of the {choice} split's "
+        f"harmful prompts routed harmful, and the reader with the fewest {choice} contrast "
+        f"prompts routed harmful is chosen ({len(study['rows'])} candidates). Shares routed "
+        "harmful, 95% Wilson intervals.",
+        "",
+        "| router | threshold | AUROC harmful vs contrast ("
+        + " / ".join(splits)
+        + ") | "
+        + " | ".join(header)
+        + " |",
+        "|---|---|---|" + "---|" * len(header),
+    ]
+    for label, row in (
+        (
+            f"chosen on {choice}: {study['chosen']['reader']}, "
+            f"{study['chosen']['position'].replace('_', ' ')}, layer {study['chosen']['layer']}",
+            study["chosen"],
+        ),
+        (
+            f"figures' router: probe, prompt end, layer {study['figures_router']['layer']} (2% "
+            "false positives on held-out frames of the probe prompts)",
+            study["figures_router"],
+        ),
+    ):
+        aurocs = " / ".join(f"{row['auroc_harmful_vs_contrast'][s]:.3f}" for s in splits)
+        cells = " | ".join(
+            pct(row["routed"][s][k]) for s in reported for k in kinds if k in row["routed"][s]
+        )
+        lines.append(f"| {label} | {row['threshold']:.3f} | {aurocs} | {cells} |")
+    return "\n".join(lines)
+
+
 def paired_points(m: dict, rate: str) -> str:
     """A paired difference from unsteered in points, with its 95% interval."""
     d = m.get("paired_vs_unsteered", {}).get(rate)
@@ -1538,6 +1581,7 @@ BLOCKS: tuple[tuple[str, str, object], ...] = (
     ("docs/findings.md", "real", lambda f, b: real_table(f / "smollm2")),
     ("docs/findings.md", "scorers", lambda f, b: scorer_table(f)),
     ("docs/findings.md", "limits", lambda f, b: limits_table(f)),
+    ("docs/findings.md", "routing", lambda f, b: routing_table(f)),
     ("docs/findings.md", "textcheck", lambda f, b: text_check_table(f)),
     ("docs/performance.md", "bench", lambda f, b: bench_table(b)),
 )

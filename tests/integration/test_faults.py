@@ -145,3 +145,58 @@ def test_activation_store_entry_killed_mid_write_is_recomputed(tmp_path):
     assert list(store.rglob("index.json"))  # the rerun completed the entry
     torch.testing.assert_close(resumed[hook], direct[hook])
     torch.testing.assert_close(again[hook], direct[hook])
+
+
+def test_organism_killed_while_training_leaves_no_lock_and_trains_the_same(tmp_path):
+    """SIGKILL in the middle of training (not of a write): the store lock dies with the
+    process, and the rerun trains the organism the same as a run never interrupted."""
+    import signal
+
+    from mechrefusal.models.loading import ensure_organism, load_model_dir
+
+    proc = _python(TRAIN_NANO, str(tmp_path), wait=False)
+    for line in proc.stdout:
+        if "training organism" in line:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -9
+    assert not (tmp_path / "organism" / "nano" / "organism.json").exists()
+    out = ensure_organism(config=NANO, root=tmp_path, log=lambda m: None)  # no deadlock
+    clean = ensure_organism(config=NANO, root=tmp_path / "clean", log=lambda m: None)
+    a, b = (load_model_dir(d / "refusal").model.state_dict() for d in (out, clean))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+# Kills its own process half-way through writing a figure's PNG.
+KILL_MID_SAVEFIG = """
+import os, signal
+from matplotlib.figure import Figure
+def _dying_savefig(self, path, *args, **kwargs):
+    with open(path, "wb") as handle:
+        handle.write(b"\\x89PNG torn")
+    os.kill(os.getpid(), signal.SIGKILL)
+Figure.savefig = _dying_savefig
+"""
+
+FIGURE_03 = """
+import sys, runpy
+sys.argv = ["03_direction_cosine.py", "--quick", "--out", sys.argv[1], "--artifacts", sys.argv[2]]
+runpy.run_path("experiments/03_direction_cosine.py", run_name="__main__")
+"""
+
+
+def test_figure_killed_while_writing_its_png_leaves_no_torn_figure(tmp_path, artifacts_root):
+    out = tmp_path / "figures"
+    *_, code = _python(KILL_MID_SAVEFIG + FIGURE_03, str(out), str(artifacts_root))
+    assert code == -9
+    assert not (out / "03_direction_cosine.png").exists()  # only the temporary file is torn
+    assert not (out / "03_direction_cosine.json").exists()
+    *_, code = _python(FIGURE_03, str(out), str(artifacts_root))
+    assert code == 0
+    png = (out / "03_direction_cosine.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
+    record = json.loads((out / "03_direction_cosine.json").read_text())
+    *_, code = _python(FIGURE_03, str(tmp_path / "clean"), str(artifacts_root))
+    clean = json.loads((tmp_path / "clean" / "03_direction_cosine.json").read_text())
+    assert record["data"] == clean["data"]
