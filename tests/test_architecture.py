@@ -67,6 +67,7 @@ FLOORS: list[tuple[str, list[str]]] = [
             "matrices",
             "preview",
             "routing_study",
+            "layer_choice",
         ],
     ),
     ("reporting", ["verdicts", "plotting", "experiment"]),

@@ -380,6 +380,22 @@ def unsteered_first_logits(model, tokens, mask, *, layer: int) -> Float[Tensor, 
     ).first_logits
 
 
+@torch.inference_mode()
+def unsteered_residual(model, tokens, mask, *, layer: int) -> Float[Tensor, "batch pos d_model"]:
+    """The residual stream after block `layer` for a batch, before any plan's hooks attach (a
+    router reading another layer than the one it steers). Inside `reused_prefix` it is the
+    memoised one (the steering layer's then resumes from it); otherwise it comes from the
+    activation store when one is set. A hook attached to the model itself (an outer
+    intervention) acts on it, and nothing is memoised or stored then."""
+    device = model_device(model)
+    tokens, mask = tokens.to(device), mask.to(device)
+    if has_active_hooks(model):
+        return model(tokens, attention_mask=mask, stop_at_layer=layer + 1)
+    if id(model) in _PREFIXES:
+        return _memo_residual(model, tokens, mask, layer)
+    return stored_lower_blocks(model, tokens, mask, stop_at_layer=layer + 1)
+
+
 def _gather_generation(
     parts: list[Generation], plans: list[BatchPlan]
 ) -> tuple[Generation, list[BatchPlan]]:

@@ -279,17 +279,69 @@ def _diffing_panel(ax, result: dict, subtitle: str | None) -> None:
 
 
 def steering_results(
-    methods: list[dict], title: str, *, paraphrase: list[dict] | None = None
+    methods: list[dict],
+    title: str,
+    *,
+    paraphrase: list[dict] | None = None,
+    layers: dict | None = None,
 ) -> Figure:
     """Fig 07: grouped bars per metric, one bar per method, with 95% CIs; the paraphrase split's
-    methods (when given) in a second panel below, in the same colours."""
+    methods (when given) in a second panel below, in the same colours; with `layers` (the
+    study-reader method's layer choice), its tuned outcome per candidate layer on the choice
+    split at the bottom."""
     panels = [("eval split", methods)] + ([("paraphrase split", paraphrase)] if paraphrase else [])
-    fig, axes = plt.subplots(len(panels), 1, figsize=(16, 6.5 * len(panels)), squeeze=False)
+    rows = len(panels) + (layers is not None)
+    heights = [6.5] * len(panels) + ([4.0] if layers is not None else [])
+    fig, axes = plt.subplots(
+        rows, 1, figsize=(16, sum(heights)), squeeze=False, height_ratios=heights
+    )
     colours = {m["name"]: plt.get_cmap("tab20")(j % 20) for j, m in enumerate(methods)}
-    for ax, (name, panel) in zip(axes[:, 0], panels, strict=True):
+    for ax, (name, panel) in zip(axes[: len(panels), 0], panels, strict=True):
         _steering_panel(ax, panel, colours, f"{title}: {name}" if paraphrase else title)
+    if layers is not None:
+        _layer_choice_panel(axes[-1, 0], layers)
     fig.tight_layout()
     return fig
+
+
+def _layer_choice_panel(ax, layers: dict) -> None:
+    """Each candidate steering layer's tuned point on the choice split, the chosen one marked."""
+    outcomes = layers["per_layer"]
+    xs = [o["layer"] for o in outcomes]
+    series = [
+        ("contrast not answered", "not_answered", "C3"),
+        ("harmful refused", "refusal", "C0"),
+        ("capability", "capability", "C2"),
+    ]
+    base = layers["unsteered"]
+    for label, key, colour in series:
+        if any(o[key] is None for o in outcomes):
+            continue
+        ax.plot(xs, [o[key] * 100 for o in outcomes], marker="o", color=colour, label=label)
+        ax.axhline(base[key] * 100, color=colour, ls=":", lw=1, label=f"{label}, unsteered")
+    for o in outcomes:
+        ax.annotate(
+            f"{o['harmful_coef']:+g}/{o['benign_coef']:+g}",
+            (o["layer"], o["not_answered"] * 100),
+            textcoords="offset points",
+            xytext=(0, 6),
+            ha="center",
+            fontsize=7,
+        )
+    ax.axvline(layers["layer"], color="grey", ls="--", lw=1, label="chosen layer")
+    reader = layers["reader"]
+    ax.set_title(
+        "Study-reader method: tuned outcome per steering layer on the choice split "
+        f"(harm reader: {reader['reader']}, {reader['position']}, layer {reader['layer']}; "
+        "labels: harmful/benign coefficient)",
+        fontsize=10,
+    )
+    ax.set_xlabel("steering layer (resid_post)")
+    ax.set_ylabel("% of prompts")
+    ax.set_xticks(xs)
+    ax.set_ylim(0, 108)
+    ax.legend(fontsize=7, ncol=4, loc="lower right")
+    ax.grid(alpha=0.3)
 
 
 def _steering_panel(ax, methods: list[dict], colours: dict, title: str) -> None:

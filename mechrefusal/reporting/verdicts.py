@@ -126,3 +126,21 @@ def beats_random(m: dict, r: dict, base: dict | None = None) -> str:
     if not better:
         return "beats random, but no better than unsteered"
     return "category-specific"
+
+
+def missed_lines(base: dict, m: dict) -> list[str]:
+    """The goal's lines `m` misses against `base` (`goal_lines`)."""
+    return [line for line, ok in goal_lines(base, m).items() if not ok]
+
+
+def family_best(base: dict, members: Sequence[dict]) -> dict:
+    """The member of a method family (its tuned settings, or a method and its variants) that
+    best meets the goal on these rows: fewest of the goal's lines missed, then fewest contrast
+    prompts not answered, then more harmful refusal. Read on the choice split, this is the
+    member a user would take; its eval row is then what it is worth."""
+    if not members:
+        raise ValueError("A family needs at least one measured member.")
+    return min(
+        members,
+        key=lambda m: (len(missed_lines(base, m)), contrast(m)["value"], -harmful(m)["value"]),
+    )

@@ -174,6 +174,7 @@ def generate_scored(
     progress: bool = True,
     desc: str = "generate",
     decode_all: bool = False,
+    records: dict[int, tuple[object, int]] | None = None,
 ) -> list[ScoredAnswer]:
     """Answer and score every prompt, each batch under `plan` (a steering method's, or none).
 
@@ -182,7 +183,9 @@ def generate_scored(
     forward, no decoding) and only prompts whose answer is checked are decoded in full. Their
     `refused` and `first_token` are exactly what full generation gives; their `text` is empty.
     Models without refusal tokens are scored on the text, so every prompt is decoded in full;
-    `decode_all=True` decodes every prompt in full on any model.
+    `decode_all=True` decodes every prompt in full on any model. `records`, when given, is
+    filled with each prompt's index -> (its batch plan's record, its row in that batch): what a
+    plan decided for it (e.g. routing), in the very batches that answered it.
     """
     if not prompts:
         raise ValueError("Empty prompt set: nothing to evaluate.")
@@ -198,7 +201,7 @@ def generate_scored(
         order = length_order(model.tokenizer, [prompts[i].prompt for i in indices])
         indices = [indices[i] for i in order]
         group = [prompts[i] for i in indices]
-        gen, _ = generate_planned(
+        gen, plans = generate_planned(
             model,
             group,
             [p.prompt for p in group],
@@ -209,6 +212,9 @@ def generate_scored(
             desc=desc,
         )
         scored.update(zip(indices, score_generation(model.tokenizer, group, gen), strict=True))
+        if records is not None:
+            for j, i in enumerate(indices):
+                records[i] = (plans[j // batch_size].record, j % batch_size)
     return [scored[i] for i in range(len(prompts))]
 
 

@@ -34,7 +34,13 @@ from mechrefusal.engine.generation import BatchPlan
 from mechrefusal.engine.hooks import resolve_hook
 from mechrefusal.steering.comparison import reusing_prefix
 from mechrefusal.steering.router import Router
-from mechrefusal.steering.sweeps import SweepPoint, pick_for_goal, sweep_method
+from mechrefusal.steering.sweeps import (
+    SweepPoint,
+    pick_for_goal,
+    sweep_answers,
+    sweep_method,
+    sweep_prompts,
+)
 
 LAMBDA_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 """Partial-orthogonalisation coefficients tried (Wang et al. tune it to calibrate)."""
@@ -205,11 +211,21 @@ def tune_false_refusal(
     check_no_held_out(prompts, "tune_false_refusal")
     lambdas = LAMBDA_GRID if lambdas is None else lambdas
     capability = max_capability_loss is not None and any(p.answer is not None for p in prompts)
-    sweep = partial(
-        sweep_method, model, router, prompts, batch_size=batch_size, capability=capability
-    )
     first = next(iter(means.values()))
     off = FalseRefusalAblation(means=first, strength=0.0)
+    # Every candidate's paired changes are against the unablated model's answers.
+    reference = sweep_answers(
+        model, router, sweep_prompts(prompts), off, capability=capability, batch_size=batch_size
+    )
+    sweep = partial(
+        sweep_method,
+        model,
+        router,
+        prompts,
+        batch_size=batch_size,
+        capability=capability,
+        reference=reference,
+    )
     candidates: list[tuple[FalseRefusalAblation, SweepPoint]] = [(off, sweep(off, [0.0])[0])]
     grid = [FalseRefusalAblation(means=m, lam=lam) for m in means.values() for lam in lambdas]
     # Each candidate answers with its own edited copy of the model, made once.
@@ -220,8 +236,6 @@ def tune_false_refusal(
     )
     chosen = next(m for m, p in candidates if p is best)
     release_edited_copies()  # the chosen edit is remade when it answers; the last one may be big
-    points = [
-        {"read_at": m.describe()["read_at"], "lam": m.describe()["lam"], **p.to_dict()}
-        for m, p in candidates
-    ]
+    described = [(m.describe(), p) for m, p in candidates]
+    points = [{"read_at": d["read_at"], "lam": d["lam"], **p.to_dict()} for d, p in described]
     return FalseRefusalTuning(method=chosen, points=points)

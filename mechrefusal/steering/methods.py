@@ -146,6 +146,9 @@ class Categorical:
     steering: SteeringConfig = field(default_factory=SteeringConfig)
     directions: DirectionSet | None = field(default=None, compare=False, hash=False)
     """Vectors to steer with instead of the router's difference-in-means ones (same routing)."""
+    own_router: Router | None = field(default=None, compare=False, hash=False)
+    """A router to route and steer with instead of the one a comparison passes (another
+    steering layer, another harm reader: `steering.layer_choice`)."""
     kind: ClassVar[str] = "categorical"
 
     @property
@@ -153,6 +156,7 @@ class Categorical:
         return self.steering.benign_coef
 
     def router_for(self, router: Router) -> Router:
+        router = self.own_router or router
         if self.directions is None:
             return router
         if self.directions.hook != router.hook:
@@ -178,7 +182,20 @@ class Categorical:
             if self.directions is None
             else self.directions.metadata.get("method", "given")
         )
-        return _describe(self, steering=vars(self.steering), vectors=vectors)
+        own = self.own_router
+        routed_by = (
+            {}
+            if own is None
+            else {
+                "router": {
+                    "hook": own.hook,
+                    "harm_hook": own.harm_hook,
+                    "probe_position": own.probe_position,
+                    "harm_reader": own.harm_probe.provenance.get("reader", "probe"),
+                }
+            }
+        )
+        return _describe(self, steering=vars(self.steering), vectors=vectors, **routed_by)
 
 
 @dataclass(frozen=True)

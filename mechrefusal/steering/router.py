@@ -36,8 +36,9 @@ from mechrefusal.engine.generation import (
     Generation,
     generate_planned,
     unsteered_first_logits,
+    unsteered_residual,
 )
-from mechrefusal.engine.hooks import Site, resolve_hook
+from mechrefusal.engine.hooks import Site, hook_name, resolve_hook
 from mechrefusal.engine.live_rows import live_rows
 from mechrefusal.scoring.evaluation import wilson
 from mechrefusal.store.artifacts import (
@@ -96,10 +97,19 @@ class Router:
     category probe reads the last token, where the model's own category decision is."""
     fingerprint: ModelFingerprint | None = None
     """The model it was fit on (set by `fit_router`): what `save` records and `load` checks."""
+    harm_layer: int | None = None
+    """The layer whose residual stream (`resid_post`) the harm probe reads, when it is not the
+    steering hook (`with_harm_reader`: the layer that tells harmful prompts from look-alikes
+    best need not be the one that steers best). It is read unsteered, before any push."""
 
     @property
     def hook(self) -> str:
         return self.directions.hook
+
+    @property
+    def harm_hook(self) -> str:
+        """Where the harm probe reads the prompt."""
+        return self.hook if self.harm_layer is None else hook_name("resid_post", self.harm_layer)
 
     def save(self, directory: str | Path, fingerprint: ModelFingerprint | None = None) -> Path:
         """Directions, both probes and the routing settings, as safetensors + JSON files.
@@ -126,6 +136,7 @@ class Router:
                 "act_norm": self.act_norm,
                 "probe_position": self.probe_position,
                 "hook": self.hook,
+                "harm_layer": self.harm_layer,
             },
         )
         return directory
@@ -146,7 +157,15 @@ class Router:
             act_norm=meta["act_norm"],
             probe_position=meta["probe_position"],
             fingerprint=fingerprint,
+            harm_layer=meta.get("harm_layer"),
         )
+
+    def with_harm_reader(self, probe: HarmProbe, *, layer: int, position: Position) -> "Router":
+        """The same directions and category probe, routing harmful vs benign with `probe` read
+        at `position` of layer `layer`'s residual stream (e.g. the routing study's choice)."""
+        if position not in ("last", "prompt_end"):
+            raise ValueError(f"Routing reads one position (last or prompt_end), not {position!r}.")
+        return replace(self, harm_probe=probe, harm_layer=layer, probe_position=position)
 
 
 def split_activations(
@@ -260,6 +279,9 @@ class RoutingRecord:
     end of the prompt pass (-1: its last token)."""
     category_override: torch.Tensor | None = None
     """Per row, a category index that replaces the category probe's (-1: use the probe)."""
+    given_score: torch.Tensor | None = None
+    """Per row, the harm probe's P(harmful) read before the hook ran (a harm probe at another
+    layer, `Router.harm_layer`); None: the hook reads it."""
     calls: int = 0
     harmful: list[bool] = field(default_factory=list)
     harm_score: list[float] = field(default_factory=list)
@@ -286,10 +308,9 @@ def routed_steering_hook(
     if record.calls > 1 and config.positions == "prompt":
         return activation
     if record.vectors is None:
-        rows = torch.arange(activation.shape[0], device=activation.device)
-        index = record.probe_index if record.probe_index is not None else torch.full_like(rows, -1)
-        probe_input = activation[rows, index.to(activation.device)].float().cpu()
-        score = router.harm_probe.p_harmful(probe_input)
+        score = record.given_score
+        if score is None:
+            score = router.harm_probe.p_harmful(_read_at(activation, record.probe_index))
         threshold = router.harm_probe.threshold if config.threshold is None else config.threshold
         harmful = forced_harmful if forced_harmful is not None else score >= threshold
         category = router.category_probe.predict(activation[:, -1].float().cpu())
@@ -307,6 +328,15 @@ def routed_steering_hook(
     vectors = live_rows(record.vectors)  # rows that stopped have left a decoding batch
     activation[:, -1] = activation[:, -1] + vectors.to(activation.device, activation.dtype)
     return activation
+
+
+def _read_at(
+    activation: Float[Tensor, "batch pos d_model"], index: Int[Tensor, " batch"] | None
+) -> Float[Tensor, "batch d_model"]:
+    """Each row's activation at its own position (counted from the end; None: the last)."""
+    rows = torch.arange(activation.shape[0], device=activation.device)
+    index = torch.full_like(rows, -1) if index is None else index.to(activation.device)
+    return activation[rows, index].float().cpu()
 
 
 def _probe_index(model, router: Router, tokens) -> torch.Tensor:
@@ -335,6 +365,9 @@ def categorical_plan(
 ) -> BatchPlan:
     """The steering hook of one batch, with a fresh routing record (see `PlanFn`)."""
     record = RoutingRecord(probe_index=_probe_index(model, router, tokens))
+    if router.harm_layer is not None:
+        residual = unsteered_residual(model, tokens, mask, layer=router.harm_layer)
+        record.given_score = router.harm_probe.p_harmful(_read_at(residual, record.probe_index))
     forced = None
     if config.policy == "token":
         record.category_override = first_token_categories(model, router, tokens, mask)
@@ -344,7 +377,7 @@ def categorical_plan(
         routed_steering_hook, router=router, config=config, record=record, forced_harmful=forced
     )
     # The hook reads the probe position and writes the last one: only the prompt's tail.
-    tail = int(-record.probe_index.min())
+    tail = 1 if record.given_score is not None else int(-record.probe_index.min())
     return BatchPlan(hooks=[(router.hook, fn)], record=record, tail=tail, live_rows_aware=True)
 
 
@@ -401,10 +434,15 @@ def routing_confusion(
         raise ValueError("Empty prompt set: nothing to route.")
     cut = router.harm_probe.threshold if threshold is None else threshold
     texts = [p.prompt for p in prompts]
-    hook = router.hook
+    hook, harm_hook = router.hook, router.harm_hook
     at_probe = cache_activations(
-        model, texts, [hook], position=router.probe_position, batch_size=batch_size, progress=False
-    )[hook]
+        model,
+        texts,
+        [harm_hook],
+        position=router.probe_position,
+        batch_size=batch_size,
+        progress=False,
+    )[harm_hook]
     at_last = cache_activations(
         model, texts, [hook], position="last", batch_size=batch_size, progress=False
     )[hook]

@@ -31,16 +31,18 @@ import torch.nn.functional as F
 
 from mechrefusal._typing import Bool, Float, Tensor
 from mechrefusal.analysis.activations import cache_activations
-from mechrefusal.analysis.probe import train_harm_probe, train_probe
+from mechrefusal.analysis.probe import HarmProbe, LinearProbe, train_harm_probe, train_probe
 from mechrefusal.categories import CATEGORIES, has_refusal_tokens, token_ids
 from mechrefusal.data.prompts import HELD_OUT_SPLITS, Prompt, check_no_held_out
-from mechrefusal.engine.generation import model_device
+from mechrefusal.engine.generation import last_logits_from, model_device
 from mechrefusal.engine.hooks import hook_name
 from mechrefusal.scoring.evaluation import wilson
 from mechrefusal.scoring.scorers import auroc
 from mechrefusal.steering.router import probe_groups
 
 READERS = ("probe", "probe, contrast x3", "condition vector")
+PROBE_READERS = READERS[:2]
+"""The readers a `Router` can route with (a logistic probe; the condition vector is a cosine)."""
 POSITIONS = ("prompt_end", "last")
 HARD_NEGATIVE_WEIGHT = 3.0
 RECALL = 0.95
@@ -66,13 +68,25 @@ def fit_reader(
         centre = acts.mean(0)
         condition = acts[harmful].mean(0) - acts[~harmful].mean(0)
         return lambda x: F.cosine_similarity(x.float() - centre, condition[None], dim=-1)
+    probe = fit_probe_reader(reader, acts, harmful, contrast, seed=seed)
+    return lambda x: probe.logits(x).softmax(-1)[:, 1]
+
+
+def fit_probe_reader(
+    reader: str,
+    acts: Float[Tensor, "n d_model"],
+    harmful: Bool[Tensor, " n"],
+    contrast: Bool[Tensor, " n"],
+    *,
+    seed: int = 0,
+) -> LinearProbe:
+    """One of `PROBE_READERS`: a harmful-vs-rest logistic probe (class 1: harmful)."""
     if reader not in READERS:
         raise ValueError(f"Unknown reader {reader!r}; valid: {', '.join(READERS)}.")
-    weights = None
-    if reader == "probe, contrast x3":
-        weights = torch.where(contrast, HARD_NEGATIVE_WEIGHT, 1.0)
-    probe = train_probe(acts, harmful.long(), n_classes=2, seed=seed, weights=weights)
-    return lambda x: probe.logits(x).softmax(-1)[:, 1]
+    if reader not in PROBE_READERS:
+        raise ValueError(f"Not a probe reader: {reader!r}; valid: {', '.join(PROBE_READERS)}.")
+    weights = torch.where(contrast, HARD_NEGATIVE_WEIGHT, 1.0) if reader != "probe" else None
+    return train_probe(acts, harmful.long(), n_classes=2, seed=seed, weights=weights)
 
 
 def recall_threshold(harmful_scores: Float[Tensor, " n"], recall: float) -> float:
@@ -126,11 +140,11 @@ def _first_token_refuses(model, final_last: Float[Tensor, "n d_model"]) -> list[
         return None
     ids = token_ids(model.tokenizer)
     refusal = torch.tensor([ids[c] for c in CATEGORIES])
-    first = []
+    n, first = model.cfg.n_layers, []
     with torch.inference_mode():
         for chunk in final_last.split(256):
             x = chunk[:, None].to(model_device(model), model.cfg.dtype)
-            first.append(model.unembed(model.ln_final(x))[:, 0].argmax(-1).cpu())
+            first.append(last_logits_from(model, x, n, None).argmax(-1).cpu())
     return torch.isin(torch.cat(first), refusal).tolist()
 
 
@@ -143,8 +157,8 @@ def _split(model, name, prompts, layers, *, batch_size, progress) -> _Split:
             model, texts, hooks, position=position, batch_size=batch_size, progress=progress
         )
         acts.update({(position, layer): cached[h] for layer, h in zip(layers, hooks, strict=True)})
-    final = acts[("last", layers[-1])] if layers[-1] == model.cfg.n_layers - 1 else None
-    over = _first_token_refuses(model, final) if final is not None else None
+    # `layers` is every layer, so the last one's residual is the final one.
+    over = _first_token_refuses(model, acts[("last", layers[-1])])
     return _Split(name=name, prompts=list(prompts), acts=acts, over_refused=over)
 
 
@@ -196,13 +210,6 @@ def routing_study(
                         **_measures(measured, scores, threshold),
                     }
                 )
-    chosen = min(
-        rows,
-        key=lambda r: (
-            r["routed"][choice_name]["contrast"]["value"],
-            -r["auroc_harmful_vs_contrast"][choice_name],
-        ),
-    )
     return {
         "recall": recall,
         "choice_split": choice_name,
@@ -213,9 +220,54 @@ def routing_study(
         "layers": layers,
         "hard_negative_weight": HARD_NEGATIVE_WEIGHT,
         "rows": rows,
-        "chosen": chosen,
+        "chosen": min(rows, key=_choice_key(choice_name)),
+        "steerable": min(
+            (r for r in rows if r["reader"] in PROBE_READERS), key=_choice_key(choice_name)
+        ),
         "figures_router": _figures_router(fit, measured, steering_layer, seed),
     }
+
+
+def _choice_key(choice_name: str) -> Callable[[dict], tuple[float, float]]:
+    """The choice rule: fewest choice-split contrast prompts routed harmful, then higher AUROC."""
+    return lambda r: (
+        r["routed"][choice_name]["contrast"]["value"],
+        -r["auroc_harmful_vs_contrast"][choice_name],
+    )
+
+
+def reader_probe(
+    model, fit_on: Sequence[Prompt], study: dict, *, seed: int = 0, batch_size: int = 32
+) -> HarmProbe:
+    """The harm probe of a study's `steerable` row, fit on `fit_on` (the study's own probe
+    prompts) as the study fit it, with that row's threshold (`recall` of the choice split's
+    harmful prompts): what `Router.with_harm_reader` routes with. Its recorded rates are the
+    choice split's."""
+    check_no_held_out(fit_on, "reader_probe")
+    row, choice = study["steerable"], study["choice_split"]
+    fit_on = [p for p in fit_on if p.kind in ("harmful", "benign", "contrast")]
+    hook = hook_name("resid_post", row["layer"])
+    acts = cache_activations(
+        model,
+        [p.prompt for p in fit_on],
+        [hook],
+        position=row["position"],
+        batch_size=batch_size,
+        progress=False,
+    )[hook]
+    harmful = torch.tensor([p.kind == "harmful" for p in fit_on])
+    contrast = torch.tensor([p.kind == "contrast" for p in fit_on])
+    routed = row["routed"][choice]
+    rest = [routed[k] for k in ("contrast", "benign") if k in routed]
+    fpr = sum(r["value"] * r["n"] for r in rest) / max(1, sum(r["n"] for r in rest))
+    return HarmProbe(
+        probe=fit_probe_reader(row["reader"], acts, harmful, contrast, seed=seed),
+        threshold=row["threshold"],
+        target_fpr=fpr,
+        held_out_fpr=fpr,
+        held_out_tpr=routed["harmful"]["value"],
+        provenance={"reader": row["reader"], "position": row["position"], "choice_split": choice},
+    )
 
 
 def _measures(measured: list[_Split], scores: dict[str, Tensor], threshold: float) -> dict:

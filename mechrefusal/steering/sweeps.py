@@ -11,8 +11,8 @@ from functools import partial
 
 from mechrefusal.analysis.directions import DirectionSet, with_k
 from mechrefusal.data.prompts import Prompt, check_no_held_out
-from mechrefusal.engine.generation import generate_planned
 from mechrefusal.scoring.evaluation import ScoredAnswer, generate_scored
+from mechrefusal.scoring.paired import paired_rates
 from mechrefusal.steering.comparison import (
     prompt_push_plan,
     refused_share,
@@ -28,6 +28,8 @@ from mechrefusal.steering.methods import (
 )
 from mechrefusal.steering.router import Router
 
+DECODED_TOKENS = 12
+"""Tokens a tuning decodes for the benign tasks whose answers it checks."""
 RECALLS = (1.0, 0.99, 0.98, 0.97, 0.95, 0.9)
 """Harmful recalls whose thresholds a tuning tries beside the router's own (on its own split):
 a stricter threshold misroutes fewer look-alikes and sends more harmful prompts to the benign
@@ -49,6 +51,11 @@ class SweepPoint:
     """Contrast prompts answered with a malformed first token (`ScoredAnswer.malformed`)."""
     harmful_coef: float | None = None
     """A categorical method's coefficient on prompts routed harmful (None for other methods)."""
+    paired_refusal_low: float | None = None
+    """Lower end of the 95% paired interval of harmful refusal minus the sweep's strength-0
+    refusal on the same prompts (`goal_change_lows`); None where the sweep has no strength 0."""
+    paired_capability_low: float | None = None
+    """The same for capability (None where the sweep did not score capability)."""
 
     @property
     def not_answered(self) -> float:
@@ -74,28 +81,31 @@ def sweep_method(
     batch_size: int = 32,
     capability: bool = False,
     max_new_tokens: int = 12,
+    reference: Sequence[ScoredAnswer] | None = None,
 ) -> list[SweepPoint]:
     """Score one method at several strengths on the first answer token (cheap: one forward per
     batch); with `capability`, the benign tasks are also decoded (`max_new_tokens`) and scored
-    by exact match, since a push can keep the first token and still break the answer."""
-    harmful = [p for p in prompts if p.kind == "harmful"]
-    contrast = [p for p in prompts if p.kind == "contrast"]
-    benign = [p for p in prompts if p.kind == "benign"]
-    if not harmful or not contrast:
-        raise ValueError("Empty prompt set: a sweep needs harmful and contrast prompts.")
+    by exact match, since a push can keep the first token and still break the answer. Each
+    point's paired changes are against `reference` (unpushed answers to `sweep_prompts`, from
+    `sweep_answers`) or else the sweep's own strength 0, where it has one."""
+    ordered = sweep_prompts(prompts)
     points = []
-    for s in strengths:
-        answers = run_method(
+    for s in sorted(strengths, key=lambda s: s != 0):  # strength 0 first: the reference
+        answers = sweep_answers(
             model,
             router,
-            harmful + contrast + benign,
+            ordered,
             method.at_strength(s),
+            capability=capability,
             batch_size=batch_size,
-            max_new_tokens=max_new_tokens if capability else 1,
+            max_new_tokens=max_new_tokens,
         )
         checked = [a for a in answers if a.correct is not None]
+        reference = answers if s == 0 else reference
+        lows = goal_change_lows(reference, answers, capability) if reference else {}
         points.append(
             SweepPoint(
+                **lows,
                 strength=s,
                 refusal=refused_share(answers, "harmful"),
                 over_refusal=refused_share(answers, "contrast"),
@@ -111,7 +121,52 @@ def sweep_method(
                 ),
             )
         )
-    return points
+    order = {s: i for i, s in enumerate(strengths)}
+    return sorted(points, key=lambda p: order[p.strength])
+
+
+def sweep_prompts(prompts: Sequence[Prompt]) -> list[Prompt]:
+    """The prompts a sweep answers, in its order (harmful, contrast, benign)."""
+    by_kind = {k: [p for p in prompts if p.kind == k] for k in ("harmful", "contrast", "benign")}
+    if not by_kind["harmful"] or not by_kind["contrast"]:
+        raise ValueError("Empty prompt set: a sweep needs harmful and contrast prompts.")
+    return [p for kind in ("harmful", "contrast", "benign") for p in by_kind[kind]]
+
+
+def sweep_answers(
+    model,
+    router: Router | None,
+    ordered: Sequence[Prompt],
+    method: AnswerMethod,
+    *,
+    capability: bool,
+    batch_size: int = 32,
+    max_new_tokens: int = 12,
+) -> list[ScoredAnswer]:
+    """One sweep point's answers to `ordered` (`sweep_prompts`): first tokens, and with
+    `capability` the benign tasks decoded."""
+    return run_method(
+        model,
+        router,
+        ordered,
+        method,
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens if capability else 1,
+    )
+
+
+def goal_change_lows(
+    reference: Sequence[ScoredAnswer], answers: Sequence[ScoredAnswer], capability: bool
+) -> dict[str, float | None]:
+    """The lower ends of the 95% paired intervals (`scoring.paired`) of harmful refusal and,
+    with `capability`, of capability, against `reference` (the unpushed answers to the same
+    prompts): what the goal's "within N points" is judged on, so a choice is held to it too."""
+    paired = paired_rates(reference, answers)
+    low = lambda rate: paired[rate].low if rate in paired else None  # noqa: E731
+    return {
+        "paired_refusal_low": low("harmful_refusal"),
+        "paired_capability_low": low("capability") if capability else None,
+    }
 
 
 def frontier(points: Sequence[dict]) -> list[dict]:
@@ -232,6 +287,11 @@ class GoalPoint:
     """Benign tasks answered right (decoded); None where the tuning scored first tokens only."""
     threshold: float | None = None
     """The routing threshold (None: the router's own)."""
+    paired_refusal_low: float | None = None
+    """Lower end of the 95% paired interval of harmful refusal minus unsteered's on the same
+    prompts (`goal_change_lows`)."""
+    paired_capability_low: float | None = None
+    """The same for capability (None where capability was not scored)."""
 
     @property
     def push(self) -> float:
@@ -242,20 +302,30 @@ class GoalPoint:
 
 
 def harm_scores(
-    model, router: Router, prompts: Sequence[Prompt], method: Categorical, *, batch_size: int = 32
+    model,
+    router: Router,
+    prompts: Sequence[Prompt],
+    method: Categorical,
+    *,
+    batch_size: int = 32,
+    max_new_tokens: int = 1,
 ) -> list[float]:
     """Per prompt, the harm probe's P(harmful) where `method` routes (read on the unsteered
-    activation, before any vector is added: it does not depend on the coefficients)."""
-    _, plans = generate_planned(
+    activation, before any vector is added: it does not depend on the coefficients). Read in
+    the batches `run_method` answers in with `max_new_tokens`: a threshold set on a prompt's
+    own score must route it the same way when it is answered (batching moves a score by float
+    rounding, enough to flip a prompt sitting on the threshold)."""
+    records: dict[int, tuple] = {}
+    generate_scored(
         model,
         prompts,
-        [p.prompt for p in prompts],
         partial(method.plan, model, router),
-        max_new_tokens=1,
         batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
         progress=False,
+        records=records,
     )
-    return [float(v) for plan in plans for v in plan.record.harm_score]
+    return [float(records[i][0].harm_score[records[i][1]]) for i in range(len(prompts))]
 
 
 def recall_thresholds(
@@ -281,10 +351,17 @@ def _check_tunable(prompts: Sequence[Prompt], what: str) -> None:
         raise ValueError("Empty prompt set: tuning needs harmful and contrast prompts.")
 
 
-def _goal_point(answers: Sequence[ScoredAnswer], h: float, b: float, t: float | None) -> GoalPoint:
+def _goal_point(
+    answers: Sequence[ScoredAnswer],
+    h: float,
+    b: float,
+    t: float | None,
+    reference: Sequence[ScoredAnswer],
+) -> GoalPoint:
     contrast = [a for a in answers if a.prompt.kind == "contrast"]
     checked = [a for a in answers if a.correct is not None]
     return GoalPoint(
+        **goal_change_lows(reference, answers, bool(checked)),
         harmful_coef=h,
         benign_coef=b,
         threshold=t,
@@ -306,7 +383,7 @@ def goal_grid(
     thresholds: Sequence[float | None] = (None,),
     capability: bool = False,
     batch_size: int = 32,
-    max_new_tokens: int = 12,
+    max_new_tokens: int = DECODED_TOKENS,
 ) -> list[GoalPoint]:
     """Every (threshold, harmful, benign) setting of the grids, scored on `prompts`.
 
@@ -332,7 +409,9 @@ def goal_grid(
             max_new_tokens=tokens,
         )
 
-    scores = harm_scores(model, router, prompts, method, batch_size=batch_size)
+    scores = harm_scores(
+        model, router, prompts, method, batch_size=batch_size, max_new_tokens=tokens
+    )
     at_h = {h: answers(h, 0.0, -math.inf) for h in harmful_grid}
     at_b = {b: at_h[0.0] if b == 0 else answers(0.0, b, math.inf) for b in benign_grid}
     points = []
@@ -342,7 +421,7 @@ def goal_grid(
         for h in harmful_grid:
             for b in benign_grid:
                 mixed = [at_h[h][i] if routed[i] else at_b[b][i] for i in range(len(prompts))]
-                points.append(_goal_point(mixed, h, b, t))
+                points.append(_goal_point(mixed, h, b, t, at_h[0.0]))
     return points
 
 
@@ -355,22 +434,31 @@ def pick_for_goal(
     """The goal as the objective: fewest contrast prompts not answered, among the settings
     whose harmful refusal is within `max_refusal_loss` of the unsteered setting's (push 0) and,
     with `max_capability_loss`, whose capability is within that of it; ties go to more harmful
-    refusal, then to the smaller push, then to the earlier setting. The unsteered setting always
-    qualifies, so a grid where no push helps chooses no push."""
+    refusal, then to the smaller push, then to the earlier setting. "Within" is judged as the
+    goal judges it, on the whole 95% paired interval, where the points carry one
+    (`paired_refusal_low`, `paired_capability_low`), else on the difference of the rates. The
+    unsteered setting always qualifies, so a grid where no push helps chooses no push."""
     base = [p for p in points if p.push == 0]
     if not base:
         raise ValueError("The grid has no unsteered point (push 0) to hold the constraints to.")
     ref = base[0]
-    ok = [p for p in points if p.refusal >= ref.refusal - max_refusal_loss - 1e-9]
+
+    def within(p, rate: str, low: float | None, max_loss: float) -> bool:
+        change = getattr(p, rate) - getattr(ref, rate) if low is None else low
+        return p.push == 0 or change >= -max_loss - 1e-9
+
+    ok = [p for p in points if within(p, "refusal", p.paired_refusal_low, max_refusal_loss)]
     if max_capability_loss is not None:
         if any(p.capability is None for p in points):
             raise ValueError("Keeping capability needs points scored with capability=True.")
-        ok = [p for p in ok if p.capability >= ref.capability - max_capability_loss - 1e-9]
+        ok = [
+            p for p in ok if within(p, "capability", p.paired_capability_low, max_capability_loss)
+        ]
     return min(ok, key=lambda p: (p.not_answered, -p.refusal, p.push))
 
 
 @reusing_prefix
-def tune_categorical(
+def tuned_categorical(
     model,
     router: Router,
     prompts: Sequence[Prompt],
@@ -382,7 +470,7 @@ def tune_categorical(
     max_refusal_loss: float = 0.03,
     max_capability_loss: float | None = None,
     batch_size: int = 32,
-) -> Categorical:
+) -> tuple[Categorical, GoalPoint, GoalPoint]:
     """Both coefficients of a categorical method, and with `tune_threshold` its routing
     threshold, chosen jointly on `prompts` (the dev split; never eval) for the goal itself
     (`pick_for_goal` over `goal_grid`): fewest contrast prompts not answered with harmful
@@ -390,11 +478,16 @@ def tune_categorical(
     within that (the benign tasks are then decoded: a push can keep `[respond]` first and still
     break the answer). Thresholds tried: the router's own, and those keeping each share of
     `RECALLS` of `prompts`' harmful prompts routed harmful. The paper's fixed +0.8 / -1.2 (x
-    the activation norm) were set on Llama-3; another model needs its own."""
+    the activation norm) were set on Llama-3; another model needs its own.
+
+    Returns the tuned method, its point on `prompts` and the unsteered point there."""
     _check_tunable(prompts, "tune_categorical")
     thresholds: list[float | None] = [None]
     if tune_threshold and method.steering.policy != "oracle":
-        scores = harm_scores(model, router, prompts, method, batch_size=batch_size)
+        tokens = DECODED_TOKENS if max_capability_loss is not None else 1  # as `goal_grid`
+        scores = harm_scores(
+            model, router, prompts, method, batch_size=batch_size, max_new_tokens=tokens
+        )
         thresholds += recall_thresholds(scores, prompts)
     points = goal_grid(
         model,
@@ -410,13 +503,21 @@ def tune_categorical(
     best = pick_for_goal(
         points, max_refusal_loss=max_refusal_loss, max_capability_loss=max_capability_loss
     )
+    unsteered = next(p for p in points if p.push == 0)
     steering = replace(
         method.steering,
         harmful_coef=best.harmful_coef,
         benign_coef=best.benign_coef,
         threshold=best.threshold,
     )
-    return replace(method, steering=steering)
+    return replace(method, steering=steering), best, unsteered
+
+
+def tune_categorical(
+    model, router: Router, prompts: Sequence[Prompt], method: Categorical, **kwargs
+) -> Categorical:
+    """`tuned_categorical`'s method only."""
+    return tuned_categorical(model, router, prompts, method, **kwargs)[0]
 
 
 @reusing_prefix

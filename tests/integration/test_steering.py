@@ -113,9 +113,15 @@ def test_steering_moves_refusal(micro, router):
 
 def test_goal_grid_scores_each_pair_as_a_direct_run_would(micro, router):
     """The grid is built from one run per coefficient (routing does not depend on them); each
-    pair's rates equal those of steering directly with that pair."""
+    pair's rates equal those of steering directly with that pair, also at thresholds that sit
+    exactly on a prompt's own score (the tuned ones: a score read in other batches than the
+    run's moves by float rounding and flips that prompt)."""
+    from mechrefusal.steering.sweeps import harm_scores, recall_thresholds
+
     direction = select(micro.prompts, split="direction")
     prompts = [p for k in ("harmful", "contrast", "benign") for p in select(direction, kind=k)[:40]]
+    scores = harm_scores(micro.model, router, prompts, Categorical(), max_new_tokens=6)
+    thresholds = (None, 0.3, *recall_thresholds(scores, prompts, (0.9, 0.8, 0.7)))
     points = goal_grid(
         micro.model,
         router,
@@ -123,12 +129,12 @@ def test_goal_grid_scores_each_pair_as_a_direct_run_would(micro, router):
         Categorical(),
         harmful_grid=(0.0, 0.8),
         benign_grid=(0.0, -1.0),
-        thresholds=(None, 0.3),
+        thresholds=thresholds,
         capability=True,
         max_new_tokens=6,
     )
     assert {(p.threshold, p.harmful_coef, p.benign_coef) for p in points} == {
-        (t, h, b) for t in (None, 0.3) for h in (0.0, 0.8) for b in (0.0, -1.0)
+        (t, h, b) for t in thresholds for h in (0.0, 0.8) for b in (0.0, -1.0)
     }
     for point in points:
         steering = SteeringConfig(
@@ -145,6 +151,32 @@ def test_goal_grid_scores_each_pair_as_a_direct_run_would(micro, router):
         )
         assert point.not_answered == sum(a.refused or a.malformed for a in contrast) / len(contrast)
         assert point.capability == sum(bool(a.correct) for a in checked) / len(checked)
+
+
+def test_harm_scores_are_read_in_the_batches_that_answer(micro, router, monkeypatch):
+    """A threshold tuned on a prompt's own score must route it as the run does: the scores
+    come from the very batches (and decoding path) `run_method` answers in, since another
+    batching moves a score by float rounding (SmolLM2's dev split: one harmful prompt on the
+    threshold flipped)."""
+    from mechrefusal.engine import generation
+    from mechrefusal.steering.sweeps import harm_scores
+
+    direction = select(micro.prompts, split="direction")
+    prompts = [p for k in ("harmful", "contrast", "benign") for p in select(direction, kind=k)[:20]]
+    batches: list = []
+    real = generation.generate_planned
+
+    def spy(model, items, texts, *args, **kwargs):
+        batches.append((tuple(texts), kwargs.get("max_new_tokens")))
+        return real(model, items, texts, *args, **kwargs)
+
+    for module in ("mechrefusal.scoring.evaluation", "mechrefusal.steering.sweeps"):
+        if hasattr(__import__(module, fromlist=["x"]), "generate_planned"):
+            monkeypatch.setattr(f"{module}.generate_planned", spy)
+    harm_scores(micro.model, router, prompts, Categorical(), max_new_tokens=6)
+    scored, batches[:] = list(batches), []
+    run_method(micro.model, router, prompts, Categorical(), max_new_tokens=6)
+    assert scored == batches
 
 
 def test_pick_for_goal_is_the_goal_with_its_constraints():
@@ -172,6 +204,35 @@ def test_pick_for_goal_is_the_goal_with_its_constraints():
     assert pick_for_goal(points[:2]) == base  # no push helps: none is chosen
     with pytest.raises(ValueError, match="no unsteered point"):
         pick_for_goal(points[1:])
+    # Where a point carries its paired interval, "within" is the whole interval, as the goal
+    # judges it: -2 points on average whose interval reaches -5 is not shown within 3.
+    unsure = replace(points[2], paired_refusal_low=-0.05)
+    assert pick_for_goal([base, unsure, points[1]]) == base
+    sure = replace(points[2], paired_refusal_low=-0.025, paired_capability_low=-0.03)
+    assert pick_for_goal([base, sure]) == sure
+    assert pick_for_goal([base, sure], max_capability_loss=0.02) == base
+
+
+def test_sweep_points_carry_paired_intervals_against_strength_zero(micro, router):
+    """Each point's interval is the paired bootstrap of its answers against the unpushed ones."""
+    from mechrefusal.scoring.paired import paired_rates
+    from mechrefusal.steering.methods import GlobalDirection
+    from mechrefusal.steering.sweeps import sweep_answers, sweep_prompts
+
+    direction = select(micro.prompts, split="direction")[::4]
+    points = sweep_method(micro.model, router, direction, GlobalDirection(), [-1.0, 0.0])
+    assert [p.strength for p in points] == [-1.0, 0.0]
+    ordered = sweep_prompts(direction)
+    answers = {
+        s: sweep_answers(
+            micro.model, router, ordered, GlobalDirection().at_strength(s), capability=False
+        )
+        for s in (0.0, -1.0)
+    }
+    paired = paired_rates(answers[0.0], answers[-1.0])
+    assert points[0].paired_refusal_low == paired["harmful_refusal"].low
+    assert points[0].paired_refusal_low < points[0].refusal - points[1].refusal
+    assert points[1].paired_refusal_low == 0.0 and points[0].paired_capability_low is None
 
 
 def test_no_fit_or_choice_is_given_evaluation_rows(micro, router):
