@@ -170,11 +170,12 @@ def test_pick_layer_is_the_goal_with_its_tie_breaks():
 def test_the_chosen_layer_is_the_goals_best_tuned_layer(micro, router, splits):
     reader = HarmReader(probe=router.harm_probe, layer=1, position="prompt_end")
     grids = {"harmful_grid": (0.0, 0.8), "benign_grid": (0.0, -1.0)}
+    tuning = splits["direction"][::3]  # a smaller choice split keeps the test fast
     choice = choose_steering_layer(
         micro.model,
         splits["direction"],
         splits["probe"],
-        splits["direction"],
+        tuning,
         reader,
         Categorical(name="mine"),
         layers=[0, 1],
@@ -192,7 +193,7 @@ def test_the_chosen_layer_is_the_goals_best_tuned_layer(micro, router, splits):
     _, point, unsteered = tuned_categorical(
         micro.model,
         own,
-        splits["direction"],
+        tuning,
         replace(Categorical(name="mine"), own_router=own),
         **grids,
     )
