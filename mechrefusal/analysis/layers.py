@@ -122,8 +122,8 @@ def layer_sweep(
 ) -> LayerSweepResult:
     """Separability, direction norms and steering effect at every layer's resid_post.
 
-    The steering effects run inside `reused_prefix`: layer L's residual is the memoised L - 1
-    one plus a block, and only the blocks after L run per push."""
+    The steering effects run inside `reused_prefix(walk_up=True)`: layer L's residual is the
+    memoised L - 1 one plus a block, and only the blocks after L run per push."""
     harmful = [p for p in prompts if p.kind == "harmful" and p.category is not None]
     benign = [p for p in prompts if p.kind in ("benign", "contrast")]
     contrast = [p for p in benign if p.kind == "contrast"]
@@ -144,7 +144,7 @@ def layer_sweep(
     rel_norm: dict[str, list[float]] = {c: [] for c in present}
     by_category = {c: [p.prompt for p in contrast if p.category == c] for c in present}
     by_category = {c: texts for c, texts in by_category.items() if texts}
-    with reused_prefix(model):
+    with reused_prefix(model, walk_up=True):
         before = {c: refusal_logit_gap(model, texts) for c, texts in by_category.items()}
         for name in names:
             a = acts[name]

@@ -222,23 +222,38 @@ _MODEL_IDS: dict[int, dict] = {}
 _UPPER_KV: dict[int, dict[tuple[str, int], tuple[int, _KVCache]]] = {}
 """id(model) -> {(batch key, tail): (first block S, the unsteered keys and values of blocks
 S.. over every column but the last `tail`)}, while `reused_prefix` is open."""
+_WALKING: set[int] = set()
+"""id(model) of memos opened with `walk_up`: residuals resumed from the memoised layer below."""
 
 
 @contextmanager
-def reused_prefix(model) -> Iterator[None]:
+def reused_prefix(model, *, walk_up: bool = False) -> Iterator[None]:
     """Reuse the blocks below a steering hook across first-token forwards of the same batches.
 
-    Only for a fixed model: weights must not change inside the block (nothing checks).
+    Every memoised residual is the same tensor whichever plan asked for it first: it is
+    computed from the embedding up (or read from the activation store), never resumed from a
+    memoised lower layer, whose float rounding differs; so a setting tuned inside the memo
+    answers the same when it is measured later in it. `walk_up=True` (the layer sweep, which
+    visits every layer once) resumes each layer from the one below instead, in a memo of its
+    own that nothing else reads. Only for a fixed model: weights must not change inside the
+    block (nothing checks).
     """
-    opened = id(model) not in _PREFIXES
+    key = id(model)
+    outer = (_PREFIXES.pop(key), _UPPER_KV.pop(key)) if walk_up and key in _PREFIXES else None
+    opened = key not in _PREFIXES
     if opened:
-        _PREFIXES[id(model)], _UPPER_KV[id(model)] = {}, {}
+        _PREFIXES[key], _UPPER_KV[key] = {}, {}
+        if walk_up:
+            _WALKING.add(key)
     try:
         yield
     finally:
         if opened:
-            del _PREFIXES[id(model)], _UPPER_KV[id(model)]
-            _MODEL_IDS.pop(id(model), None)
+            del _PREFIXES[key], _UPPER_KV[key]
+            _MODEL_IDS.pop(key, None)
+            _WALKING.discard(key)
+        if outer is not None:
+            _PREFIXES[key], _UPPER_KV[key] = outer
 
 
 def _memo_layer(model, hooks: list) -> int | None:
@@ -256,18 +271,19 @@ def _memo_layer(model, hooks: list) -> int | None:
 
 
 _MEMO_LAYERS = 3
-"""Residuals kept per batch (least recently used dropped): a comparison uses the steering layer
-and the last block; a layer sweep walks up one layer at a time from the previous one."""
+"""Residuals kept per batch (least recently used dropped): a comparison uses the steering layer,
+a harm reader's layer and the last block."""
 
 
 def _memo_residual(model, tokens, mask, layer: int) -> Float[Tensor, "batch pos d_model"]:
-    """The residual after block `layer` for this batch, computed once per open memo (from the
-    highest memoised layer below it when there is one)."""
+    """The residual after block `layer` for this batch, computed once per open memo: from the
+    embedding up (or the store), so it does not depend on which layers were asked for before;
+    in a `walk_up` memo, from the highest memoised layer below it when there is one."""
     entry = _PREFIXES[id(model)].setdefault(batch_key(tokens, mask), {})
     if layer in entry:
         entry[layer] = entry.pop(layer)  # most recently used last
         return entry[layer]
-    below = [held for held in entry if held < layer]
+    below = [held for held in entry if held < layer] if id(model) in _WALKING else []
     if below:
         start = max(below)
         entry[start] = entry.pop(start)
@@ -347,11 +363,15 @@ def _last_logits_over_tail(
 
 def _upper_kv(model, tokens, mask, layer: int, tail: int) -> _KVCache:
     """Frozen unsteered keys and values of blocks `layer + 1`.. over the columns before the last
-    `tail`, computed once per batch and tail. They do not depend on the layer, so a cache that
-    starts lower serves every layer above (a layer sweep walking up builds it once)."""
+    `tail`, computed once per batch, tail and layer (the latest kept). In a `walk_up` memo a
+    cache that starts lower serves every layer above (the layer sweep builds it once); in any
+    other its keys come from this layer's own residual, so they do not depend on the order
+    the layers were visited in."""
     held, key = _UPPER_KV[id(model)], (batch_key(tokens, mask), tail)
-    if key in held and held[key][0] <= layer + 1:
-        return held[key][1]
+    if key in held:
+        start = held[key][0]
+        if start == layer + 1 or (start < layer + 1 and id(model) in _WALKING):
+            return held[key][1]
     residual = _memo_residual(model, tokens, mask, layer)
     cache = _KVCache.init_cache(model.cfg, residual.device, residual.shape[0])
     model(

@@ -164,6 +164,17 @@ def answer_prompts(
     )
 
 
+def decoding_groups(
+    model, prompts: Sequence[Prompt], *, decode_all: bool = False
+) -> tuple[list[int], list[int]]:
+    """The indices `generate_scored` decodes in full and those it answers with the first token
+    only; each group is batched on its own (so answering a group alone answers it the same)."""
+    first_only = has_refusal_tokens(model.tokenizer) and not decode_all
+    short = [i for i, p in enumerate(prompts) if first_only and p.answer is None]
+    full = [i for i, p in enumerate(prompts) if not (first_only and p.answer is None)]
+    return full, short
+
+
 def generate_scored(
     model,
     prompts: Sequence[Prompt],
@@ -189,10 +200,7 @@ def generate_scored(
     """
     if not prompts:
         raise ValueError("Empty prompt set: nothing to evaluate.")
-    exact = has_refusal_tokens(model.tokenizer)
-    first_only = exact and not decode_all
-    short = [i for i, p in enumerate(prompts) if first_only and p.answer is None]
-    full = [i for i, p in enumerate(prompts) if not (first_only and p.answer is None)]
+    full, short = decoding_groups(model, prompts, decode_all=decode_all)
     scored: dict[int, ScoredAnswer] = {}
     for indices, n_tokens in ((full, max_new_tokens), (short, 1)):
         if not indices:

@@ -66,14 +66,24 @@ OUTCOMES: dict[str, tuple[str, Callable[[ScoredAnswer], bool | None]]] = {
 
 
 def paired_rates(
-    before: Sequence[ScoredAnswer], after: Sequence[ScoredAnswer], *, seed: int = 0
+    before: Sequence[ScoredAnswer],
+    after: Sequence[ScoredAnswer],
+    *,
+    seed: int = 0,
+    rates: Sequence[str] | None = None,
 ) -> dict[str, PairedDifference]:
     """Each goal rate's paired difference (after - before) between two runs of the same
-    prompts, where the prompt set has prompts it scores."""
+    prompts, where the prompt set has prompts it scores; `rates` keeps those of `OUTCOMES`
+    (all by default: each is a bootstrap)."""
     if [a.prompt for a in before] != [a.prompt for a in after]:
         raise ValueError("Paired runs must answer the same prompts in the same order.")
+    unknown = set(rates or ()) - set(OUTCOMES)
+    if unknown:
+        raise ValueError(f"Unknown rates {sorted(unknown)}; known: {sorted(OUTCOMES)}.")
     out = {}
     for name, (kind, outcome) in OUTCOMES.items():
+        if rates is not None and name not in rates:
+            continue
         pairs = [
             (outcome(b), outcome(a))
             for b, a in zip(before, after, strict=True)

@@ -23,6 +23,8 @@ from mechrefusal.scoring.evaluation import (
 from mechrefusal.scoring.paired import PairedDifference, paired_rates
 from mechrefusal.steering.methods import (
     AnswerMethod,
+    GlobalDirection,
+    LogitBias,
     Unsteered,
     push_plan,
 )
@@ -99,6 +101,14 @@ def headline_rates(results: Sequence[dict]) -> dict[str, dict]:
     return {r["name"]: result_rates(r) for r in results}
 
 
+def pushes_nothing(method: AnswerMethod) -> bool:
+    """The unsteered model, or a baseline tuned to strength 0 (a zero bias or push): its answers
+    are the unsteered ones, so a comparison reuses them instead of answering again."""
+    return isinstance(method, Unsteered) or (
+        isinstance(method, (LogitBias, GlobalDirection)) and method.strength == 0
+    )
+
+
 @reusing_prefix
 def compare_methods(
     model,
@@ -115,7 +125,7 @@ def compare_methods(
     for method in tqdm(methods, desc="methods", disable=not progress, leave=False):
         answers = (
             reference
-            if isinstance(method, Unsteered)
+            if pushes_nothing(method)
             else run_method(model, router, prompts, method, batch_size=batch_size)
         )
         changed = sum(

@@ -1,5 +1,5 @@
-"""The steering layer chosen on the choice split by the goal itself (docs/method.md, "The
-routing study").
+"""The steering layer chosen on the choice split by the goal itself (docs/method.md, "Steering
+with the study's reader at a layer chosen on dev").
 
 The figures' layer (`analysis.layers`) keeps, among layers whose categories separate, the one
 whose push moves the first answer token most; that effect grows toward the output, so the
@@ -15,6 +15,7 @@ the goal there is chosen; every layer's point is reported.
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from mechrefusal.analysis.activations import Position
 from mechrefusal.analysis.probe import HarmProbe
 from mechrefusal.data.prompts import Prompt, check_no_held_out
 from mechrefusal.steering.methods import HARMFUL_GRID, STEERING_GRID, Categorical
@@ -40,7 +41,7 @@ class HarmReader:
 
     probe: HarmProbe
     layer: int
-    position: str
+    position: Position
 
 
 @dataclass(frozen=True)

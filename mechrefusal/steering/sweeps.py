@@ -11,7 +11,7 @@ from functools import partial
 
 from mechrefusal.analysis.directions import DirectionSet, with_k
 from mechrefusal.data.prompts import Prompt, check_no_held_out
-from mechrefusal.scoring.evaluation import ScoredAnswer, generate_scored
+from mechrefusal.scoring.evaluation import ScoredAnswer, decoding_groups, generate_scored
 from mechrefusal.scoring.paired import paired_rates
 from mechrefusal.steering.comparison import (
     prompt_push_plan,
@@ -161,7 +161,11 @@ def goal_change_lows(
     """The lower ends of the 95% paired intervals (`scoring.paired`) of harmful refusal and,
     with `capability`, of capability, against `reference` (the unpushed answers to the same
     prompts): what the goal's "within N points" is judged on, so a choice is held to it too."""
-    paired = paired_rates(reference, answers)
+    paired = paired_rates(
+        reference,
+        answers,
+        rates=("harmful_refusal", "capability") if capability else ("harmful_refusal",),
+    )
     low = lambda rate: paired[rate].low if rate in paired else None  # noqa: E731
     return {
         "paired_refusal_low": low("harmful_refusal"),
@@ -381,6 +385,7 @@ def goal_grid(
     harmful_grid: Sequence[float] = HARMFUL_GRID,
     benign_grid: Sequence[float] = STEERING_GRID,
     thresholds: Sequence[float | None] = (None,),
+    recalls: Sequence[float] = (),
     capability: bool = False,
     batch_size: int = 32,
     max_new_tokens: int = DECODED_TOKENS,
@@ -391,37 +396,57 @@ def goal_grid(
     compares the harm probe's score, read before any push, with the threshold. So a prompt's
     answer under a setting is its answer with every prompt pushed by h (threshold -inf) if its
     score reaches the threshold, else with every prompt pushed by b (threshold +inf): |H| + |B|
-    runs give the whole grid, thresholds included. `None` in `thresholds` is the router's own.
-    With `capability` the benign tasks are decoded and checked too."""
+    runs give the whole grid, thresholds included. `None` in `thresholds` is the router's own;
+    `recalls` adds the thresholds keeping each share of the harmful prompts routed harmful
+    (`recall_thresholds`), read off the scores of the unpushed run, in the batches every run
+    answers in (a threshold sits on a prompt's own score, which other batches move by float
+    rounding). With `capability` the benign tasks are decoded and checked too; a harmful-push
+    run skips them when none scores as high as the lowest threshold (none can be routed
+    harmful; the rest are batched on their own, so their answers are unchanged)."""
     _check_tunable(prompts, "goal_grid")
     if 0.0 not in harmful_grid or 0.0 not in benign_grid:
         raise ValueError("Both grids need 0 (the unsteered model is the goal's reference).")
     tokens = max_new_tokens if capability else 1
 
-    def answers(h: float, b: float, threshold: float) -> list[ScoredAnswer]:
+    def answers(h: float, b: float, threshold: float, rows: Sequence[int], records=None):
         steering = replace(method.steering, harmful_coef=h, benign_coef=b, threshold=threshold)
-        return run_method(
+        answered = generate_scored(
             model,
-            router,
-            prompts,
-            replace(method, steering=steering),
+            [prompts[i] for i in rows],
+            partial(replace(method, steering=steering).plan, model, router),
             batch_size=batch_size,
             max_new_tokens=tokens,
+            progress=False,
+            records=records,
         )
+        return dict(zip(rows, answered, strict=True))
 
-    scores = harm_scores(
-        model, router, prompts, method, batch_size=batch_size, max_new_tokens=tokens
-    )
-    at_h = {h: answers(h, 0.0, -math.inf) for h in harmful_grid}
-    at_b = {b: at_h[0.0] if b == 0 else answers(0.0, b, math.inf) for b in benign_grid}
+    everyone, records = range(len(prompts)), {}
+    unpushed = answers(0.0, 0.0, -math.inf, everyone, records)
+    scores = [float(records[i][0].harm_score[records[i][1]]) for i in everyone]
+    thresholds = [*thresholds, *(recall_thresholds(scores, prompts, recalls) if recalls else ())]
+    cuts = [router.harm_probe.threshold if t is None else t for t in thresholds]
+    # Groups answered apart (`decoding_groups`) that no threshold can route harmful need no
+    # harmful push.
+    reachable = [
+        i
+        for group in decoding_groups(model, prompts)
+        if any(scores[i] >= min(cuts) for i in group)
+        for i in group
+    ]
+    at_h = {
+        h: unpushed if h == 0 else answers(h, 0.0, -math.inf, sorted(reachable))
+        for h in harmful_grid
+    }
+    at_b = {b: unpushed if b == 0 else answers(0.0, b, math.inf, everyone) for b in benign_grid}
+    reference = [unpushed[i] for i in everyone]
     points = []
-    for t in thresholds:
-        cut = router.harm_probe.threshold if t is None else t
+    for t, cut in zip(thresholds, cuts, strict=True):
         routed = [s >= cut for s in scores]
         for h in harmful_grid:
             for b in benign_grid:
-                mixed = [at_h[h][i] if routed[i] else at_b[b][i] for i in range(len(prompts))]
-                points.append(_goal_point(mixed, h, b, t, at_h[0.0]))
+                mixed = [at_h[h][i] if routed[i] else at_b[b][i] for i in everyone]
+                points.append(_goal_point(mixed, h, b, t, reference))
     return points
 
 
@@ -482,13 +507,6 @@ def tuned_categorical(
 
     Returns the tuned method, its point on `prompts` and the unsteered point there."""
     _check_tunable(prompts, "tune_categorical")
-    thresholds: list[float | None] = [None]
-    if tune_threshold and method.steering.policy != "oracle":
-        tokens = DECODED_TOKENS if max_capability_loss is not None else 1  # as `goal_grid`
-        scores = harm_scores(
-            model, router, prompts, method, batch_size=batch_size, max_new_tokens=tokens
-        )
-        thresholds += recall_thresholds(scores, prompts)
     points = goal_grid(
         model,
         router,
@@ -496,7 +514,7 @@ def tuned_categorical(
         method,
         harmful_grid=harmful_grid,
         benign_grid=benign_grid,
-        thresholds=thresholds,
+        recalls=RECALLS if tune_threshold and method.steering.policy != "oracle" else (),
         capability=max_capability_loss is not None,
         batch_size=batch_size,
     )

@@ -8,8 +8,8 @@ from mechrefusal.data.chat import tokenize_prompts
 from mechrefusal.data.prompts import select
 from mechrefusal.engine import shared_prefix
 from mechrefusal.engine.generation import generate_answers
-from mechrefusal.scoring.evaluation import refusal_logit_gap
-from mechrefusal.steering.comparison import compare_methods, run_method
+from mechrefusal.scoring.evaluation import generate_scored, refusal_logit_gap, summarize
+from mechrefusal.steering.comparison import compare_methods, refused_share, run_method
 from mechrefusal.steering.methods import Categorical, Unsteered
 from mechrefusal.steering.router import SteeringConfig, fit_router, steered_generate
 from mechrefusal.steering.routing_study import POSITIONS, READERS, routing_study
@@ -89,6 +89,29 @@ def test_oracle_routing_follows_labels(micro, router, mixed):
     assert records[0].harmful == [p.kind == "harmful" for p in mixed]
 
 
+def test_a_comparison_answers_a_zero_push_as_the_unsteered_model(micro, router, monkeypatch):
+    """A baseline tuned to strength 0 is the unsteered model: its row is the unsteered one, and
+    nothing is answered again for it (SmolLM2's tuned baselines are 0 on dev)."""
+    from mechrefusal.steering import comparison
+    from mechrefusal.steering.methods import GlobalDirection, LogitBias
+
+    prompts = select(micro.prompts, split="eval")[:40]
+    runs: list[str] = []
+    real = comparison.run_method
+
+    def spy(model, router_, prompts_, method, **kwargs):
+        runs.append(method.name)
+        return real(model, router_, prompts_, method, **kwargs)
+
+    monkeypatch.setattr(comparison, "run_method", spy)
+    methods = [LogitBias(), GlobalDirection(), LogitBias(strength=-4.0)]
+    rows = compare_methods(micro.model, router, prompts, methods, progress=False)
+    assert runs == ["unsteered", "logit bias"]
+    unsteered = real(micro.model, router, prompts, Unsteered())
+    assert rows[0].result == rows[1].result == summarize(unsteered)
+    assert rows[2].category_changed > 0
+
+
 def test_steering_moves_refusal(micro, router):
     e = select(micro.prompts, split="eval")
     oracle = Categorical(name="oracle", steering=SteeringConfig(policy="oracle"))
@@ -129,7 +152,8 @@ def test_goal_grid_scores_each_pair_as_a_direct_run_would(micro, router):
         Categorical(),
         harmful_grid=(0.0, 0.8),
         benign_grid=(0.0, -1.0),
-        thresholds=thresholds,
+        thresholds=(None, 0.3),
+        recalls=(0.9, 0.8, 0.7),  # read off the grid's own unpushed run
         capability=True,
         max_new_tokens=6,
     )
@@ -151,6 +175,49 @@ def test_goal_grid_scores_each_pair_as_a_direct_run_would(micro, router):
         )
         assert point.not_answered == sum(a.refused or a.malformed for a in contrast) / len(contrast)
         assert point.capability == sum(bool(a.correct) for a in checked) / len(checked)
+
+
+def test_goal_grid_decodes_no_task_that_no_threshold_routes_harmful(micro, router, monkeypatch):
+    """Where every decoded task scores below the lowest threshold, the harmful push answers
+    the other prompts' first tokens only, and every point is still what a direct run gives."""
+    from mechrefusal.steering.sweeps import harm_scores
+
+    direction = select(micro.prompts, split="direction")
+    prompts = [p for k in ("harmful", "contrast", "benign") for p in select(direction, kind=k)[:40]]
+    scores = harm_scores(micro.model, router, prompts, Categorical(), max_new_tokens=6)
+    tasks_top = max(s for s, p in zip(scores, prompts, strict=True) if p.answer is not None)
+    above = sorted(s for s in scores if s > tasks_top)
+    assert above, "the test needs a prompt scoring above every decoded task"
+    decoded: list[int] = []
+    real = generate_scored
+
+    def spy(model, items, *args, **kwargs):
+        decoded.extend([kwargs["max_new_tokens"]] * any(p.answer is not None for p in items))
+        return real(model, items, *args, **kwargs)
+
+    monkeypatch.setattr("mechrefusal.steering.sweeps.generate_scored", spy)
+    grid = {"harmful_grid": (0.0, 0.8), "benign_grid": (0.0, -1.0)}
+    points = goal_grid(
+        micro.model,
+        router,
+        prompts,
+        Categorical(),
+        thresholds=(above[0],),
+        capability=True,
+        max_new_tokens=6,
+        **grid,
+    )
+    assert decoded == [6, 6]  # the unpushed run and the benign push; not the harmful push
+    for point in points:
+        steering = SteeringConfig(
+            harmful_coef=point.harmful_coef, benign_coef=point.benign_coef, threshold=above[0]
+        )
+        answers = run_method(
+            micro.model, router, prompts, Categorical(steering=steering), max_new_tokens=6
+        )
+        checked = [a for a in answers if a.correct is not None]
+        assert point.capability == sum(bool(a.correct) for a in checked) / len(checked)
+        assert point.refusal == refused_share(answers, "harmful")
 
 
 def test_harm_scores_are_read_in_the_batches_that_answer(micro, router, monkeypatch):
