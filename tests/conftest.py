@@ -100,6 +100,22 @@ def micro(artifacts_root):
 
 
 @pytest.fixture(scope="session")
+def router(micro):
+    """The figures' router on the micro organism: directions on the direction split, probes on
+    train + direction (the threshold is calibrated on held-out frames; the direction split alone
+    has too few for the probe to route any eval prompt as harmful), at layer 1. A module that
+    needs another defines its own `router`."""
+    from mechrefusal.data.prompts import select
+    from mechrefusal.steering.router import fit_router
+
+    direction = select(micro.prompts, split="direction")
+    train = select(micro.prompts, split="train")
+    return fit_router(
+        micro.model, direction, layer=1, probe_prompts=train + direction, progress=False
+    )
+
+
+@pytest.fixture(scope="session")
 def micro_base(artifacts_root):
     from mechrefusal.models.loading import load_model
 

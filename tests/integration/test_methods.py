@@ -16,19 +16,7 @@ from mechrefusal.steering.methods import (
     RandomControl,
     Unsteered,
 )
-from mechrefusal.steering.router import SteeringConfig, first_token_categories, fit_router
-
-
-@pytest.fixture(scope="module")
-def router(micro):
-    # Probes on train + direction, as the figures fit them: the threshold is calibrated on
-    # held-out frames, and the direction split alone has too few for the probe to route any
-    # eval prompt as harmful on the micro organism.
-    direction = select(micro.prompts, split="direction")
-    train = select(micro.prompts, split="train")
-    return fit_router(
-        micro.model, direction, layer=1, probe_prompts=train + direction, progress=False
-    )
+from mechrefusal.steering.router import SteeringConfig, first_token_categories
 
 
 @pytest.fixture(scope="module")

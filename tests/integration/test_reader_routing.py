@@ -42,13 +42,6 @@ def splits(micro):
 
 
 @pytest.fixture(scope="module")
-def router(micro, splits):
-    return fit_router(
-        micro.model, splits["direction"], layer=1, probe_prompts=splits["probe"], progress=False
-    )
-
-
-@pytest.fixture(scope="module")
 def study(micro, splits):
     return routing_study(
         micro.model,

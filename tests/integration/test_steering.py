@@ -25,18 +25,6 @@ from mechrefusal.steering.sweeps import (
 
 
 @pytest.fixture(scope="module")
-def router(micro):
-    direction = select(micro.prompts, split="direction")
-    return fit_router(
-        micro.model,
-        direction,
-        layer=1,
-        probe_prompts=select(micro.prompts, split="train") + direction,
-        progress=False,
-    )
-
-
-@pytest.fixture(scope="module")
 def mixed(micro):
     e = select(micro.prompts, split="eval")
     return (
