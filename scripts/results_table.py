@@ -1561,6 +1561,49 @@ def _paired_cell(m: dict | None, rate: str, value: dict | None) -> str:
     return f"{value['value'] * 100:.1f}% ({paired_points(m, rate)})"
 
 
+def _method_cells(row: dict | None) -> list[str]:
+    return [
+        _paired_cell(row, "contrast_not_answered", row and contrast(row)),
+        _paired_cell(row, "harmful_refusal", row and harmful(row)),
+        _paired_cell(row, "capability", row and row["capability"]),
+    ]
+
+
+def _wang_choice_cells(figures: Path) -> list[str]:
+    """Wang et al.'s chosen candidate on the choice split, read from figure 13's sweep: each
+    rate, its change from the unablated point and, where the sweep judged it, the lower end of
+    the paired 95% interval (a sweep point carries no more of it)."""
+    side = load(figures / "smollm2", "13_methods_side_by_side")
+    sweep = (side or {}).get("false_refusal") or {}
+    chosen, points = sweep.get("chosen") or {}, sweep.get("points") or []
+    base = next((p for p in points if p["strength"] == 0), None)
+    point = next(
+        (
+            p
+            for p in points
+            if (p["read_at"], p["lam"], p["strength"])
+            == (chosen.get("read_at"), chosen.get("lam"), chosen.get("strength"))
+        ),
+        None,
+    )
+    if base is None or point is None:
+        return ["not measured"] * 3
+    cells = []
+    for rate, low in (
+        ("not_answered", None),
+        ("refusal", "paired_refusal_low"),
+        ("capability", "paired_capability_low"),
+    ):
+        if point[rate] is None or base[rate] is None:
+            cells.append("not measured")
+            continue
+        lowest = (
+            f", interval from {point[low] * 100:+.1f}" if low and point[low] is not None else ""
+        )
+        cells.append(f"{point[rate] * 100:.1f}% ({(point[rate] - base[rate]) * 100:+.1f}{lowest})")
+    return cells
+
+
 def family_table(figures: Path, steer: dict) -> list[str]:
     """Each method family's best member on the choice split (`verdicts.family_best`: fewest of
     the goal's lines missed, then fewest contrast prompts not answered), its numbers there and
@@ -1596,13 +1639,11 @@ def family_table(figures: Path, steer: dict) -> list[str]:
         else:
             best = family_best(choice_rows["unsteered"], members)
             on_eval = eval_rows.get(best["name"])
-        cells = [family, best["name"] if best else f"{WANG} (figure 13)"]
-        for row in (best, on_eval):
-            cells += [
-                _paired_cell(row, "contrast_not_answered", row and contrast(row)),
-                _paired_cell(row, "harmful_refusal", row and harmful(row)),
-                _paired_cell(row, "capability", row and row["capability"]),
-            ]
+        if best is None:  # Wang et al.: its chosen sweep point on the choice split (figure 13)
+            cells = [family, f"{WANG} (figure 13)", *_wang_choice_cells(figures)]
+        else:
+            cells = [family, best["name"], *_method_cells(best)]
+        cells += _method_cells(on_eval)
         missed = missed_lines(eval_rows["unsteered"], on_eval) if on_eval else []
         cells.append(", ".join(missed) if missed else "none")
         lines.append("| " + " | ".join(cells) + " |")

@@ -721,3 +721,39 @@ def test_timing_says_when_the_trained_models_came_from_the_store(tmp_path):
     baseline["wall_seconds"] = 400.0
     (tmp_path / "00_organism_baseline.json").write_text(json.dumps(baseline))
     assert "from a fresh clone's trained-nothing state" in table.timing(tmp_path)
+
+
+def test_results_table_reads_wang_et_al_on_the_choice_split_from_its_sweep(monkeypatch):
+    """The family table's dev cells for Wang et al. are its chosen candidate's sweep point in
+    figure 13, against the unablated point, with the paired lows the sweep judged."""
+    table = _results_table()
+    at = "blocks.2.hook_resid_post"
+
+    def point(read_at, lam, strength, not_answered, refusal, capability, lows):
+        return {
+            "read_at": read_at,
+            "lam": lam,
+            "strength": strength,
+            "not_answered": not_answered,
+            "refusal": refusal,
+            "capability": capability,
+            "paired_refusal_low": lows[0],
+            "paired_capability_low": lows[1],
+        }
+
+    sweep = {
+        "chosen": {"read_at": at, "lam": 0.5, "strength": 1.0},
+        "points": [
+            point(None, None, 0.0, 0.5, 0.9, 0.2, (0.0, 0.0)),
+            point(at, 0.0, 1.0, 0.0, 0.5, 0.1, (-0.5, -0.2)),
+            point(at, 0.5, 1.0, 0.25, 0.88, 0.2, (-0.04, -0.01)),
+        ],
+    }
+    monkeypatch.setattr(table, "load", lambda figures, stem: {"false_refusal": sweep})
+    assert table._wang_choice_cells(Path("figures")) == [
+        "25.0% (-25.0)",
+        "88.0% (-2.0, interval from -4.0)",
+        "20.0% (+0.0, interval from -1.0)",
+    ]
+    monkeypatch.setattr(table, "load", lambda figures, stem: None)
+    assert table._wang_choice_cells(Path("figures")) == ["not measured"] * 3
