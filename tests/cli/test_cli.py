@@ -270,32 +270,26 @@ def test_errors_are_one_line_naming_the_fix(argv, message, tmp_path, micro):
         "category": category,
     }
     argv = [a.format(**files) for a in argv]
-    done = subprocess.run(
-        [sys.executable, "-m", "mechrefusal", *argv, "--artifacts", str(tmp_path / "store")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = _cli(*argv, "--artifacts", str(tmp_path / "store"))
     assert done.returncode == 2
     err = done.stderr.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("mechrefusal: error: ") and message in err[0]
     assert "Traceback" not in done.stderr
-    # --debug shows the traceback instead.
-    debug = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mechrefusal",
-            *argv,
-            "--artifacts",
-            str(tmp_path / "store"),
-            "--debug",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+
+
+def test_debug_shows_the_traceback_instead(tmp_path):
+    """One case stands for all: every error above leaves through the same entry point (each
+    subprocess costs the package's import, ~8 s on 2 cores)."""
+    missing = ("eval", "--prompts", str(tmp_path / "none.jsonl"), "--artifacts", str(tmp_path))
+    debug = _cli(*missing, "--debug")
     assert debug.returncode != 0 and "Traceback" in debug.stderr
+    assert "No prompt file" in debug.stderr
+
+
+def _cli(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mechrefusal", *argv], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_figures_help_lists_its_options():
