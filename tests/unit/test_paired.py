@@ -84,3 +84,8 @@ def test_paired_rates_read_each_goal_rate_on_its_own_prompts():
     assert rates["capability"].value == pytest.approx(-1.0) and rates["capability"].n == 1
     with pytest.raises(ValueError, match="same prompts"):
         paired_rates(before, after[::-1])
+    # A choice bootstraps only the rates it judges, each the same as in the full set.
+    kept = paired_rates(before, after, rates=("harmful_refusal", "capability"))
+    assert kept == {name: rates[name] for name in ("harmful_refusal", "capability")}
+    with pytest.raises(ValueError, match="Unknown rates \\['refusal'\\]"):
+        paired_rates(before, after, rates=("refusal",))
