@@ -3,86 +3,55 @@
 The public API re-exported here covers the usual workflow: load a model, pick prompt splits,
 compute category directions, fit the steering router, steer, evaluate, and look at single
 answers. The subpackages hold the rest (docs/method.md, "Code layout").
+
+Names are imported on first use (PEP 562): `import mechrefusal` and `mechrefusal --help` then
+cost no torch or TransformerLens import (about 8 s on 2 cores), and a command that refuses its
+input says so before loading them.
 """
 
-from mechrefusal._paths import default_artifacts
-from mechrefusal._progress import set_progress
-from mechrefusal._version import __version__
-from mechrefusal.analysis.activations import cache_activations
-from mechrefusal.analysis.diffing import diff_models
-from mechrefusal.analysis.directions import (
-    DirectionSet,
-    compute_directions,
-    cosine_matrix,
-    diff_in_means,
-    sparsify,
-)
-from mechrefusal.analysis.interventions import (
-    ablated_directions,
-    added_vectors,
-    orthogonalized_copy,
-)
-from mechrefusal.categories import (
-    CATEGORIES,
-    REFUSAL_TOKENS,
-    RESPOND_TOKEN,
-    Category,
-    parse_category,
-)
-from mechrefusal.data.prompts import Prompt, choice_split, generate_prompts, load_jsonl, select
-from mechrefusal.engine.hooks import hook_name
-from mechrefusal.models.loading import LoadedModel, load_model
-from mechrefusal.reporting.experiment import steering_layer
-from mechrefusal.scoring.evaluation import ScoredAnswer, answer_prompts, evaluate, summarize
-from mechrefusal.steering.comparison import run_method
-from mechrefusal.steering.methods import Categorical
-from mechrefusal.steering.presets import PAPER, steering_preset
-from mechrefusal.steering.preview import SteeringPreview, preview_steering
-from mechrefusal.steering.router import Router, SteeringConfig, fit_router, steered_generate
-from mechrefusal.store.artifacts import ArtifactError, ModelFingerprint
+import importlib
 
-__all__ = [
-    "CATEGORIES",
-    "Categorical",
-    "REFUSAL_TOKENS",
-    "RESPOND_TOKEN",
-    "ArtifactError",
-    "Category",
-    "DirectionSet",
-    "LoadedModel",
-    "ModelFingerprint",
-    "PAPER",
-    "Prompt",
-    "Router",
-    "ScoredAnswer",
-    "SteeringConfig",
-    "SteeringPreview",
-    "__version__",
-    "ablated_directions",
-    "answer_prompts",
-    "added_vectors",
-    "cache_activations",
-    "choice_split",
-    "compute_directions",
-    "cosine_matrix",
-    "default_artifacts",
-    "diff_in_means",
-    "diff_models",
-    "evaluate",
-    "fit_router",
-    "generate_prompts",
-    "hook_name",
-    "load_jsonl",
-    "load_model",
-    "orthogonalized_copy",
-    "parse_category",
-    "preview_steering",
-    "run_method",
-    "select",
-    "set_progress",
-    "sparsify",
-    "steered_generate",
-    "steering_layer",
-    "steering_preset",
-    "summarize",
-]
+from mechrefusal._paths import default_artifacts as default_artifacts
+from mechrefusal._progress import set_progress as set_progress
+from mechrefusal._version import __version__ as __version__
+
+_PUBLIC = {
+    "analysis.activations": ("cache_activations",),
+    "analysis.diffing": ("diff_models",),
+    "analysis.directions": (
+        "DirectionSet",
+        "compute_directions",
+        "cosine_matrix",
+        "diff_in_means",
+        "sparsify",
+    ),
+    "analysis.interventions": ("ablated_directions", "added_vectors", "orthogonalized_copy"),
+    "categories": ("CATEGORIES", "REFUSAL_TOKENS", "RESPOND_TOKEN", "Category", "parse_category"),
+    "data.prompts": ("Prompt", "choice_split", "generate_prompts", "load_jsonl", "select"),
+    "engine.hooks": ("hook_name",),
+    "models.loading": ("LoadedModel", "load_model"),
+    "reporting.experiment": ("steering_layer",),
+    "scoring.evaluation": ("ScoredAnswer", "answer_prompts", "evaluate", "summarize"),
+    "steering.comparison": ("run_method",),
+    "steering.methods": ("Categorical",),
+    "steering.presets": ("PAPER", "steering_preset"),
+    "steering.preview": ("SteeringPreview", "preview_steering"),
+    "steering.router": ("Router", "SteeringConfig", "fit_router", "steered_generate"),
+    "store.artifacts": ("ArtifactError", "ModelFingerprint"),
+}
+"""Submodule (under `mechrefusal.`) -> the public names it defines."""
+_HOME = {name: module for module, names in _PUBLIC.items() for name in names}
+
+__all__ = sorted(["__version__", "default_artifacts", "set_progress", *_HOME])
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module 'mechrefusal' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"mechrefusal.{_HOME[name]}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

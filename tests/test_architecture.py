@@ -11,7 +11,19 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "mechrefusal"
 
 FLOORS: list[tuple[str, list[str]]] = [
-    ("", ["_version", "_paths", "_progress", "_entry", "_typing", "categories", "distributed"]),
+    (
+        "",
+        [
+            "_version",
+            "_paths",
+            "_progress",
+            "_names",
+            "_entry",
+            "_typing",
+            "categories",
+            "distributed",
+        ],
+    ),
     (
         "data",
         [

@@ -60,7 +60,7 @@ class SAETrainConfig:
     seed: int = 0
 
 
-def sae_training_texts(tokenizer, prompts: Sequence[Prompt]) -> list[str]:
+def sae_training_texts(prompts: Sequence[Prompt]) -> list[str]:
     """The prompts as the analyses read them (chat-formatted by `token_activations`)."""
     return [p.prompt for p in prompts]
 
@@ -475,7 +475,7 @@ def _load_or_train_sae(model, fingerprint, hook, train_prompts, directory: Path,
         if meta.get("key") == key:
             check_sae_fits(sae, model, hook)
             return sae
-    sae = train_sae(model, hook, sae_training_texts(model.tokenizer, train_prompts), cfg)
+    sae = train_sae(model, hook, sae_training_texts(train_prompts), cfg)
     if not distributed.is_main():  # only reached if rank 0's copy did not fit: use, don't write
         return sae
     # The saved report: every position of a sample spread over kinds and categories.

@@ -12,6 +12,7 @@ at every layer, so the exported model needs no hooks. Models without prompt sets
 import argparse
 from pathlib import Path
 
+from mechrefusal._names import EXPORT_METHODS
 from mechrefusal.analysis.interventions import orthogonalize_weights_inplace
 from mechrefusal.models.export import export_hf
 from mechrefusal.models.loading import load_model
@@ -24,7 +25,7 @@ from mechrefusal.steering.false_refusal import (
 )
 from mechrefusal.store.artifacts import write_json
 
-METHODS = ("false-refusal",)
+METHODS = EXPORT_METHODS
 
 
 def run_export(args: argparse.Namespace) -> Path:

@@ -3,14 +3,9 @@
 import argparse
 
 from mechrefusal._entry import run_entry
+from mechrefusal._names import EXPORT_METHODS, REGISTERED_MODELS, STEERING_PRESETS
 from mechrefusal._paths import default_artifacts
 from mechrefusal._progress import set_progress
-from mechrefusal.cli.chat import run_chat
-from mechrefusal.cli.evaluate import run_eval
-from mechrefusal.cli.export import METHODS, run_export
-from mechrefusal.cli.figures import run_figures
-from mechrefusal.models.loading import REGISTERED
-from mechrefusal.steering.presets import PRESETS
 
 PRESET_HELP = (
     "steering coefficients: tuned on the model's choice split (dev where it has one; computed "
@@ -24,7 +19,7 @@ def _model_options(parser: argparse.ArgumentParser, *, required: bool = False) -
         "--model",
         default=None if required else "organism",
         required=required,
-        help=f"{', '.join(REGISTERED)}, a saved model directory, or a Hugging Face Llama id/dir",
+        help=f"{', '.join(REGISTERED_MODELS)}, a saved model directory, or a Hugging Face Llama id/dir",
     )
     parser.add_argument(
         "--artifacts",
@@ -72,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also answer every scored row under probe-routed steering (router and coefficients "
         "from the model's own prompt sets)",
     )
-    evaluate.add_argument("--preset", choices=PRESETS, default="tuned", help=PRESET_HELP)
+    evaluate.add_argument("--preset", choices=STEERING_PRESETS, default="tuned", help=PRESET_HELP)
     evaluate.add_argument("--batch-size", type=int, default=32)
     evaluate.add_argument("--max-new-tokens", type=int, default=12)
     evaluate.add_argument("--json", default=None, help="also write the rates to this JSON file")
@@ -88,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_options(chat)
     chat.add_argument("--no-steer", action="store_true", help="answer unsteered")
     chat.add_argument("--compare", action="store_true", help="also print the unsteered answer")
-    chat.add_argument("--preset", choices=PRESETS, default="tuned", help=PRESET_HELP)
+    chat.add_argument("--preset", choices=STEERING_PRESETS, default="tuned", help=PRESET_HELP)
     chat.add_argument(
         "--harmful-coef",
         type=float,
@@ -112,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_options(export)
     export.add_argument(
         "--method",
-        choices=METHODS,
+        choices=EXPORT_METHODS,
         required=True,
         help="false-refusal: Wang et al.'s false-refusal vector ablation, written into the weights",
     )
@@ -129,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> object:
+    """Parse `argv` and run its subcommand; each subcommand's module (torch, TransformerLens)
+    is imported only once the arguments have parsed."""
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if rest and args.command != "figures":
@@ -136,15 +133,23 @@ def main(argv: list[str]) -> object:
     if args.no_progress:
         set_progress(False)
     if args.command == "figures":
+        from mechrefusal.cli.figures import run_figures
+
         if args.only is not None:
             rest = ["--only", args.only, *rest]
         if args.out is not None:
             rest = ["--out", args.out, *rest]
         return run_figures(rest, model=args.model, quick=args.quick)
     if args.command == "eval":
+        from mechrefusal.cli.evaluate import run_eval
+
         return run_eval(args)
     if args.command == "export":
+        from mechrefusal.cli.export import run_export
+
         return run_export(args)
+    from mechrefusal.cli.chat import run_chat
+
     return run_chat(args)
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from transformer_lens import HookedTransformer
 
+from mechrefusal._names import REGISTERED_MODELS
 from mechrefusal._paths import default_artifacts
 from mechrefusal.data.prompts import Prompt, load_jsonl, save_jsonl
 from mechrefusal.data.realprompts import real_prompt_sets
@@ -61,14 +62,7 @@ from mechrefusal.store.locking import artifact_lock
 
 DEFAULT_ARTIFACTS = default_artifacts()
 """The artifact store when none is named (`_paths.default_artifacts`: env, checkout, cache)."""
-REGISTERED = (
-    "organism",
-    "organism:<preset>",
-    "organism-base:<preset>",
-    "organism-control:<preset>",
-    "smollm2",
-    "smollm2-instruct",
-)
+REGISTERED = REGISTERED_MODELS
 """Model names `load_model` knows without a path or hub id."""
 VARIANTS = ("base", "refusal", "control")
 """The organism's models: pretrained base, refusal-token fine-tune, no-token control fine-tune."""

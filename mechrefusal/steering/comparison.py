@@ -21,13 +21,7 @@ from mechrefusal.scoring.evaluation import (
     summarize,
 )
 from mechrefusal.scoring.paired import PairedDifference, paired_rates
-from mechrefusal.steering.methods import (
-    AnswerMethod,
-    GlobalDirection,
-    LogitBias,
-    Unsteered,
-    push_plan,
-)
+from mechrefusal.steering.methods import AnswerMethod, Unsteered, push_plan
 from mechrefusal.steering.router import Router
 
 
@@ -51,10 +45,12 @@ def run_method(
     *,
     batch_size: int = 32,
     max_new_tokens: int = 12,
+    records: dict[int, tuple[object, int]] | None = None,
 ) -> list[ScoredAnswer]:
     """Answer every prompt with one method (a fresh plan per batch) and score the answers.
     `router` may be None for methods that route nothing (unsteered, an ablation). A weight
-    edit answers with its own copy of the model (`answering_model`)."""
+    edit answers with its own copy of the model (`answering_model`). `records` is filled as
+    `generate_scored` fills it (what each batch's plan decided, e.g. routing: `routed_scores`)."""
     model = getattr(method, "answering_model", lambda m: m)(model)
     return generate_scored(
         model,
@@ -63,7 +59,14 @@ def run_method(
         batch_size=batch_size,
         max_new_tokens=max_new_tokens,
         progress=False,
+        records=records,
     )
+
+
+def routed_scores(records: dict[int, tuple[object, int]], n: int) -> list[float]:
+    """Per prompt 0..n-1, the harm probe's P(harmful) its batch's router read (records filled
+    by `run_method` under a routed method): the score routing compared with the threshold."""
+    return [float(records[i][0].harm_score[records[i][1]]) for i in range(n)]
 
 
 @dataclass(frozen=True)
@@ -101,14 +104,6 @@ def headline_rates(results: Sequence[dict]) -> dict[str, dict]:
     return {r["name"]: result_rates(r) for r in results}
 
 
-def pushes_nothing(method: AnswerMethod) -> bool:
-    """The unsteered model, or a baseline tuned to strength 0 (a zero bias or push): its answers
-    are the unsteered ones, so a comparison reuses them instead of answering again."""
-    return isinstance(method, Unsteered) or (
-        isinstance(method, (LogitBias, GlobalDirection)) and method.strength == 0
-    )
-
-
 @reusing_prefix
 def compare_methods(
     model,
@@ -125,7 +120,7 @@ def compare_methods(
     for method in tqdm(methods, desc="methods", disable=not progress, leave=False):
         answers = (
             reference
-            if pushes_nothing(method)
+            if method.pushes_nothing
             else run_method(model, router, prompts, method, batch_size=batch_size)
         )
         changed = sum(

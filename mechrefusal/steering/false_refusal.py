@@ -125,6 +125,10 @@ class FalseRefusalAblation:
     """The control: a seeded random unit direction ablated the same way (every layer)."""
     kind: ClassVar[str] = "ablation"
 
+    @property
+    def pushes_nothing(self) -> bool:
+        return self.strength == 0  # off: `answering_model` is the model itself, no hooks
+
     def __post_init__(self) -> None:
         if self.strength not in (0.0, 1.0):
             raise ValueError("An ablation is on (strength 1) or off (0); tune `lam` instead.")

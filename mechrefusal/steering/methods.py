@@ -71,6 +71,12 @@ class AnswerMethod(Protocol):
     @property
     def strength(self) -> float: ...
 
+    @property
+    def pushes_nothing(self) -> bool:
+        """Answers exactly as the unsteered model does (no hook, no bias, no edit), so a
+        comparison reuses the unsteered answers instead of answering again."""
+        ...
+
     def plan(self, model, router: Router, prompts: Sequence[Prompt], tokens, mask) -> BatchPlan: ...
 
     def at_strength(self, strength: float) -> "AnswerMethod": ...
@@ -87,6 +93,7 @@ class Unsteered:
     name: str = "unsteered"
     kind: ClassVar[str] = "baseline"
     strength: float = 0.0
+    pushes_nothing: ClassVar[bool] = True
 
     def plan(self, model, router, prompts, tokens, mask) -> BatchPlan:
         return BatchPlan()
@@ -105,6 +112,10 @@ class LogitBias:
     name: str = "logit bias"
     strength: float = 0.0
     kind: ClassVar[str] = "logit_bias"
+
+    @property
+    def pushes_nothing(self) -> bool:
+        return self.strength == 0
 
     def plan(self, model, router, prompts, tokens, mask) -> BatchPlan:
         bias = refusal_logit_bias(model.tokenizer, model.cfg.d_vocab, self.strength)
@@ -125,6 +136,10 @@ class GlobalDirection:
     strength: float = 0.0
     positions: StepPositions = PAPER_POSITIONS
     kind: ClassVar[str] = "global"
+
+    @property
+    def pushes_nothing(self) -> bool:
+        return self.strength == 0
 
     def plan(self, model, router, prompts, tokens, mask) -> BatchPlan:
         vector = self.strength * router.act_norm * router.directions.global_unit()
@@ -150,6 +165,9 @@ class Categorical:
     """A router to route and steer with instead of the one a comparison passes (another
     steering layer, another harm reader: `steering.layer_choice`)."""
     kind: ClassVar[str] = "categorical"
+    pushes_nothing: ClassVar[bool] = False
+    """Even at zero coefficients its plan hooks the model (the answers then differ from the
+    unsteered ones by float rounding at most), so it is always answered."""
 
     @property
     def strength(self) -> float:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from mechrefusal._names import STEERING_PRESETS
 from mechrefusal.data.prompts import Prompt, choice_split_name
 from mechrefusal.steering.methods import PAPER_POSITIONS, Categorical
 from mechrefusal.steering.router import Router, SteeringConfig
@@ -25,7 +26,7 @@ from mechrefusal.store.artifacts import source_hash, text_hash, write_json
 
 PAPER = SteeringConfig(positions=PAPER_POSITIONS)
 """The paper's steering: +0.8 / -1.2 x the mean activation norm, at every token, probe-routed."""
-PRESETS = ("tuned", "paper")
+PRESETS = STEERING_PRESETS
 
 
 def preset_path(root: str | Path, router: Router, prompts: Sequence[Prompt]) -> Path:

@@ -7,7 +7,6 @@ capability budget); the eval split never takes part in the choice.
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import partial
 
 from mechrefusal.analysis.directions import DirectionSet, with_k
 from mechrefusal.data.prompts import Prompt, check_no_held_out
@@ -17,6 +16,7 @@ from mechrefusal.steering.comparison import (
     prompt_push_plan,
     refused_share,
     reusing_prefix,
+    routed_scores,
     run_method,
     share,
 )
@@ -320,16 +320,16 @@ def harm_scores(
     own score must route it the same way when it is answered (batching moves a score by float
     rounding, enough to flip a prompt sitting on the threshold)."""
     records: dict[int, tuple] = {}
-    generate_scored(
+    run_method(
         model,
+        router,
         prompts,
-        partial(method.plan, model, router),
+        method,
         batch_size=batch_size,
         max_new_tokens=max_new_tokens,
-        progress=False,
         records=records,
     )
-    return [float(records[i][0].harm_score[records[i][1]]) for i in range(len(prompts))]
+    return routed_scores(records, len(prompts))
 
 
 def recall_thresholds(
@@ -410,28 +410,29 @@ def goal_grid(
 
     def answers(h: float, b: float, threshold: float, rows: Sequence[int], records=None):
         steering = replace(method.steering, harmful_coef=h, benign_coef=b, threshold=threshold)
-        answered = generate_scored(
+        answered = run_method(
             model,
+            router,
             [prompts[i] for i in rows],
-            partial(replace(method, steering=steering).plan, model, router),
+            replace(method, steering=steering),
             batch_size=batch_size,
             max_new_tokens=tokens,
-            progress=False,
             records=records,
         )
         return dict(zip(rows, answered, strict=True))
 
     everyone, records = range(len(prompts)), {}
     unpushed = answers(0.0, 0.0, -math.inf, everyone, records)
-    scores = [float(records[i][0].harm_score[records[i][1]]) for i in everyone]
+    scores = routed_scores(records, len(prompts))
     thresholds = [*thresholds, *(recall_thresholds(scores, prompts, recalls) if recalls else ())]
     cuts = [router.harm_probe.threshold if t is None else t for t in thresholds]
     # Groups answered apart (`decoding_groups`) that no threshold can route harmful need no
     # harmful push.
+    lowest = min(cuts)
     reachable = [
         i
         for group in decoding_groups(model, prompts)
-        if any(scores[i] >= min(cuts) for i in group)
+        if any(scores[i] >= lowest for i in group)
         for i in group
     ]
     at_h = {

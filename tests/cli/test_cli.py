@@ -295,3 +295,27 @@ def _cli(*argv: str) -> subprocess.CompletedProcess:
 def test_figures_help_lists_its_options():
     text = build_parser()._subparsers._group_actions[0].choices["figures"].format_help()
     assert "--only" in text and "--quick" in text and "--out" in text
+
+
+def test_help_and_the_package_import_leave_torch_unloaded():
+    """`mechrefusal --help` and a mistyped option answer before torch loads (~8 s with
+    TransformerLens on 2 cores): the package's names are imported on first use."""
+    code = (
+        "import sys, mechrefusal; from mechrefusal.cli.main import build_parser; "
+        "build_parser().format_help(); "
+        "heavy = sorted(m for m in ('torch', 'transformer_lens') if m in sys.modules); "
+        "assert not heavy, heavy"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def test_every_public_name_resolves_on_first_use():
+    import mechrefusal
+    from mechrefusal.models.loading import load_model
+
+    assert mechrefusal.load_model is load_model
+    assert all(getattr(mechrefusal, name) is not None for name in mechrefusal.__all__)
+    assert set(mechrefusal.__all__) <= set(dir(mechrefusal))
+    with pytest.raises(AttributeError, match="no attribute 'nosuch'"):
+        mechrefusal.nosuch  # noqa: B018

@@ -19,7 +19,7 @@ from mechrefusal.data.prompts import select
 @pytest.fixture(scope="module")
 def trained(micro):
     hook = "blocks.1.hook_resid_post"
-    texts = sae_training_texts(micro.tokenizer, select(micro.prompts, split="train"))
+    texts = sae_training_texts(select(micro.prompts, split="train"))
     sae = train_sae(
         micro.model, hook, texts, SAETrainConfig(training_tokens=100_000, expansion=2, k=8)
     )
@@ -32,7 +32,7 @@ def test_sae_trains_offline_and_reconstructs(micro, trained):
     sae, hook = trained
     acts = token_activations(
         micro.model,
-        sae_training_texts(micro.tokenizer, select(micro.prompts, split="eval")[:40]),
+        sae_training_texts(select(micro.prompts, split="eval")[:40]),
         hook,
     )
     report = reconstruction_report(sae, acts)

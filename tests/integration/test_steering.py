@@ -3,6 +3,7 @@
 from dataclasses import replace
 
 import pytest
+import torch
 
 from mechrefusal.data.chat import tokenize_prompts
 from mechrefusal.data.prompts import select
@@ -81,6 +82,7 @@ def test_a_comparison_answers_a_zero_push_as_the_unsteered_model(micro, router, 
     """A baseline tuned to strength 0 is the unsteered model: its row is the unsteered one, and
     nothing is answered again for it (SmolLM2's tuned baselines are 0 on dev)."""
     from mechrefusal.steering import comparison
+    from mechrefusal.steering.false_refusal import FalseRefusalAblation, RefusalMeans
     from mechrefusal.steering.methods import GlobalDirection, LogitBias
 
     prompts = select(micro.prompts, split="eval")[:40]
@@ -92,12 +94,18 @@ def test_a_comparison_answers_a_zero_push_as_the_unsteered_model(micro, router, 
         return real(model, router_, prompts_, method, **kwargs)
 
     monkeypatch.setattr(comparison, "run_method", spy)
-    methods = [LogitBias(), GlobalDirection(), LogitBias(strength=-4.0)]
+    d = micro.model.cfg.d_model
+    means = RefusalMeans(hook=router.hook, false=torch.ones(d), true=torch.arange(d).float())
+    off = FalseRefusalAblation(means=means, strength=0.0, name="ablation off")
+    zero = Categorical(name="zero push", steering=SteeringConfig(harmful_coef=0.0, benign_coef=0.0))
+    methods = [LogitBias(), GlobalDirection(), off, LogitBias(strength=-4.0), zero]
     rows = compare_methods(micro.model, router, prompts, methods, progress=False)
-    assert runs == ["unsteered", "logit bias"]
+    # A categorical plan hooks the model even at zero coefficients: it is answered.
+    assert runs == ["unsteered", "logit bias", "zero push"]
     unsteered = real(micro.model, router, prompts, Unsteered())
-    assert rows[0].result == rows[1].result == summarize(unsteered)
-    assert rows[2].category_changed > 0
+    assert rows[0].result == rows[1].result == rows[2].result == summarize(unsteered)
+    assert rows[3].category_changed > 0
+    assert not FalseRefusalAblation(means=means).pushes_nothing
 
 
 def test_steering_moves_refusal(micro, router):
@@ -183,7 +191,7 @@ def test_goal_grid_decodes_no_task_that_no_threshold_routes_harmful(micro, route
         decoded.extend([kwargs["max_new_tokens"]] * any(p.answer is not None for p in items))
         return real(model, items, *args, **kwargs)
 
-    monkeypatch.setattr("mechrefusal.steering.sweeps.generate_scored", spy)
+    monkeypatch.setattr("mechrefusal.steering.comparison.generate_scored", spy)
     grid = {"harmful_grid": (0.0, 0.8), "benign_grid": (0.0, -1.0)}
     points = goal_grid(
         micro.model,
